@@ -1,0 +1,52 @@
+"""kral_nb: watch and measure LLM streams from a notebook.
+
+    import kral_nb
+    r = kral_nb.run("Hello", model="sim:fast")      # keyless simulated gateway
+    r.text, r.runs, r.chunks                         # the answer and two pandas frames
+    kral_nb.compare("Hello", models=["sim:fast", "sim:slow"], repeat=5).summary()
+
+Importing kral_nb does not import IPython or ipywidgets; ``%load_ext kral_nb`` loads the magic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import Record, Stream, astream, compare, history, run, start, stream
+from .engine import RetryPolicy
+from .errors import (
+    Cancelled, ConfigError, HTTPStatusError, KralError, KralTimeoutError, MissingKeyError,
+    ProtocolError, StreamError,
+)
+from .providers import PRESETS, set_key
+from .result import Result
+from .transport import Timeouts
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS", "Cancelled", "ConfigError", "HTTPStatusError", "KralError", "KralTimeoutError",
+    "MissingKeyError", "ProtocolError", "Record", "Result", "RetryPolicy", "Stream",
+    "StreamError", "Timeouts", "__version__", "astream", "compare", "history", "read_parquet",
+    "read_csv", "run", "set_key", "start", "stream", "load_ipython_extension",
+]
+
+
+def read_parquet(directory: str) -> Result:
+    """Reload frames written by ``Result.to_parquet(directory)``."""
+    from .export import read
+
+    return read(directory, "parquet")
+
+
+def read_csv(directory: str) -> Result:
+    from .export import read
+
+    return read(directory, "csv")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext kral_nb``: imports the magic module only now."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)

@@ -1,0 +1,230 @@
+"""Public entry points: ``run``, ``stream``, ``astream``, ``compare``, ``history``."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import random
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import engine as _engine
+from . import transport
+from .errors import Cancelled, HTTPStatusError, KralError, StreamError
+from .plan import Options, plan
+from .records import Chunk
+from .recorder import Run
+from .request import Message
+from .result import Result
+
+_HISTORY: list[Run] = []
+ORDERS = ("interleaved", "random", "blocked")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One normalized chunk as it arrives: ``t_s`` since the request started."""
+
+    run_id: str
+    seq: int
+    t_s: float
+    chunk: Chunk
+
+    @property
+    def kind(self) -> str:
+        return self.chunk.kind
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+def history() -> Result:
+    """Every finished run of this Python session (kernel), in order."""
+    return Result(list(_HISTORY))
+
+
+def _options(kw: dict[str, Any]) -> Options:
+    fields = set(Options.__dataclass_fields__) - {"params"}
+    params = {k: v for k, v in kw.items() if k not in fields}
+    return Options(**{k: v for k, v in kw.items() if k in fields}, params=params)
+
+
+def _raise_for(result: Result) -> Result:
+    run = result.run_list[0]
+    if run.status == "http_error":
+        raise HTTPStatusError(run.error or "HTTP error", status=run.http_status or 0, result=result)
+    if run.status in ("error", "cut_off"):
+        raise StreamError(f"{run.status}: {run.error}", result=result)
+    return result
+
+
+def run(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
+        check: bool = True, **options: Any) -> Result:
+    """Stream one request to the end and return its :class:`Result`.
+
+    Options: ``provider, base_url, api_key, protocol, system, tools, temperature, max_tokens,
+    timeout, retries, include_usage``; anything else goes into the request body.
+    With ``check=True`` (default) a run that is not ``ok`` raises (``.result`` keeps it).
+    """
+    job = plan(prompt, messages, model, _options(options))
+    try:
+        _engine.run_sync(lambda client: _engine.execute(client, job))
+    except KeyboardInterrupt:
+        _HISTORY.append(job.run)
+        raise Cancelled("cancelled: partial result in exc.result and kral_nb.history()",
+                        result=Result([job.run])) from None
+    _HISTORY.append(job.run)
+    result = Result([job.run])
+    return _raise_for(result) if check else result
+
+
+class Stream:
+    """Iterator of :class:`Record` as they arrive; ``.result`` once exhausted."""
+
+    def __init__(self, job: _engine.Job) -> None:
+        self._job = job
+        self._q: queue.SimpleQueue[Record | None] = queue.SimpleQueue()
+        run = job.run
+        self.result = Result([run])
+
+        def listener(t_ns: int, chunks: list[Chunk]) -> None:
+            base = len(run.records) - len(chunks)
+            t_s = (t_ns - (run.t0_ns or t_ns)) / 1e9
+            for i, c in enumerate(chunks):
+                self._q.put(Record(run.run_id, base + i, t_s, c))
+
+        run.listener = listener
+        loop = _engine.engine()
+        self._future = loop.submit(lambda client: self._go(client))
+
+    async def _go(self, client: Any) -> None:
+        try:
+            await _engine.execute(client, self._job)
+        finally:
+            self._q.put(None)
+            _HISTORY.append(self._job.run)
+
+    def __iter__(self) -> Iterator[Record]:
+        try:
+            while (item := self._q.get()) is not None:
+                yield item
+        except KeyboardInterrupt:
+            self.cancel()
+            raise Cancelled("cancelled: partial result in .result", result=self.result) from None
+
+    def cancel(self) -> None:
+        self._future.cancel()
+        try:
+            self._future.result(timeout=10)
+        except BaseException:
+            pass
+
+
+def stream(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
+           **options: Any) -> Stream:
+    """Like :func:`run`, but iterate the records live: ``for r in stream(...): print(r.text)``."""
+    return Stream(plan(prompt, messages, model, _options(options)))
+
+
+async def astream(prompt: str | None = None, *, messages: list[Message] | None = None,
+                  model: str, **options: Any) -> AsyncIterator[Record]:
+    """Async iterator of records, on the caller's own event loop."""
+    job = plan(prompt, messages, model, _options(options))
+    q: asyncio.Queue[Record | None] = asyncio.Queue()
+    run_ = job.run
+
+    def listener(t_ns: int, chunks: list[Chunk]) -> None:
+        base = len(run_.records) - len(chunks)
+        t_s = (t_ns - (run_.t0_ns or t_ns)) / 1e9
+        for i, c in enumerate(chunks):
+            q.put_nowait(Record(run_.run_id, base + i, t_s, c))
+
+    run_.listener = listener
+    async with transport.new_client() as client:
+        task = asyncio.ensure_future(_engine.execute(client, job))
+        task.add_done_callback(lambda _: q.put_nowait(None))
+        try:
+            while (item := await q.get()) is not None:
+                yield item
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            _HISTORY.append(run_)
+
+
+def order_jobs(n_prompts: int, models: Sequence[Any], n_trials: int, order: str,
+               seed: int | None) -> list[tuple[int, int, int]]:
+    """(prompt_id, model_index, trial) in execution order.
+
+    ``interleaved``: trial-major, every model once per round (drift hits all alike);
+    ``random``: shuffled with ``seed``; ``blocked``: all trials of a model together.
+    """
+    if order not in ORDERS:
+        raise KralError(f"order must be one of {ORDERS}, got {order!r}")
+    if order == "blocked":
+        return [(p, m, r) for m in range(len(models)) for p in range(n_prompts) for r in range(n_trials)]
+    items = [(p, m, r) for r in range(n_trials) for p in range(n_prompts) for m in range(len(models))]
+    if order == "random":
+        warm = [i for i in items if i[2] < 0]
+        rest = [i for i in items if i[2] >= 0]
+        random.Random(seed).shuffle(rest)
+        items = warm + rest
+    return items
+
+
+def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
+            warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
+            seed: int | None = 0, progress: bool | None = None,
+            on_done: Callable[[Run], None] | None = None, **options: Any) -> Result:
+    """Run every model on every prompt, ``repeat`` times each (plus ``warmup`` runs flagged
+    and excluded from statistics), ``concurrency`` at a time (default: all models of one
+    round side by side). Failures are data: statuses in the runs frame, nothing raised."""
+    from .errors import ConfigError
+    from .progress import Progress
+
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not prompts or not models:
+        raise ConfigError("compare() needs at least one prompt and one model")
+    if not isinstance(repeat, int) or repeat < 1 or not isinstance(warmup, int) or warmup < 0:
+        raise ConfigError("repeat must be >= 1 and warmup >= 0 (integers)")
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+    opts = _options(options)
+    order_list = order_jobs(len(prompts), models, warmup + repeat, order, seed)
+    jobs = [plan(prompts[p], None, models[m], opts, repeat=r - warmup, prompt_id=p, warmup=r < warmup)
+            for p, m, r in order_list]
+    bar = Progress(len(jobs), enabled=progress if progress is not None else len(jobs) > len(models))
+
+    def done(run: Run) -> None:
+        bar.update(run)
+        if on_done is not None:
+            on_done(run)
+
+    conc = concurrency or len(models)
+    try:
+        _engine.run_sync(lambda client: _engine.execute_all(client, jobs, conc, done, seed))
+    except KeyboardInterrupt:
+        for j in jobs:
+            if j.run.status not in ("ok", "error", "cut_off", "http_error"):
+                j.run.status = "cancelled"
+        _HISTORY.extend(j.run for j in jobs)
+        bar.close()
+        raise Cancelled("cancelled: partial result in exc.result and kral_nb.history()",
+                        result=Result(j.run for j in jobs)) from None
+    bar.close()
+    _HISTORY.extend(j.run for j in jobs)
+    return Result(j.run for j in jobs)
+
+
+def start(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) -> tuple[Result, Any]:
+    """Start a comparison in the background; returns the live ``Result`` (its runs fill in
+    as chunks arrive) and a ``concurrent.futures.Future`` to cancel or wait on."""
+    opts = _options(options)
+    jobs = [plan(prompt, None, m, opts) for m in models]
+    fut = _engine.engine().submit(lambda client: _engine.execute_all(client, jobs, len(jobs)))
+    fut.add_done_callback(lambda _: _HISTORY.extend(j.run for j in jobs))
+    return Result(j.run for j in jobs), fut

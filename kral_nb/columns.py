@@ -1,0 +1,75 @@
+"""Column names and dtypes of the two frames (design.md §2). The public data contract:
+pinned by ``tests/test_schema.py`` and documented in the README."""
+
+from __future__ import annotations
+
+CHUNK_DTYPES: dict[str, str] = {
+    "run_id": "string",
+    "provider": "category",
+    "model": "category",
+    "protocol": "category",
+    "seq": "int64",
+    "kind": "category",
+    "t_s": "float64",  # seconds since the request started (from integer ns)
+    "dt_s": "float64",  # gap since the previous content-bearing chunk of the run
+    "text": "string",
+    "n_chars": "int64",
+    "tool_index": "Int64",
+    "tool_id": "string",
+    "tool_name": "string",
+    "tool_args": "string",
+    "finish_reason": "string",
+    "input_tokens": "Int64",
+    "output_tokens": "Int64",
+    "reasoning_tokens": "Int64",
+    "cached_tokens": "Int64",
+    "n_bytes": "int64",  # raw bytes received since the previous record (sums to the body)
+}
+CHUNK_COLUMNS = tuple(CHUNK_DTYPES)
+
+RUN_DTYPES: dict[str, str] = {
+    "run_id": "string",
+    "provider": "category",
+    "model": "category",
+    "protocol": "category",
+    "started_at": "datetime64[ns, UTC]",
+    "status": "category",  # ok | error | cut_off | cancelled | http_error
+    "http_status": "Int64",
+    "http_version": "string",
+    "error": "string",
+    "connect_s": "float64",
+    "ttfb_s": "float64",
+    "t_first_event_s": "float64",
+    "ttft_s": "float64",
+    "ttfa_s": "float64",
+    "e2e_s": "float64",
+    "n_chunks": "int64",
+    "n_content_chunks": "int64",
+    "input_tokens": "Int64",
+    "output_tokens": "Int64",
+    "reasoning_tokens": "Int64",
+    "cached_tokens": "Int64",
+    "tokens_source": "category",  # usage | estimate
+    "output_tokens_per_s": "float64",
+    "itl_mean_s": "float64",
+    "itl_p50_s": "float64",
+    "itl_p95_s": "float64",
+    "itl_max_s": "float64",
+    "tpot_s": "float64",
+    "finish_reason": "string",
+    "text": "string",
+    "tool_calls": "string",  # JSON list of {index, id, name, arguments}
+    "repeat": "int64",
+    "prompt_id": "int64",
+    # kral_nb additions after the design's columns
+    "warmup": "bool",
+    "buffered": "bool",  # content arrived in one burst at the end: a proxy held it back
+    "max_idle_s": "float64",  # longest gap between any two arrivals (incl. keepalives)
+    "attempts": "int64",
+    "retry_wait_s": "float64",
+    "loop_lag_max_s": "float64",  # event-loop lag measured during the run (timing uncertainty)
+    "n_bytes": "int64",
+}
+RUN_COLUMNS = tuple(RUN_DTYPES)
+
+STATUSES = ("ok", "error", "cut_off", "cancelled", "http_error")

@@ -1,0 +1,252 @@
+"""The async engine: runs jobs (one request each) with retries, timeouts, cancellation and
+event-loop-lag measurement, on a loop thread owned by kral_nb for sync callers.
+
+Sync entry points (``run``, ``compare``, the magic) call :func:`run_sync`, which works the
+same in a Jupyter kernel whose loop is already running, in a script and in tests. Kernel
+interrupt / Ctrl-C cancels the *task* on the engine loop and waits for it to unwind, so
+httpx closes the connections and the partial records stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from . import transport
+from .errors import HTTPStatusError, KralError, KralTimeoutError
+from .recorder import Pipeline, Run
+from .request import RequestSpec
+from .transport import Timeouts
+
+T = TypeVar("T")
+RETRY_STATUSES = frozenset({429, 502, 503, 529})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry connect errors and 429/502/503/529 *before any response byte*; never after
+    content arrived (the user would be billed twice and the timing would lie).
+    Wait = ``Retry-After`` when given, else ``base_s * 2**attempt``; capped at ``cap_s``,
+    with up to 25% jitter."""
+
+    max_retries: int = 2
+    base_s: float = 0.5
+    cap_s: float = 20.0
+
+    def wait_s(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float:
+        wait = retry_after_s if retry_after_s is not None else self.base_s * 2**attempt
+        return min(self.cap_s, wait) * (1 + 0.25 * rng.random())
+
+
+@dataclass
+class Job:
+    """One request to execute: the spec, how to parse it, and the run that records it."""
+
+    run: Run
+    spec: RequestSpec
+    make_pipeline: Callable[[Run], Pipeline]
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    secrets: tuple[str, ...] = ()
+
+
+async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None = None) -> Run:
+    """Run one job to a final status. Never raises except ``CancelledError``."""
+    run, rng = job.run, rng or random.Random()
+    lag = asyncio.ensure_future(_measure_lag(run))
+    try:
+        for attempt in range(job.retry.max_retries + 1):
+            run.attempts = attempt + 1
+            try:
+                await asyncio.wait_for(
+                    transport.stream(client, job.spec, job.make_pipeline(run), job.timeouts, job.secrets),
+                    job.timeouts.total_s,
+                )
+                return run
+            except HTTPStatusError as exc:
+                run.status, run.error = "http_error", str(exc)
+                if exc.status not in RETRY_STATUSES or attempt == job.retry.max_retries:
+                    return run
+                wait = job.retry.wait_s(attempt, exc.retry_after_s, rng)
+            except asyncio.TimeoutError:
+                run.end_ns = time.perf_counter_ns()
+                run.status = "error"
+                run.error = f"total timeout: the request took more than {job.timeouts.total_s:g} s"
+                return run
+            except KralTimeoutError as exc:
+                run.status, run.error = "error", str(exc)
+                return run  # an idle timeout means a stall; a retry would re-bill
+            except KralError as exc:
+                run.status, run.error = "error", str(exc)
+                if run.records or attempt == job.retry.max_retries:
+                    return run
+                wait = job.retry.wait_s(attempt, None, rng)
+            if run.records:  # content arrived: never retry
+                return run
+            run.retry_wait_s += wait
+            await asyncio.sleep(wait)
+            run.status, run.error, run.http_status = "pending", None, None
+        return run
+    except asyncio.CancelledError:
+        run.status = "cancelled"
+        run.error = run.error or "cancelled by the user"
+        if run.end_ns is None:
+            run.end_ns = time.perf_counter_ns()
+        raise
+    finally:
+        lag.cancel()
+
+
+async def _measure_lag(run: Run, period_s: float = 0.01) -> None:
+    """Largest lateness of a 10 ms timer on this loop during the run: the timing uncertainty."""
+    worst = 0
+    try:
+        while True:
+            t = time.perf_counter_ns()
+            await asyncio.sleep(period_s)
+            worst = max(worst, time.perf_counter_ns() - t - int(period_s * 1e9))
+            run.loop_lag_max_s = worst / 1e9
+    except asyncio.CancelledError:
+        pass
+
+
+async def execute_all(client: httpx.AsyncClient, jobs: list[Job], concurrency: int,
+                      on_done: Callable[[Run], None] | None = None, seed: int | None = None) -> None:
+    """Start jobs in list order, at most ``concurrency`` at a time."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+    rng = random.Random(seed)
+
+    async def one(job: Job) -> None:
+        async with sem:
+            await execute(client, job, rng)
+        if on_done is not None:
+            on_done(job.run)
+
+    tasks = [asyncio.ensure_future(one(j)) for j in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for j in jobs:
+            if j.run.status in ("pending", "streaming"):
+                j.run.status = "cancelled"
+        raise
+
+
+class LoopThread:
+    """A daemon thread running an event loop, plus the shared httpx client bound to it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._client: httpx.AsyncClient | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, name="kral_nb-engine", daemon=True)
+        self.thread.start()
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = transport.new_client()
+        return self._client
+
+    def submit(self, make: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]]) -> TaskFuture[T]:
+        """Start ``make(client)`` as a task on the loop; returns a future whose ``cancel()``
+        cancels the task itself (so httpx unwinds and closes the connection)."""
+        fut: TaskFuture[T] = TaskFuture(self.loop)
+
+        def start() -> None:
+            if fut.cancelled():
+                return
+            task = self.loop.create_task(make(self.client()))
+            fut.task = task
+            task.add_done_callback(lambda t: _transfer(t, fut))
+
+        self.loop.call_soon_threadsafe(start)
+        return fut
+
+    def run_sync(self, make: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]]) -> T:
+        """Run ``make(client)`` on the loop and wait. On KeyboardInterrupt, cancel the task,
+        wait for it to unwind (connections closed) and re-raise."""
+        fut = self.submit(make)
+        try:
+            return fut.result()
+        except KeyboardInterrupt:
+            fut.cancel_task(wait_s=10)
+            raise
+
+    def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            fut = asyncio.run_coroutine_threadsafe(client.aclose(), self.loop)
+            try:
+                fut.result(timeout=2)
+            except Exception:
+                pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class TaskFuture(concurrent.futures.Future[T]):
+    """A thread-safe future tied to a task on the engine loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.loop = loop
+        self.task: asyncio.Task[T] | None = None
+        self._unwound = threading.Event()
+
+    def cancel_task(self, wait_s: float = 10.0) -> None:
+        """Cancel the task on its loop and wait until it has unwound."""
+        def cancel() -> None:
+            if self.task is not None:
+                self.task.cancel()
+            else:
+                self._unwound.set()
+                super(TaskFuture, self).cancel()
+
+        self.loop.call_soon_threadsafe(cancel)
+        self._unwound.wait(wait_s)
+
+    def cancel(self) -> bool:
+        self.cancel_task()
+        return True
+
+
+def _transfer(task: asyncio.Task[T], fut: TaskFuture[T]) -> None:
+    fut._unwound.set()
+    if fut.done():
+        return
+    if task.cancelled():
+        concurrent.futures.Future.cancel(fut)
+    elif task.exception() is not None:
+        fut.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        fut.set_result(task.result())
+
+
+_engine: LoopThread | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> LoopThread:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = LoopThread()
+            atexit.register(_engine.close)
+        return _engine
+
+
+def run_sync(make: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]]) -> T:
+    return engine().run_sync(make)
+
+
+__all__ = ["Job", "LoopThread", "RetryPolicy", "execute", "execute_all", "run_sync", "Awaitable"]

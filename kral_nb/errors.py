@@ -1,0 +1,82 @@
+"""The exceptions kral_nb raises.
+
+    KralError
+    ├── ConfigError            bad arguments, unknown provider, invalid URL (before any request)
+    │   └── MissingKeyError    the provider needs a key and none was found
+    ├── HTTPStatusError        the server answered with a non-2xx status
+    ├── StreamError            the stream carried an error event, or was cut off
+    ├── ProtocolError          bytes that are not the wire format they should be
+    ├── KralTimeoutError       connect, idle-read or total timeout
+    └── Cancelled              also a KeyboardInterrupt: the user stopped the run
+
+Every error raised after a request started carries ``.result``: the partial
+:class:`~kral_nb.result.Result` with every chunk that arrived.  Messages never
+contain API keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KralError(Exception):
+    """Base class of every kral_nb error."""
+
+    result: Any = None
+
+    def __init__(self, message: str, *, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class ConfigError(KralError, ValueError):
+    """An argument or setting is invalid; raised before any request is sent."""
+
+
+class MissingKeyError(ConfigError):
+    """The provider needs an API key and none was given or found in the environment."""
+
+
+class HTTPStatusError(KralError):
+    """The server answered with a non-2xx status before streaming."""
+
+    def __init__(self, message: str, *, status: int, result: Any = None) -> None:
+        super().__init__(message, result=result)
+        self.status = status
+        self.retry_after_s: float | None = None
+
+    def with_retry_after(self, header: str | None) -> HTTPStatusError:
+        """Parse a ``Retry-After`` header given in seconds (HTTP dates are ignored)."""
+        try:
+            self.retry_after_s = max(0.0, float(header)) if header else None
+        except ValueError:
+            self.retry_after_s = None
+        return self
+
+
+class StreamError(KralError):
+    """The stream reported an error, or ended without its terminator (cut off)."""
+
+
+class ProtocolError(KralError):
+    """Data that does not follow the wire format (recorded as an ``error`` chunk)."""
+
+
+class KralTimeoutError(KralError, TimeoutError):
+    """A connect, idle-read or total timeout expired."""
+
+
+class Cancelled(KralError, KeyboardInterrupt):  # type: ignore[misc]
+    """The run was interrupted (kernel interrupt, Ctrl-C, Stop); ``.result`` keeps the partial run."""
+
+
+__all__ = [
+    "Cancelled",
+    "ConfigError",
+    "HTTPStatusError",
+    "KralError",
+    "KralTimeoutError",
+    "MissingKeyError",
+    "ProtocolError",
+    "StreamError",
+]

@@ -1,0 +1,52 @@
+"""Pure metric helpers (design.md §3): percentiles, token estimates, the buffered flag."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), NaN for no values."""
+    n = len(values)
+    if n == 0:
+        return math.nan
+    s = sorted(values)
+    pos = (n - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def estimate_tokens(text: str) -> int:
+    """Token count of ``text``: tiktoken's ``o200k_base`` when installed and its data is
+    cached, else the documented heuristic ``ceil(chars / 4)`` (OpenAI's rule of thumb)."""
+    if not text:
+        return 0
+    enc = _encoding()
+    if enc is not None:
+        return len(enc.encode(text, disallowed_special=()))
+    return math.ceil(len(text) / 4)
+
+
+_ENC: object = None
+
+
+def _encoding():  # type: ignore[no-untyped-def]
+    global _ENC
+    if _ENC is None:
+        try:
+            import tiktoken  # type: ignore[import-not-found]
+
+            _ENC = tiktoken.get_encoding("o200k_base")
+        except Exception:  # not installed, or no cached data offline
+            _ENC = False
+    return _ENC or None
+
+
+def is_buffered(ttft_s: float, e2e_s: float, gaps_s: Sequence[float]) -> bool:
+    """Content that arrives in one burst at the end: TTFT >= 90% of e2e over > 0.5 s with
+    at least 4 content chunks whose gaps are all < 1 ms. A proxy is holding the stream."""
+    if not gaps_s or len(gaps_s) < 3 or not (e2e_s > 0.5) or math.isnan(ttft_s):
+        return False
+    return ttft_s >= 0.9 * e2e_s and max(gaps_s) < 0.001

@@ -1,0 +1,148 @@
+"""Gemini ``:streamGenerateContent``: request builder, JSON-array decoder and pure parser.
+
+With ``?alt=sse`` the body is SSE ``data:`` events; without it, one JSON array streamed
+element by element, decoded incrementally by :class:`JSONArrayDecoder`. There is no
+terminator event: the stream is complete when the body ends after a ``finishReason``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from typing import Any
+from urllib.parse import quote
+
+from ..records import DONE, ERROR, FINISH, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
+from ..request import ChatRequest, RequestSpec
+from ..sse import Comment, Event, SSEDecoder
+from .openai import error_message
+
+_ROLES = {"assistant": "model", "user": "user", "model": "model"}
+
+
+def build_request(req: ChatRequest, base_url: str, auth: dict[str, str], sse: bool = True) -> RequestSpec:
+    system = [str(m.get("content", "")) for m in req.messages if m.get("role") == "system"]
+    if req.system is not None:
+        system.insert(0, req.system)
+    contents = [{"role": _ROLES.get(m["role"], "user"), "parts": [{"text": str(m.get("content", ""))}]}
+                for m in req.messages if m.get("role") != "system"]
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+    config: dict[str, Any] = {}
+    if req.temperature is not None:
+        config["temperature"] = req.temperature
+    if req.max_tokens is not None:
+        config["maxOutputTokens"] = req.max_tokens
+    if config:
+        body["generationConfig"] = config
+    if req.tools:
+        body["tools"] = [{"functionDeclarations": [t["function"] for t in req.tools]}]
+    body.update(req.params)
+    url = f"{base_url.rstrip('/')}/v1beta/models/{quote(req.model, safe='+')}:streamGenerateContent"
+    return RequestSpec(url + ("?alt=sse" if sse else ""), dict(auth), body)
+
+
+class JSONArrayDecoder:
+    """Incremental decoder of a streamed JSON array: each complete element -> one Event."""
+
+    __slots__ = ("_utf8", "_buf", "_pos", "_raw", "_closed")
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buf = ""
+        self._pos = 0
+        self._raw = json.JSONDecoder().raw_decode
+        self._closed = False
+
+    def decode(self, data: bytes) -> list[Event | Comment]:
+        self._buf += self._utf8.decode(data)
+        out: list[Event | Comment] = []
+        buf = self._buf
+        while True:
+            pos = self._pos
+            while pos < len(buf) and buf[pos] in " \t\r\n[,]":
+                if buf[pos] == "]":
+                    self._closed = True
+                pos += 1
+            self._pos = pos
+            if pos >= len(buf):
+                break
+            try:
+                _, end = self._raw(buf, pos)
+            except ValueError:
+                break  # incomplete element: wait for more bytes
+            out.append(Event(buf[pos:end]))
+            self._pos = end
+        if self._pos > 65536:
+            self._buf, self._pos = self._buf[self._pos:], 0
+        return out
+
+    def flush(self) -> list[Event | Comment]:
+        self._buf += self._utf8.decode(b"", final=True)
+        rest = self._buf[self._pos:].strip()
+        self._buf, self._pos = "", 0
+        return [Event(rest)] if rest else []  # an unfinished element: the parser reports it
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf[self._pos:].strip())
+
+
+class GeminiParser:
+    __slots__ = ("done", "_finished", "_n_calls")
+
+    def __init__(self) -> None:
+        self.done = False
+        self._finished = False
+        self._n_calls = 0
+
+    def feed(self, item: Event | Comment) -> list[Chunk]:
+        if type(item) is Comment:
+            return [Chunk("keepalive", item.text)]
+        assert isinstance(item, Event)
+        try:
+            obj = json.loads(item.data)
+        except ValueError:
+            self.done = False
+            return [Chunk(ERROR, f"malformed JSON in stream: {item.data[:200]!r}")]
+        if not isinstance(obj, dict):
+            return [Chunk(OTHER, item.data[:200])]
+        if "error" in obj:
+            return [Chunk(ERROR, error_message(obj))]
+        out: list[Chunk] = []
+        for cand in (obj.get("candidates") or [])[:1]:
+            for part in (cand.get("content") or {}).get("parts") or []:
+                if "functionCall" in part:
+                    fc = part["functionCall"]
+                    out.append(Chunk(TOOL_CALL, tool_index=self._n_calls, tool_id=fc.get("id"),
+                                     tool_name=fc.get("name"), tool_args=json.dumps(fc.get("args", {}))))
+                    self._n_calls += 1
+                elif part.get("text"):
+                    out.append(Chunk(REASONING if part.get("thought") else TEXT, part["text"]))
+            if cand.get("finishReason"):
+                self._finished = True
+                out.append(Chunk(FINISH, finish_reason=cand["finishReason"]))
+        u = obj.get("usageMetadata")
+        if u:
+            thoughts = u.get("thoughtsTokenCount")
+            cands = u.get("candidatesTokenCount")
+            output = None if cands is None and thoughts is None else (cands or 0) + (thoughts or 0)
+            out.append(Chunk(USAGE, input_tokens=u.get("promptTokenCount"), output_tokens=output,
+                             reasoning_tokens=thoughts, cached_tokens=u.get("cachedContentTokenCount")))
+        return out or [Chunk(OTHER)]
+
+    def close(self) -> list[Chunk]:
+        """End of body: complete only after a chunk with a ``finishReason``."""
+        if self._finished:
+            self.done = True
+            return [Chunk(DONE)]
+        return []
+
+
+def new_decoder(spec: RequestSpec) -> SSEDecoder | JSONArrayDecoder:
+    return SSEDecoder() if "alt=sse" in spec.url else JSONArrayDecoder()
+
+
+def new_parser() -> GeminiParser:
+    return GeminiParser()

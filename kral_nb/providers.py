@@ -1,0 +1,126 @@
+"""Provider presets: base URL + protocol + auth header + key variable. Providers only translate."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from .errors import ConfigError, MissingKeyError
+from .protocols import PROTOCOLS
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    base_url: str | None  # None: started on demand (sim, local)
+    protocol: str = "openai"
+    key_env: tuple[str, ...] = ()
+    keyless: bool = False
+    native: dict[str, str] | None = None  # protocol -> base URL of a native endpoint
+    label: str = ""
+
+    def __repr__(self) -> str:  # never shows a key: none is stored here
+        return f"Provider({self.name!r}, base_url={self.base_url!r}, protocol={self.protocol!r})"
+
+    def url_for(self, protocol: str) -> str | None:
+        if protocol != self.protocol and self.native and protocol in self.native:
+            return self.native[protocol]
+        return self.base_url
+
+
+PRESETS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        # kral's native endpoints: documented assumptions, override with base_url=...
+        Provider("kral", "https://api.kral.ai/v1", "openai", ("KRAL_API_KEY",),
+                 native={"anthropic": "https://api.kral.ai/v1",
+                         "gemini": "https://api.kral.ai"}),
+        Provider("openai", "https://api.openai.com/v1", "openai", ("OPENAI_API_KEY",)),
+        Provider("anthropic", "https://api.anthropic.com/v1", "anthropic", ("ANTHROPIC_API_KEY",)),
+        Provider("gemini", "https://generativelanguage.googleapis.com", "gemini",
+                 ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+        Provider("openrouter", "https://openrouter.ai/api/v1", "openai", ("OPENROUTER_API_KEY",)),
+        Provider("ollama", "http://localhost:11434/v1", "openai", keyless=True),
+        Provider("vllm", "http://localhost:8000/v1", "openai", ("VLLM_API_KEY",), keyless=True),
+        Provider("llamacpp", "http://localhost:8080/v1", "openai", keyless=True),
+        Provider("sim", None, "openai", keyless=True, label="simulated",
+                 native={"anthropic": "", "gemini": ""}),
+        Provider("local", None, "openai", keyless=True, label="local llama.cpp"),
+    )
+}
+
+_session_keys: dict[str, str] = {}  # set by %kral key: memory only, never saved
+
+
+def set_key(provider: str, key: str) -> None:
+    """Keep a key for ``provider`` in this process's memory only."""
+    get_provider(provider)
+    _session_keys[provider] = key
+
+
+def get_provider(name: str) -> Provider:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown provider {name!r}; known: {', '.join(PRESETS)} "
+            "(or give base_url=... for any OpenAI-compatible server)"
+        ) from None
+
+
+def split_model(model: str, provider: str | None) -> tuple[str, str]:
+    """``"provider:model"`` -> (provider, model), splitting only when the prefix is a preset
+    (so ``ollama:llama3:8b`` works and ``llama3:8b`` alone stays a model name)."""
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError("model must be a non-empty string such as 'sim:fast' or 'openai:gpt-4o'")
+    prefix, colon, rest = model.partition(":")
+    if colon and prefix in PRESETS and provider in (None, prefix):
+        if not rest:
+            raise ConfigError(f"model {model!r} names the provider but no model after the colon")
+        return prefix, rest
+    return provider or "kral", model
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"base_url must be an http(s) URL such as http://localhost:8080/v1, got {url!r}")
+    return url
+
+
+def resolve_key(p: Provider, api_key: str | None) -> str | None:
+    if api_key:
+        return api_key
+    if p.name in _session_keys:
+        return _session_keys[p.name]
+    for var in p.key_env:
+        if os.environ.get(var):
+            return os.environ[var]
+    if p.keyless:
+        return None
+    hint = " or ".join(p.key_env)
+    raise MissingKeyError(
+        f"provider {p.name!r} needs an API key: set {hint}, run `%kral key {p.name}` in a "
+        "notebook, or pass api_key=...; for a keyless try use model='sim:fast'"
+    )
+
+
+def auth_headers(protocol: str, key: str | None) -> dict[str, str]:
+    if not key:
+        return {}
+    if protocol == "anthropic":
+        return {"x-api-key": key}
+    if protocol == "gemini":
+        return {"x-goog-api-key": key}
+    return {"authorization": f"Bearer {key}"}
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def with_base_url(p: Provider, base_url: str) -> Provider:
+    return replace(p, base_url=check_url(base_url), native=None)

@@ -1,0 +1,227 @@
+"""The recorder: turns stamped bytes into a run's records and its runs-frame row.
+
+Pure: every timestamp is data passed in by the transport (``t_ns`` from
+``time.perf_counter_ns()``); nothing here reads the clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import metrics
+from .protocols import StreamParser
+from .records import ANSWER_KINDS, CONTENT_KINDS, ERROR, FINISH, TEXT, TOOL_CALL, USAGE, Chunk, ToolCall
+from .sse import SSEDecoder
+
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
+
+
+@dataclass
+class Run:
+    """One request's live state. The engine thread writes it; displays read snapshots."""
+
+    run_id: str
+    provider: str
+    model: str
+    protocol: str
+    repeat: int = 0
+    prompt_id: int = 0
+    warmup: bool = False
+    status: str = "pending"  # pending -> streaming -> ok | error | cut_off | cancelled | http_error
+    error: str | None = None
+    started_at: datetime | None = None
+    t0_ns: int | None = None  # request start: just before the request bytes are written
+    connect_ns: int = 0
+    headers_ns: int | None = None
+    end_ns: int | None = None
+    http_status: int | None = None
+    http_version: str | None = None
+    attempts: int = 0
+    retry_wait_s: float = 0.0
+    loop_lag_max_s: float = math.nan
+    # records: (t_ns, n_bytes, chunk), in arrival order
+    records: list[tuple[int, int, Chunk]] = field(default_factory=list)
+    text_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
+    tool_calls: dict[int, ToolCall] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
+    finish_reason: str | None = None
+    n_bytes: int = 0
+    listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
+    _pending_bytes: int = 0
+    _arrivals: list[int] = field(default_factory=list)
+
+    # -- writing (engine thread) ---------------------------------------------------------
+    def add(self, t_ns: int, n_bytes: int, chunks: list[Chunk]) -> None:
+        """Record the chunks decoded from one raw read that arrived at ``t_ns``."""
+        self.n_bytes += n_bytes
+        self._pending_bytes += n_bytes
+        self._arrivals.append(t_ns)
+        if not chunks:
+            return
+        records = self.records
+        for c in chunks:
+            records.append((t_ns, self._pending_bytes, c))
+            self._pending_bytes = 0
+            kind = c.kind
+            if kind == TEXT:
+                self.text_parts.append(c.text)
+            elif kind == TOOL_CALL:
+                self._add_tool(c)
+            elif kind == USAGE:
+                for f in _USAGE_FIELDS:
+                    v = getattr(c, f)
+                    if v is not None:
+                        self.usage[f] = v  # last non-null value wins: never a sum
+            elif kind == FINISH:
+                self.finish_reason = c.finish_reason
+            elif kind == "reasoning":
+                self.reasoning_parts.append(c.text)
+            elif kind == ERROR and self.error is None:
+                self.error = c.text
+        if self.listener is not None:
+            self.listener(t_ns, chunks)
+
+    def _add_tool(self, c: Chunk) -> None:
+        assert c.tool_index is not None
+        call = self.tool_calls.get(c.tool_index)
+        if call is None:
+            call = self.tool_calls[c.tool_index] = ToolCall(c.tool_index)
+        if c.tool_id and not call.id:
+            call.id = c.tool_id
+        if c.tool_name and not call.name:
+            call.name = c.tool_name
+        if c.tool_args:
+            call.arguments += c.tool_args
+
+    # -- reading (any thread) ------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    def ttft_s(self) -> float:
+        for t, _, c in self.records:
+            if c.kind in CONTENT_KINDS:
+                return self._s(t)
+        return math.nan
+
+    def row(self) -> dict[str, Any]:
+        """The runs-frame row (design.md §3 definitions)."""
+        t_first_event = ttft = ttfa = math.nan
+        content_t: list[int] = []
+        for t, _, c in self.records:
+            if math.isnan(t_first_event):
+                t_first_event = self._s(t)
+            if c.kind in CONTENT_KINDS:
+                if not content_t or content_t[-1] != t:
+                    content_t.append(t)
+                if math.isnan(ttft):
+                    ttft = self._s(t)
+                if math.isnan(ttfa) and c.kind in ANSWER_KINDS:
+                    ttfa = self._s(t)
+        gaps = [(b - a) / 1e9 for a, b in zip(content_t, content_t[1:])]
+        e2e = self._s(self.end_ns) if self.end_ns is not None else math.nan
+        arrivals = ([self.t0_ns] if self.t0_ns is not None else []) + self._arrivals
+        idle = [(b - a) / 1e9 for a, b in zip(arrivals, arrivals[1:])]
+        out_tok = self.usage.get("output_tokens")
+        source = "usage"
+        if out_tok is None:
+            source = "estimate"
+            out_tok = metrics.estimate_tokens(self.text + self.reasoning + "".join(
+                tc.arguments for tc in self.tool_calls.values()))
+        decode_s = e2e - ttft
+        rate = (out_tok - 1) / decode_s if out_tok > 1 and decode_s > 0 else math.nan
+        tpot = decode_s / (out_tok - 1) if out_tok > 1 and decode_s > 0 else math.nan
+        return {
+            "run_id": self.run_id, "provider": self.provider, "model": self.model,
+            "protocol": self.protocol, "started_at": self.started_at, "status": self.status,
+            "http_status": self.http_status, "http_version": self.http_version,
+            "error": self.error, "connect_s": self.connect_ns / 1e9,
+            "ttfb_s": self._s(self.headers_ns), "t_first_event_s": t_first_event,
+            "ttft_s": ttft, "ttfa_s": ttfa, "e2e_s": e2e, "n_chunks": len(self.records),
+            "n_content_chunks": sum(1 for r in self.records if r[2].kind in CONTENT_KINDS),
+            "input_tokens": self.usage.get("input_tokens"), "output_tokens": out_tok,
+            "reasoning_tokens": self.usage.get("reasoning_tokens"),
+            "cached_tokens": self.usage.get("cached_tokens"), "tokens_source": source,
+            "output_tokens_per_s": rate,
+            "itl_mean_s": sum(gaps) / len(gaps) if gaps else math.nan,
+            "itl_p50_s": metrics.percentile(gaps, 50), "itl_p95_s": metrics.percentile(gaps, 95),
+            "itl_max_s": max(gaps) if gaps else math.nan, "tpot_s": tpot,
+            "finish_reason": self.finish_reason, "text": self.text,
+            "tool_calls": json.dumps([tc.to_dict() for tc in self.tool_calls.values()]),
+            "repeat": self.repeat, "prompt_id": self.prompt_id, "warmup": self.warmup,
+            "buffered": metrics.is_buffered(ttft, e2e, gaps),
+            "max_idle_s": max(idle) if idle else math.nan, "attempts": self.attempts,
+            "retry_wait_s": self.retry_wait_s, "loop_lag_max_s": self.loop_lag_max_s,
+            "n_bytes": self.n_bytes,
+        }
+
+    def _s(self, t_ns: int | None) -> float:
+        if t_ns is None or self.t0_ns is None:
+            return math.nan
+        return (t_ns - self.t0_ns) / 1e9
+
+
+class Pipeline:
+    """decoder -> parser -> run: ``feed(t_ns, data)`` per raw read, ``close(t_ns)`` at the end."""
+
+    __slots__ = ("decoder", "parser", "run")
+
+    def __init__(self, decoder: Any, parser: StreamParser, run: Run) -> None:
+        self.decoder: SSEDecoder = decoder
+        self.parser = parser
+        self.run = run
+
+    def feed(self, t_ns: int, data: bytes) -> None:
+        parse = self.parser.feed
+        chunks: list[Chunk] = []
+        for item in self.decoder.decode(data):
+            chunks += parse(item)
+        self.run.add(t_ns, len(data), chunks)
+
+    def close(self, t_ns: int) -> None:
+        """The body ended at ``t_ns``: flush, and settle ok / error / cut_off."""
+        chunks: list[Chunk] = []
+        for item in self.decoder.flush():
+            chunks += self.parser.feed(item)
+        close = getattr(self.parser, "close", None)
+        if close is not None:
+            chunks += close()
+        run = self.run
+        if chunks:
+            run.add(t_ns, 0, chunks)
+        run.end_ns = t_ns
+        if run.error is not None:
+            run.status = "error"
+        elif not self.parser.done:
+            run.status = "cut_off"
+            run.error = cut_off_message(run, self.decoder.pending)
+        else:
+            run.status = "ok"
+
+
+COMMON_IDLE_TIMEOUTS_S = (30.0, 60.0, 100.0, 120.0, 300.0)
+
+
+def cut_off_message(run: Run, mid_event: bool) -> str:
+    """Why a stream ended without its terminator, with the likely cause."""
+    arrivals = run._arrivals + ([run.end_ns] if run.end_ns is not None else [])
+    row_idle = [(b - a) / 1e9 for a, b in zip(arrivals, arrivals[1:])]
+    idle = max(row_idle, default=0.0)
+    where = "in the middle of an event" if mid_event else "between events"
+    msg = (f"stream ended {where} without its terminator after {len(run.records)} chunks "
+           f"(longest idle gap {idle:.1f} s)")
+    near = [t for t in COMMON_IDLE_TIMEOUTS_S if abs(idle - t) <= 0.1 * t]
+    if near:
+        msg += (f"; the gap is close to a common proxy idle timeout ({near[0]:.0f} s): a proxy "
+                "likely closed the idle connection; ask the server for keepalives or raise the "
+                "proxy's idle timeout")
+    return msg

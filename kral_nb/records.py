@@ -1,0 +1,75 @@
+"""Normalized chunks: what every protocol parser emits and every consumer reads.
+
+Kinds (``Chunk.kind``):
+
+- ``start``      the stream opened (OpenAI role-only delta, Anthropic ``message_start``)
+- ``text``       answer text
+- ``reasoning``  reasoning / thinking text
+- ``refusal``    refusal text (OpenAI)
+- ``tool_call``  a tool-call fragment (``tool_index``; id/name on the first fragment)
+- ``usage``      token counts (cumulative or final; the last non-null value wins)
+- ``finish``     a finish / stop reason
+- ``error``      an error reported inside the stream, or data that could not be parsed
+- ``keepalive``  an SSE comment or ping: visible idle gaps
+- ``done``       the protocol's terminator (``[DONE]``, ``message_stop``)
+- ``other``      an event kral_nb does not know (kept, never fatal)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+START = "start"
+TEXT = "text"
+REASONING = "reasoning"
+REFUSAL = "refusal"
+TOOL_CALL = "tool_call"
+USAGE = "usage"
+FINISH = "finish"
+ERROR = "error"
+KEEPALIVE = "keepalive"
+DONE = "done"
+OTHER = "other"
+
+KINDS = (START, TEXT, REASONING, REFUSAL, TOOL_CALL, USAGE, FINISH, ERROR, KEEPALIVE, DONE, OTHER)
+#: kinds that carry generated output (TTFT, inter-chunk gaps)
+CONTENT_KINDS = frozenset({TEXT, REASONING, REFUSAL, TOOL_CALL})
+#: content kinds that are the answer, not the thinking (TTFA)
+ANSWER_KINDS = frozenset({TEXT, REFUSAL, TOOL_CALL})
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One normalized piece of a stream. ``text`` holds text, reasoning, refusal, comment or
+    error message; tool fragments use the ``tool_*`` fields."""
+
+    kind: str
+    text: str = ""
+    tool_index: int | None = None
+    tool_id: str | None = None
+    tool_name: str | None = None
+    tool_args: str | None = None
+    finish_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A tool call accumulated from fragments; ``arguments`` is the raw JSON text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+    def parsed_arguments(self) -> object:
+        """The arguments as JSON (raises ``ValueError`` when they are not valid JSON)."""
+        import json
+
+        return json.loads(self.arguments or "{}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"index": self.index, "id": self.id, "name": self.name, "arguments": self.arguments}

@@ -1,0 +1,107 @@
+"""What the user asks for (``ChatRequest``) and what goes on the wire (``RequestSpec``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+Message = dict[str, Any]
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
+
+
+@dataclass
+class ChatRequest:
+    """A protocol-neutral chat request (messages in OpenAI form)."""
+
+    model: str
+    messages: list[Message]
+    system: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    include_usage: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        prompt: str | None,
+        *,
+        messages: list[Message] | None,
+        model: str,
+        system: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        include_usage: bool = True,
+        params: dict[str, Any] | None = None,
+    ) -> ChatRequest:
+        """Validate the user's arguments (clear errors before any request)."""
+        if (prompt is None) == (messages is None):
+            raise ConfigError("give either a prompt or messages=[...], not both or neither")
+        if prompt is not None:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ConfigError("the prompt is empty: write something for the model to answer")
+            messages = [{"role": "user", "content": prompt}]
+        assert messages is not None
+        if not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
+            raise ConfigError("messages must be a non-empty list of {'role': ..., 'content': ...}")
+        if temperature is not None and not (0 <= float(temperature) <= 2):
+            raise ConfigError(f"temperature must be between 0 and 2, got {temperature}")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+            raise ConfigError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        if tools is not None:
+            validate_tools(tools)
+        return cls(model, list(messages), system, tools, temperature, max_tokens,
+                   include_usage, dict(params or {}))
+
+
+def validate_tools(tools: Any) -> None:
+    """Tools are OpenAI-style function specs: ``{"type": "function", "function": {...}}``."""
+    if not isinstance(tools, list) or not tools:
+        raise ConfigError("tools must be a non-empty list of function specs")
+    for t in tools:
+        fn = t.get("function") if isinstance(t, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise ConfigError(
+                "each tool must look like {'type': 'function', 'function': {'name': ..., "
+                f"'parameters': {{JSON schema}}}}; got {json.dumps(t, default=str)[:200]}"
+            )
+        params = fn.get("parameters", {"type": "object"})
+        if not isinstance(params, dict) or params.get("type", "object") != "object":
+            raise ConfigError(
+                f"tool {fn['name']!r}: 'parameters' must be a JSON schema object "
+                "({'type': 'object', 'properties': {...}})"
+            )
+        try:
+            json.dumps(params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"tool {fn['name']!r}: parameters are not JSON: {exc}") from None
+
+
+@dataclass
+class RequestSpec:
+    """An HTTP request ready to send. Its repr never shows secret headers."""
+
+    url: str
+    headers: dict[str, str]
+    json: Any
+    method: str = "POST"
+
+    def __repr__(self) -> str:
+        return f"RequestSpec(method={self.method!r}, url={self.url!r}, headers={redact_headers(self.headers)!r})"
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """Remove every secret from text that came back from a server (a 401 may echo headers)."""
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    return text

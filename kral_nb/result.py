@@ -1,0 +1,134 @@
+"""``Result``: the runs of one call (or many, concatenated), their frames, text and repr."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .records import ToolCall
+from .recorder import Run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FINAL = frozenset({"ok", "error", "cut_off", "cancelled", "http_error"})
+KEY_COLUMNS = ["provider", "model", "protocol", "status", "ttft_s", "e2e_s", "output_tokens",
+               "tokens_source", "output_tokens_per_s", "itl_p50_s", "error"]
+
+
+class Result:
+    """The runs of a call. ``.runs`` and ``.chunks`` are the design's two frames."""
+
+    def __init__(self, runs: Iterable[Run]) -> None:
+        self.run_list: list[Run] = list(runs)
+        self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    # -- what people read first ---------------------------------------------------------
+    @property
+    def text(self) -> str:
+        """The answer text of the first run (see :attr:`texts` for every run)."""
+        return self.run_list[0].text if self.run_list else ""
+
+    @property
+    def texts(self) -> dict[str, str]:
+        return {f"{r.provider}:{r.model}@{r.protocol}#{r.repeat}": r.text for r in self.run_list}
+
+    @property
+    def status(self) -> str:
+        """``ok`` when every run is ok, else the first other status."""
+        for r in self.run_list:
+            if r.status != "ok":
+                return r.status
+        return "ok"
+
+    @property
+    def error(self) -> str | None:
+        return next((r.error for r in self.run_list if r.error), None)
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls accumulated in the first run, by index."""
+        if not self.run_list:
+            return []
+        return [self.run_list[0].tool_calls[i] for i in sorted(self.run_list[0].tool_calls)]
+
+    # -- frames ---------------------------------------------------------------------------
+    def _build(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from .frames import chunks_frame, runs_frame
+
+        if self._frames is not None:
+            return self._frames
+        frames = (chunks_frame(self.run_list), runs_frame(self.run_list))
+        if all(r.status in FINAL for r in self.run_list):
+            self._frames = frames  # cache only once nothing can change
+        return frames
+
+    @property
+    def chunks(self) -> pd.DataFrame:
+        return self._build()[0]
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        return self._build()[1]
+
+    # -- analysis, plots, export (kral_nb.analysis) ------------------------------------
+    def summary(self, **kwargs: Any) -> pd.DataFrame:
+        from .analysis import summary
+
+        return summary(self.runs, **kwargs)
+
+    def compare_pairs(self, metric: str = "ttft_s", **kwargs: Any) -> pd.DataFrame:
+        from .analysis import compare_pairs
+
+        return compare_pairs(self.runs, metric, **kwargs)
+
+    @property
+    def plot(self) -> Any:
+        from .plots import Plots
+
+        return Plots(self)
+
+    def to_parquet(self, directory: str, *, traces: bool = False) -> str:
+        from .export import write
+
+        return write(self, directory, "parquet", traces=traces)
+
+    def to_csv(self, directory: str) -> str:
+        from .export import write
+
+        return write(self, directory, "csv")
+
+    # -- containers -----------------------------------------------------------------------
+    def __add__(self, other: Result) -> Result:
+        if not isinstance(other, Result):
+            return NotImplemented
+        return Result(self.run_list + other.run_list)
+
+    def __len__(self) -> int:
+        return len(self.run_list)
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.run_list)
+
+    def __repr__(self) -> str:
+        parts = [f"{r.provider}:{r.model}@{r.protocol} {r.status}" for r in self.run_list[:6]]
+        more = f", +{len(self.run_list) - 6}" if len(self.run_list) > 6 else ""
+        return f"<kral_nb.Result {len(self.run_list)} run(s): {', '.join(parts)}{more}>"
+
+    def _repr_html_(self) -> str:
+        df = self.runs[KEY_COLUMNS].copy()
+        for c in ("ttft_s", "e2e_s", "itl_p50_s"):
+            df[c] = df[c].map(lambda v: "" if v != v else f"{v * 1000:.0f} ms")
+        df["output_tokens_per_s"] = df["output_tokens_per_s"].map(lambda v: "" if v != v else f"{v:.1f}")
+        df = df.rename(columns={"ttft_s": "TTFT", "e2e_s": "total", "itl_p50_s": "gap p50",
+                                "output_tokens_per_s": "tok/s", "output_tokens": "tokens",
+                                "tokens_source": "source"})
+        sim = any(r.provider == "sim" for r in self.run_list)
+        note = "<p><small>sim = kral_nb's simulated gateway</small></p>" if sim else ""
+        head = html.escape(repr(self))
+        return f"<div><b>{head}</b>{df.to_html(index=False, na_rep='', escape=True)}{note}</div>"
+
+    def tool_calls_json(self) -> str:
+        return json.dumps([tc.to_dict() for tc in self.tool_calls])

@@ -1,0 +1,181 @@
+"""The simulated gateway: a Starlette app serving the OpenAI, Anthropic and Gemini streams.
+
+It logs the ``time.perf_counter_ns()`` of every body write (the ground truth for the
+fidelity benchmark), readable at ``GET /_sim/log``. Everything it says is simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .script import FAULTS_HELP, PROFILES, Ev, SimSpec, make_script, parse_model, prompt_tokens
+from .wire import AnthropicWire, GeminiWire, OpenAIWire
+
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                403: "permission_error", 404: "not_found_error", 429: "rate_limit_error",
+                500: "api_error", 502: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
+_GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                  404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+class SimState:
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.log: deque[dict[str, Any]] = deque(maxlen=20000)
+        self.failures: Counter[str] = Counter()
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def _error(protocol: str, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    kind = _ERROR_TYPES.get(status, "api_error")
+    if protocol == "anthropic":
+        body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    elif protocol == "gemini":
+        body = {"error": {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "UNKNOWN")}}
+    else:
+        body = {"error": {"message": message, "type": kind, "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _stream(state: SimState, entry: dict[str, Any], script: list[Ev], wire: Any,
+                  spec: SimSpec) -> AsyncIterator[bytes]:
+    crlf, split, log = spec.has("crlf"), spec.has("unicode"), entry["t_ns"]
+    if spec.has("bom"):
+        yield b"\xef\xbb\xbf"
+    t0 = time.perf_counter_ns()
+    for ev in script:
+        delay_ns = t0 + int(ev.at_s * 1e9) - time.perf_counter_ns()
+        if delay_ns > 0:
+            await asyncio.sleep(delay_ns / 1e9)
+        data = wire.render(ev)
+        if not data:
+            continue
+        if crlf:
+            data = data.replace(b"\n", b"\r\n")
+        if split and len(data) > 8:
+            cut = next((i for i in range(len(data) // 2, len(data)) if data[i] & 0xC0 == 0x80), len(data) // 2)
+            log.append(time.perf_counter_ns())
+            yield data[:cut]
+            await asyncio.sleep(0.001)
+            data = data[cut:]
+        log.append(time.perf_counter_ns())
+        yield data
+
+
+async def _serve(request: Request, protocol: str, model: str, body: dict[str, Any],
+                 prompt: str, tools: list[dict[str, Any]] | None, sse_mode: bool = True) -> Response:
+    state: SimState = request.app.state.sim
+    try:
+        spec = parse_model(model)
+    except ValueError as exc:
+        return _error(protocol, 404, f"{exc} (this is the kral_nb simulated gateway)")
+    status = int(spec.num("status", 0))
+    if status and spec.has("fail_first"):
+        state.failures[model] += 1
+        if state.failures[model] > int(spec.num("fail_first", 1)):
+            status = 0
+    if spec.has("headers_delay"):
+        await asyncio.sleep(spec.num("headers_delay", 0))
+    if status:
+        headers = {}
+        if status in (429, 503, 529):
+            headers["retry-after"] = f"{spec.num('retry_after', 1):g}"
+        msg = f"simulated HTTP {status}"
+        if status == 401:  # like some real gateways, echo what was received
+            auth = request.headers.get("authorization") or request.headers.get("x-api-key") or \
+                request.headers.get("x-goog-api-key") or "(none)"
+            msg = f"invalid API key: received credentials {auth!r}"
+        return _error(protocol, status, msg, headers)
+    rid = f"sim-{next(state.ids)}"
+    n_in = prompt_tokens(prompt)
+    wire: Any
+    if protocol == "anthropic":
+        wire = AnthropicWire(model, rid, n_in)
+    elif protocol == "gemini":
+        wire = GeminiWire(model, rid, n_in, sse_mode)
+    else:
+        usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        wire = OpenAIWire(model, rid, usage)
+    script = make_script(spec, prompt, tools, interleave=protocol == "openai")
+    entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": []}
+    state.log.append(entry)
+    return StreamingResponse(_stream(state, entry, script, wire, spec), media_type=wire.content_type,
+                             headers={"x-sim-request-id": rid, "cache-control": "no-cache"})
+
+
+async def chat(request: Request) -> Response:
+    body = await request.json()
+    if not body.get("stream"):
+        return _error("openai", 400, "the simulated gateway only streams: send \"stream\": true")
+    prompt = " ".join(_text_of(m.get("content")) for m in body.get("messages", []))
+    return await _serve(request, "openai", str(body.get("model", "")), body, prompt, body.get("tools"))
+
+
+async def messages(request: Request) -> Response:
+    body = await request.json()
+    if not body.get("stream"):
+        return _error("anthropic", 400, "the simulated gateway only streams: send \"stream\": true")
+    if "max_tokens" not in body:
+        return _error("anthropic", 400, "max_tokens: Field required")
+    prompt = " ".join(_text_of(m.get("content")) for m in body.get("messages", []))
+    tools = [{"type": "function", "function": {"name": t["name"], "parameters": t.get("input_schema", {})}}
+             for t in body.get("tools") or []]
+    return await _serve(request, "anthropic", str(body.get("model", "")), body, prompt, tools or None)
+
+
+async def gemini(request: Request) -> Response:
+    model, _, action = request.path_params["model_action"].partition(":")
+    if action != "streamGenerateContent":
+        return _error("gemini", 404, f"unknown method {action!r}: only streamGenerateContent")
+    body = await request.json()
+    prompt = " ".join(_text_of(c.get("parts")) for c in body.get("contents", []))
+    tools = [{"type": "function", "function": f}
+             for t in body.get("tools") or [] for f in t.get("functionDeclarations", [])]
+    sse_mode = request.query_params.get("alt") == "sse"
+    return await _serve(request, "gemini", model, body, prompt, tools or None, sse_mode)
+
+
+async def models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [
+        {"id": name, "object": "model", "owned_by": "kral_nb-sim", "profile": vars(p)}
+        for name, p in PROFILES.items()], "options": FAULTS_HELP})
+
+
+async def send_log(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    return Response(json.dumps(list(state.log)), media_type="application/json")
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"ok": True, "simulated": True})
+
+
+def create_app() -> Starlette:
+    app = Starlette(routes=[
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1beta/models/{model_action:path}", gemini, methods=["POST"]),
+        Route("/v1/models", models),
+        Route("/_sim/log", send_log),
+        Route("/_sim/health", health),
+    ])
+    app.state.sim = SimState()
+    return app

@@ -1,0 +1,103 @@
+"""Run the simulated gateway: in a thread (``serve()``) or a subprocess (``serve(process=True)``,
+``python -m kral_nb.sim``). Both bind a free loopback port and yield the base URL."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from .app import create_app
+
+_auto: tuple[str, object] | None = None
+_auto_lock = threading.Lock()
+
+
+def _socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def _config() -> uvicorn.Config:
+    return uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="off",
+                          timeout_graceful_shutdown=1)
+
+
+@contextlib.contextmanager
+def serve(*, process: bool = False, port: int = 0) -> Iterator[str]:
+    """Start the sim on 127.0.0.1 and yield its root URL (``http://127.0.0.1:PORT``).
+
+    ``process=True`` runs it in a separate Python process, so its timing does not share
+    the GIL with the client (what the benchmarks use).
+    """
+    if process:
+        proc, url = start_process(port)
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(5)
+        return
+    sock = _socket(port)
+    server = uvicorn.Server(_config())
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
+                              name="kral_nb-sim")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the kral_nb sim server did not start")
+        time.sleep(0.005)
+    try:
+        yield "http://127.0.0.1:%d" % sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
+
+
+def start_process(port: int = 0) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "kral_nb.sim", "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "http://" not in line:
+        proc.kill()
+        raise RuntimeError(f"the kral_nb sim process did not start: {line!r}")
+    return proc, line.split()[-1]
+
+
+def ensure_running() -> str:
+    """Root URL of the session's sim: ``$KRAL_SIM_URL`` if set, else one started on first
+    use in a subprocess and stopped at exit."""
+    global _auto
+    if os.environ.get("KRAL_SIM_URL"):
+        return os.environ["KRAL_SIM_URL"].rstrip("/")
+    with _auto_lock:
+        if _auto is None or _auto[1].poll() is not None:  # type: ignore[attr-defined]
+            proc, url = start_process()
+            atexit.register(proc.terminate)
+            _auto = (url, proc)
+        return _auto[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m kral_nb.sim",
+                                 description="kral_nb's simulated LLM gateway (OpenAI, Anthropic, Gemini streams)")
+    ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    args = ap.parse_args(argv)
+    sock = _socket(args.port)
+    print(f"kral_nb sim (simulated gateway) listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    uvicorn.Server(_config()).run(sockets=[sock])
