@@ -36,6 +36,7 @@ class Options:
     timeout: float | Timeouts | None = None
     retries: int | RetryPolicy | None = None
     include_usage: bool = True
+    trace: bool = False  # keep raw reads for export and replay
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,6 +114,8 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     module = protocols.get(proto)
     spec = module.build_request(req, url, auth_headers(proto, key))
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
+    if opts.trace:
+        run.trace = []
 
     def make_pipeline(run: Run) -> Pipeline:
         return Pipeline(module.new_decoder(spec), module.new_parser(), run)

@@ -51,6 +51,7 @@ class Run:
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
     n_bytes: int = 0
+    trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
     _pending_bytes: int = 0
     _arrivals: list[int] = field(default_factory=list)
@@ -182,6 +183,8 @@ class Pipeline:
 
     def feed(self, t_ns: int, data: bytes) -> None:
         parse = self.parser.feed
+        if self.run.trace is not None:
+            self.run.trace.append((t_ns, data))
         chunks: list[Chunk] = []
         for item in self.decoder.decode(data):
             chunks += parse(item)

@@ -104,7 +104,12 @@ class Result:
     def __add__(self, other: Result) -> Result:
         if not isinstance(other, Result):
             return NotImplemented
-        return Result(self.run_list + other.run_list)
+        if type(self) is Result and type(other) is Result:
+            return Result(self.run_list + other.run_list)
+        import pandas as pd
+
+        return FrameResult(pd.concat([self.chunks, other.chunks], ignore_index=True),
+                           pd.concat([self.runs, other.runs], ignore_index=True))
 
     def __len__(self) -> int:
         return len(self.run_list)
@@ -125,10 +130,45 @@ class Result:
         df = df.rename(columns={"ttft_s": "TTFT", "e2e_s": "total", "itl_p50_s": "gap p50",
                                 "output_tokens_per_s": "tok/s", "output_tokens": "tokens",
                                 "tokens_source": "source"})
-        sim = any(r.provider == "sim" for r in self.run_list)
+        sim = bool((self.runs["provider"].astype(str) == "sim").any())
         note = "<p><small>sim = kral_nb's simulated gateway</small></p>" if sim else ""
         head = html.escape(repr(self))
         return f"<div><b>{head}</b>{df.to_html(index=False, na_rep='', escape=True)}{note}</div>"
 
     def tool_calls_json(self) -> str:
         return json.dumps([tc.to_dict() for tc in self.tool_calls])
+
+
+class FrameResult(Result):
+    """A Result reloaded from frames (``kral_nb.read_parquet``): frames, summary, plots and
+    export work; the live run objects are gone."""
+
+    def __init__(self, chunks: pd.DataFrame, runs: pd.DataFrame) -> None:
+        super().__init__([])
+        self._frames = (chunks, runs)
+
+    def _build(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        assert self._frames is not None
+        return self._frames
+
+    @property
+    def text(self) -> str:
+        runs = self.runs
+        return "" if runs.empty or runs["text"].isna().iloc[0] else str(runs["text"].iloc[0])
+
+    @property
+    def status(self) -> str:
+        bad = self.runs.loc[self.runs["status"] != "ok", "status"]
+        return "ok" if bad.empty else str(bad.iloc[0])
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        if self.runs.empty:
+            return []
+        return [ToolCall(**d) for d in json.loads(self.runs["tool_calls"].iloc[0] or "[]")]
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __repr__(self) -> str:
+        return f"<kral_nb.Result {len(self.runs)} run(s), reloaded from frames>"

@@ -7,6 +7,7 @@ start and response-headers stamps come from httpx's ``trace`` extension.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,9 +38,12 @@ class Timeouts:
 def new_client() -> httpx.AsyncClient:
     """The engine's shared client: pooled connections, no proxies from the environment
     for loopback, identity encoding so raw reads are the wire bytes."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+    # TCP_NODELAY: without it, Nagle + delayed ACK hold small writes for ~40 ms
+    nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     return httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(limits=limits, socket_options=nodelay),
         headers={"accept-encoding": "identity", "user-agent": "kral-nb"},
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         timeout=Timeouts().httpx(),
     )
 

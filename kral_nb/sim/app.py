@@ -34,6 +34,7 @@ class SimState:
         self.ids = itertools.count(1)
         self.log: deque[dict[str, Any]] = deque(maxlen=20000)
         self.failures: Counter[str] = Counter()
+        self.traces: dict[str, dict[str, Any]] = {}  # run_id -> recorded trace (replay)
 
 
 def _text_of(content: Any) -> str:
@@ -53,6 +54,17 @@ def _error(protocol: str, status: int, message: str, headers: dict[str, str] | N
     else:
         body = {"error": {"message": message, "type": kind, "code": status}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _replay(entry: dict[str, Any], reads: list[tuple[int, bytes]]) -> AsyncIterator[bytes]:
+    """Write the recorded reads at their original offsets (from the request's arrival)."""
+    t0 = entry["t_request_ns"]
+    for offset_ns, data in reads:
+        delay_ns = t0 + offset_ns - time.perf_counter_ns()
+        if delay_ns > 0:
+            await asyncio.sleep(delay_ns / 1e9)
+        entry["t_ns"].append(time.perf_counter_ns())
+        yield data
 
 
 async def _stream(state: SimState, entry: dict[str, Any], script: list[Ev], wire: Any,
@@ -83,6 +95,7 @@ async def _stream(state: SimState, entry: dict[str, Any], script: list[Ev], wire
 async def _serve(request: Request, protocol: str, model: str, body: dict[str, Any],
                  prompt: str, tools: list[dict[str, Any]] | None, sse_mode: bool = True) -> Response:
     state: SimState = request.app.state.sim
+    t_request_ns = time.perf_counter_ns()
     try:
         spec = parse_model(model)
     except ValueError as exc:
@@ -105,6 +118,19 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
             msg = f"invalid API key: received credentials {auth!r}"
         return _error(protocol, status, msg, headers)
     rid = f"sim-{next(state.ids)}"
+    if spec.name == "replay":
+        trace = state.traces.get(spec.options.get("run", ""))
+        if trace is None:
+            return _error(protocol, 404, f"no loaded trace for run {spec.options.get('run')!r}; "
+                          "load one with kral_nb.sim.load_traces(path)")
+        entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [],
+                 "t_request_ns": t_request_ns}
+        state.log.append(entry)
+        reads = [(int(t), d.encode("latin-1")) for t, d in trace["reads"]]
+        ctype = "application/json" if protocol == "gemini" and "alt=sse" not in str(request.url) \
+            else "text/event-stream"
+        return StreamingResponse(_replay(entry, reads), media_type=ctype,
+                                 headers={"x-sim-request-id": rid, "x-sim-replay": trace["run_id"]})
     n_in = prompt_tokens(prompt)
     wire: Any
     if protocol == "anthropic":
@@ -164,6 +190,18 @@ async def send_log(request: Request) -> Response:
     return Response(json.dumps(list(state.log)), media_type="application/json")
 
 
+async def load_traces(request: Request) -> Response:
+    """POST JSON lines written by ``Result.to_parquet(dir, traces=True)``: run_id -> trace."""
+    state: SimState = request.app.state.sim
+    ids = []
+    for line in (await request.body()).decode().splitlines():
+        if line.strip():
+            trace = json.loads(line)
+            state.traces[trace["run_id"]] = trace
+            ids.append(trace["run_id"])
+    return JSONResponse({"loaded": ids})
+
+
 async def health(request: Request) -> Response:
     return JSONResponse({"ok": True, "simulated": True})
 
@@ -176,6 +214,7 @@ def create_app() -> Starlette:
         Route("/v1/models", models),
         Route("/_sim/log", send_log),
         Route("/_sim/health", health),
+        Route("/_sim/traces", load_traces, methods=["POST"]),
     ])
     app.state.sim = SimState()
     return app

@@ -31,6 +31,7 @@ PROFILES: dict[str, Profile] = {
     "bursty": Profile(ttft_s=0.15, itl_s=0.005, jitter=0.5, tokens_per_chunk=5),
     "reasoning": Profile(ttft_s=0.1, itl_s=0.005, jitter=0.2, reasoning_tokens=20),
     "instant": Profile(ttft_s=0.0, itl_s=0.0),
+    "replay": Profile(ttft_s=0.0, itl_s=0.0),  # replays a recorded trace: replay+run=<run_id>
 }
 DEFAULT_PROFILE = "fast"
 
@@ -56,6 +57,7 @@ FAULTS_HELP = {
     "unicode": "multi-byte text, written in pieces split inside characters",
     "bom": "start the body with a UTF-8 BOM",
     "tools": "call the request's first tool (2: two interleaved calls)",
+    "run": "the run_id of a loaded trace to replay (profile `replay`)",
     "buffered": "hold every chunk and send them all at the end (a buffering proxy)",
 }
 

@@ -24,6 +24,7 @@ _auto_lock = threading.Lock()
 def _socket(port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
     sock.bind(("127.0.0.1", port))
     return sock
 
@@ -89,6 +90,25 @@ def ensure_running() -> str:
             atexit.register(proc.terminate)
             _auto = (url, proc)
         return _auto[0]
+
+
+def load_traces(path: str, url: str | None = None) -> list[str]:
+    """Load recorded traces (``traces.jsonl``) into a sim (default: the session's); returns
+    model names to replay them, e.g. ``sim:replay+run=<run_id>@openai``."""
+    import json
+
+    import httpx
+
+    with open(path, "rb") as f:
+        body = f.read()
+    resp = httpx.post((url or ensure_running()) + "/_sim/traces", content=body, timeout=30)
+    resp.raise_for_status()
+    protocols = {}
+    for line in body.decode().splitlines():
+        if line.strip():
+            t = json.loads(line)
+            protocols[t["run_id"]] = t["protocol"]
+    return [f"sim:replay+run={rid}@{protocols[rid]}" for rid in resp.json()["loaded"]]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,136 @@
+"""Statistics over repeated runs: percentiles, bootstrap CIs of the median, pairwise verdicts.
+
+Bootstrap: ``n_resamples`` (default 2000) resamples with replacement, percentile interval,
+seeded (``seed``, default 0) so the same frame gives the same numbers. numpy only.
+Warmup runs and runs that are not ``ok`` are excluded from timing statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+GROUP = ["provider", "model", "protocol"]
+N_RESAMPLES = 2000
+
+
+def bootstrap_median_ci(values: Any, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
+                        seed: int = 0) -> tuple[float, float, float]:
+    """(median, low, high) of the median's percentile-bootstrap interval; NaNs ignored."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return (math.nan, math.nan, math.nan)
+    med = float(np.median(x))
+    if x.size == 1:
+        return (med, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    meds = np.median(rng.choice(x, size=(n_resamples, x.size), replace=True), axis=1)
+    alpha = (1 - confidence) / 2
+    return (med, float(np.quantile(meds, alpha)), float(np.quantile(meds, 1 - alpha)))
+
+
+def diff_median_ci(a: Any, b: Any, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
+                   seed: int = 0) -> tuple[float, float, float]:
+    """median(a) - median(b) with a bootstrap CI resampling each group independently."""
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    if x.size == 0 or y.size == 0:
+        return (math.nan, math.nan, math.nan)
+    d = float(np.median(x) - np.median(y))
+    if x.size < 2 or y.size < 2:
+        return (d, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    mx = np.median(rng.choice(x, size=(n_resamples, x.size)), axis=1)
+    my = np.median(rng.choice(y, size=(n_resamples, y.size)), axis=1)
+    alpha = (1 - confidence) / 2
+    diffs = mx - my
+    return (d, float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha)))
+
+
+def _measured(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[(runs["status"] == "ok") & ~runs["warmup"].astype(bool)]
+
+
+def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+    """One row per (provider, model, protocol): counts by status, p50/p90/p99 of TTFT, ITL
+    and e2e, output tokens/s, tokens in/out, and the median's 95% CI for each metric."""
+    rows = []
+    for key, g in runs.groupby(GROUP, observed=True, sort=False):
+        measured_all = g[~g["warmup"].astype(bool)]
+        ok = _measured(g)
+        row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
+        row.update(runs=len(measured_all), ok=int((measured_all["status"] == "ok").sum()),
+                   errors=int(measured_all["status"].isin(["error", "http_error"]).sum()),
+                   cut_offs=int((measured_all["status"] == "cut_off").sum()),
+                   warmup=int(g["warmup"].astype(bool).sum()))
+        for metric in ("ttft_s", "itl_p50_s", "e2e_s"):
+            vals = ok[metric].to_numpy(dtype=float)
+            for q in (50, 90, 99):
+                row[f"{metric}_p{q}"] = _pct(vals, q)
+        for metric in ("ttft_s", "e2e_s", "output_tokens_per_s", "input_tokens", "output_tokens"):
+            med, lo, hi = bootstrap_median_ci(ok[metric].to_numpy(dtype=float, na_value=np.nan),
+                                              seed=seed, n_resamples=n_resamples)
+            row[f"{metric}_median"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = med, lo, hi
+        row["tokens_source"] = ",".join(sorted(set(ok["tokens_source"].astype(str)))) or None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pct(vals: Any, q: float) -> float:
+    vals = vals[~np.isnan(vals)]
+    return float(np.percentile(vals, q)) if vals.size else math.nan
+
+
+_HIGHER_IS_BETTER = {"output_tokens_per_s"}
+
+
+def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
+                  n_resamples: int = N_RESAMPLES, confidence: float = 0.95) -> pd.DataFrame:
+    """For each pair of (provider, model, protocol): difference of medians of ``metric``
+    (A - B) with its bootstrap CI, and a plain verdict. The difference is called clear
+    only when the CI excludes 0."""
+    if metric not in runs.columns:
+        raise KeyError(f"unknown metric {metric!r}; e.g. ttft_s, e2e_s, output_tokens_per_s")
+    ok = _measured(runs)
+    groups = {":".join(map(str, (k[0], k[1]))) + f"@{k[2]}": g[metric].to_numpy(dtype=float, na_value=np.nan)
+              for k, g in ok.groupby(GROUP, observed=True, sort=False)}
+    rows = []
+    for (a, xa), (b, xb) in combinations(groups.items(), 2):
+        d, lo, hi = diff_median_ci(xa, xb, seed=seed, n_resamples=n_resamples, confidence=confidence)
+        rows.append({"a": a, "b": b, "metric": metric, "n_a": int((~np.isnan(xa)).sum()),
+                     "n_b": int((~np.isnan(xb)).sum()), "median_a": float(np.nanmedian(xa)) if xa.size else math.nan,
+                     "median_b": float(np.nanmedian(xb)) if xb.size else math.nan,
+                     "diff": d, "ci_low": lo, "ci_high": hi,
+                     "verdict": verdict(a, b, metric, d, lo, hi, confidence)})
+    return pd.DataFrame(rows)
+
+
+def _fmt(metric: str, v: float) -> str:
+    if metric.endswith("_per_s"):
+        return f"{v:.1f} tok/s"
+    if metric.endswith("_s"):
+        return f"{v * 1000:.0f} ms" if abs(v) < 10 else f"{v:.1f} s"
+    return f"{v:.1f}"
+
+
+def verdict(a: str, b: str, metric: str, d: float, lo: float, hi: float, confidence: float = 0.95) -> str:
+    """"A faster by 120 ms, 95% CI [80 ms, 160 ms]" or "no clear difference"."""
+    pct = f"{confidence * 100:.0f}% CI"
+    if math.isnan(lo) or math.isnan(hi):
+        return "not enough runs for a verdict (need >= 2 ok runs each)"
+    if lo <= 0 <= hi:
+        return f"{a} vs {b}: no clear difference ({pct} [{_fmt(metric, lo)}, {_fmt(metric, hi)}] includes 0)"
+    better_a = (d > 0) if metric in _HIGHER_IS_BETTER else (d < 0)
+    winner, loser = (a, b) if better_a else (b, a)
+    word = "higher" if metric in _HIGHER_IS_BETTER else "faster"
+    if metric in _HIGHER_IS_BETTER:
+        return (f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, "
+                f"{pct} [{_fmt(metric, abs(lo) if d > 0 else abs(hi))}, {_fmt(metric, abs(hi) if d > 0 else abs(lo))}]")
+    lo_abs, hi_abs = sorted((abs(lo), abs(hi)))
+    return f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, {pct} [{_fmt(metric, lo_abs)}, {_fmt(metric, hi_abs)}]"

@@ -1,0 +1,84 @@
+"""``kral-nb`` / ``python -m kral_nb``: run a side-by-side comparison and write its results."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_MODELS = ["sim:fast", "sim:steady", "sim:slow", "sim:bursty@anthropic", "sim:reasoning@gemini"]
+DEFAULT_PROMPT = "Explain in two sentences why streaming latency matters for chat interfaces."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kral-nb", description="Watch and measure LLM streams.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compare", help="run models side by side; print the runs; write frames and plots")
+    c.add_argument("prompt", nargs="*", help=f"prompt(s) (default: {DEFAULT_PROMPT!r})")
+    c.add_argument("-m", "--model", action="append", dest="models",
+                   help="provider:model[@protocol], repeatable (default: the keyless sim profiles)")
+    c.add_argument("-n", "--repeat", type=int, default=3)
+    c.add_argument("--warmup", type=int, default=1)
+    c.add_argument("--concurrency", type=int, default=None)
+    c.add_argument("--order", choices=["interleaved", "random", "blocked"], default="interleaved")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--max-tokens", type=int, default=None)
+    c.add_argument("--timeout", type=float, default=None, help="seconds (idle-read and total)")
+    c.add_argument("--out", default="results", help="output folder (default: results)")
+    c.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    c.add_argument("--no-plots", action="store_true")
+    c.add_argument("--traces", action="store_true", help="also save raw traces for sim replay")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    import pandas as pd
+
+    import kral_nb
+
+    args = build_parser().parse_args(argv)
+    prompts = args.prompt or [DEFAULT_PROMPT]
+    models = args.models or DEFAULT_MODELS
+    print(f"kral_nb: {len(models)} model(s) x {len(prompts)} prompt(s) x "
+          f"({args.warmup} warmup + {args.repeat}) runs; 'sim' is the simulated gateway", file=sys.stderr)
+    try:
+        result = kral_nb.compare(prompts, models, repeat=args.repeat, warmup=args.warmup,
+                                 concurrency=args.concurrency, order=args.order, seed=args.seed,
+                                 max_tokens=args.max_tokens, timeout=args.timeout,
+                                 trace=args.traces, progress=True)
+    except kral_nb.Cancelled as exc:
+        result = exc.result
+        print("kral_nb: interrupted; writing the partial results", file=sys.stderr)
+    except kral_nb.ConfigError as exc:
+        print(f"kral_nb: {exc}", file=sys.stderr)
+        return 2
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.4f}".format):
+        runs = result.runs
+        print(runs[["provider", "model", "protocol", "repeat", "warmup", "status", "ttft_s",
+                    "e2e_s", "output_tokens", "output_tokens_per_s", "error"]].to_string(index=False))
+        summary = result.summary()
+        print("\nSummary (ok, non-warmup runs; medians with bootstrap 95% CI):")
+        print(summary[["provider", "model", "protocol", "runs", "ok", "ttft_s_median", "ttft_s_ci_low",
+                       "ttft_s_ci_high", "e2e_s_p50", "output_tokens_per_s_median"]].to_string(index=False))
+        pairs = result.compare_pairs("ttft_s")
+        if not pairs.empty:
+            print("\nTTFT, pair by pair:")
+            for v in pairs["verdict"]:
+                print("  " + v)
+    os.makedirs(args.out, exist_ok=True)
+    if args.format == "parquet":
+        result.to_parquet(args.out, traces=args.traces)
+    else:
+        result.to_csv(args.out)
+    summary.to_csv(os.path.join(args.out, "summary.csv"), index=False)
+    pairs.to_csv(os.path.join(args.out, "pairs.csv"), index=False)
+    written = ["chunks", "runs", "summary.csv", "pairs.csv"]
+    if not args.no_plots:
+        written += [os.path.basename(p) for p in result.plot.save_all(args.out)]
+    print(f"\nkral_nb: wrote {', '.join(written)} to {os.path.abspath(args.out)}", file=sys.stderr)
+    return 0 if (runs["status"] == "ok").all() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Write and reload a Result's frames (Parquet or CSV) with dtypes intact, and raw traces."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .columns import CHUNK_DTYPES, RUN_DTYPES
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .result import Result
+
+
+def write(result: Result, directory: str, fmt: str, *, traces: bool = False) -> str:
+    """``chunks.<fmt>`` and ``runs.<fmt>`` in ``directory``; CSV also gets ``dtypes.json``."""
+    os.makedirs(directory, exist_ok=True)
+    chunks, runs = result.chunks, result.runs
+    if fmt == "parquet":
+        try:
+            chunks.to_parquet(os.path.join(directory, "chunks.parquet"), index=False)
+            runs.to_parquet(os.path.join(directory, "runs.parquet"), index=False)
+        except ImportError:
+            raise ConfigError("Parquet needs pyarrow: pip install pyarrow (or use to_csv)") from None
+    elif fmt == "csv":
+        chunks.to_csv(os.path.join(directory, "chunks.csv"), index=False)
+        runs.to_csv(os.path.join(directory, "runs.csv"), index=False)
+    else:
+        raise ConfigError(f"unknown format {fmt!r}: parquet or csv")
+    if traces:
+        write_traces(result, os.path.join(directory, "traces.jsonl"))
+    return directory
+
+
+def read(directory: str, fmt: str) -> Result:
+    from .result import FrameResult
+
+    if fmt == "parquet":
+        chunks = pd.read_parquet(os.path.join(directory, "chunks.parquet"))
+        runs = pd.read_parquet(os.path.join(directory, "runs.parquet"))
+    else:
+        chunks = _read_csv(os.path.join(directory, "chunks.csv"), CHUNK_DTYPES)
+        runs = _read_csv(os.path.join(directory, "runs.csv"), RUN_DTYPES)
+    return FrameResult(chunks, runs)
+
+
+def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:
+    dates = [c for c, d in dtypes.items() if d.startswith("datetime")]
+    plain = {c: d for c, d in dtypes.items() if c not in dates and d != "bool"}
+    df = pd.read_csv(path, dtype=plain, keep_default_na=True)
+    for c in dates:
+        df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype(dtypes[c])
+    for c, d in dtypes.items():
+        if d == "bool":
+            df[c] = df[c].astype(bool)
+    return df[list(dtypes)]
+
+
+def write_traces(result: Result, path: str) -> None:
+    """One JSON line per run: protocol, model and every raw read as (t_ns since request, bytes)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for run in result.run_list:
+            if run.trace is None:
+                continue
+            t0 = run.t0_ns or 0
+            f.write(json.dumps({
+                "run_id": run.run_id, "provider": run.provider, "model": run.model,
+                "protocol": run.protocol,
+                "reads": [[t - t0, data.decode("latin-1")] for t, data in run.trace],
+            }) + "\n")
