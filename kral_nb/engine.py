@@ -77,14 +77,14 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
                 if exc.status not in RETRY_STATUSES or attempt == job.retry.max_retries:
                     return run
                 wait = job.retry.wait_s(attempt, exc.retry_after_s, rng)
+            except KralTimeoutError as exc:  # before TimeoutError: it is one too
+                run.status, run.error = "error", str(exc)
+                return run  # an idle timeout means a stall; a retry would re-bill
             except asyncio.TimeoutError:
                 run.end_ns = time.perf_counter_ns()
                 run.status = "error"
                 run.error = f"total timeout: the request took more than {job.timeouts.total_s:g} s"
                 return run
-            except KralTimeoutError as exc:
-                run.status, run.error = "error", str(exc)
-                return run  # an idle timeout means a stall; a retry would re-bill
             except KralError as exc:
                 run.status, run.error = "error", str(exc)
                 if run.records or attempt == job.retry.max_retries:

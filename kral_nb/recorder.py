@@ -129,6 +129,7 @@ class Run:
                 if math.isnan(ttfa) and c.kind in ANSWER_KINDS:
                     ttfa = self._s(t)
         gaps = [(b - a) / 1e9 for a, b in zip(content_t, content_t[1:])]
+        n_content = sum(1 for r in self.records if r[2].kind in CONTENT_KINDS)
         e2e = self._s(self.end_ns) if self.end_ns is not None else math.nan
         arrivals = ([self.t0_ns] if self.t0_ns is not None else []) + self._arrivals
         idle = [(b - a) / 1e9 for a, b in zip(arrivals, arrivals[1:])]
@@ -148,7 +149,7 @@ class Run:
             "error": self.error, "connect_s": self.connect_ns / 1e9,
             "ttfb_s": self._s(self.headers_ns), "t_first_event_s": t_first_event,
             "ttft_s": ttft, "ttfa_s": ttfa, "e2e_s": e2e, "n_chunks": len(self.records),
-            "n_content_chunks": sum(1 for r in self.records if r[2].kind in CONTENT_KINDS),
+            "n_content_chunks": n_content,
             "input_tokens": self.usage.get("input_tokens"), "output_tokens": out_tok,
             "reasoning_tokens": self.usage.get("reasoning_tokens"),
             "cached_tokens": self.usage.get("cached_tokens"), "tokens_source": source,
@@ -159,7 +160,7 @@ class Run:
             "finish_reason": self.finish_reason, "text": self.text,
             "tool_calls": json.dumps([tc.to_dict() for tc in self.tool_calls.values()]),
             "repeat": self.repeat, "prompt_id": self.prompt_id, "warmup": self.warmup,
-            "buffered": metrics.is_buffered(ttft, e2e, gaps),
+            "buffered": metrics.is_buffered(ttft, e2e, n_content, gaps),
             "max_idle_s": max(idle) if idle else math.nan, "attempts": self.attempts,
             "retry_wait_s": self.retry_wait_s, "loop_lag_max_s": self.loop_lag_max_s,
             "n_bytes": self.n_bytes,
@@ -192,6 +193,7 @@ class Pipeline:
 
     def close(self, t_ns: int) -> None:
         """The body ended at ``t_ns``: flush, and settle ok / error / cut_off."""
+        mid_event = self.decoder.pending
         chunks: list[Chunk] = []
         for item in self.decoder.flush():
             chunks += self.parser.feed(item)
@@ -206,7 +208,7 @@ class Pipeline:
             run.status = "error"
         elif not self.parser.done:
             run.status = "cut_off"
-            run.error = cut_off_message(run, self.decoder.pending)
+            run.error = cut_off_message(run, mid_event)
         else:
             run.status = "ok"
 

@@ -79,10 +79,9 @@ class JSONArrayDecoder:
         return out
 
     def flush(self) -> list[Event | Comment]:
+        """End of body: an unfinished element is discarded (``pending`` tells: a cut-off)."""
         self._buf += self._utf8.decode(b"", final=True)
-        rest = self._buf[self._pos:].strip()
-        self._buf, self._pos = "", 0
-        return [Event(rest)] if rest else []  # an unfinished element: the parser reports it
+        return []
 
     @property
     def pending(self) -> bool:

@@ -1,0 +1,127 @@
+"""Golden wire files per protocol: expected normalized records, byte-split invariance."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kral_nb.recorder import Run
+from kral_nb.replay import replay
+
+from .conftest import golden, golden_files
+
+
+def run_of(protocol: str, data: bytes, cuts: list[int] = (), sse: bool = True) -> Run:  # type: ignore[assignment]
+    pieces, prev = [], 0
+    for c in sorted(set(cuts)):
+        pieces.append(data[prev:c])
+        prev = c
+    pieces.append(data[prev:])
+    return replay(protocol, [((i + 1) * 1000, p) for i, p in enumerate(pieces)], sse=sse)
+
+
+def shape(run: Run) -> dict[str, Any]:
+    """What must not depend on how the bytes were split."""
+    return {
+        "status": run.status, "error": run.error, "text": run.text, "reasoning": run.reasoning,
+        "kinds": [c.kind for _, _, c in run.records],
+        "tools": [tc.to_dict() for tc in run.tool_calls.values()],
+        "usage": dict(run.usage), "finish": run.finish_reason,
+    }
+
+
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("openai", "text_usage.sse", {
+        "status": "ok", "text": "Hello 世界", "finish": "stop",
+        "kinds": ["start", "text", "text", "text", "finish", "usage", "done"],
+        "usage": {"input_tokens": 12, "output_tokens": 3, "reasoning_tokens": 0, "cached_tokens": 4}}),
+    ("openai", "keepalive_crlf.sse", {
+        "status": "ok", "text": "ok",
+        "kinds": ["keepalive", "start", "keepalive", "text", "finish", "done"]}),
+    ("openai", "tools_interleaved.sse", {
+        "status": "ok", "finish": "tool_calls",
+        "tools": [{"index": 0, "id": "call_a", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+                  {"index": 1, "id": "call_b", "name": "get_time", "arguments": '{"tz": "UTC"}'}]}),
+    ("openai", "tools_no_index.sse", {
+        "status": "ok",
+        "tools": [{"index": 0, "id": "call_1", "name": "a", "arguments": '{"x":1}'},
+                  {"index": 1, "id": "call_2", "name": "b", "arguments": "{}"}]}),
+    ("openai", "reasoning.sse", {
+        "status": "ok", "text": "Answer", "reasoning": "Think more",
+        "kinds": ["start", "reasoning", "reasoning", "text", "refusal", "finish", "done"]}),
+    ("openai", "error_midstream.sse", {
+        "status": "error", "text": "par", "error": "upstream died", "finish": "error"}),
+    ("openai", "event_error.sse", {"status": "error", "text": "x", "error": "server_error: boom"}),
+    ("openai", "cut_mid_event.sse", {"status": "cut_off", "text": "a"}),
+    ("openai", "bom_multiline.sse", {"status": "ok", "text": "two lines", "kinds": ["start", "text", "done"]}),
+    ("anthropic", "text_thinking_tool.sse", {
+        "status": "ok", "text": "Checking.", "reasoning": "Let me think", "finish": "tool_use",
+        "usage": {"input_tokens": 35, "output_tokens": 30, "cached_tokens": 10},
+        "tools": [{"index": 2, "id": "toolu_1", "name": "get_weather", "arguments": '{"city": "Oslo"}'}],
+        "kinds": ["start", "usage", "other", "reasoning", "other", "other", "keepalive", "other", "text",
+                  "other", "tool_call", "tool_call", "tool_call", "other", "finish", "usage", "other", "done"]}),
+    ("anthropic", "overloaded.sse", {
+        "status": "error", "text": "Hi", "error": "overloaded_error: Overloaded"}),
+    ("gemini", "text_thought_call.sse", {
+        "status": "ok", "text": "The weather", "reasoning": "hmm", "finish": "STOP",
+        "usage": {"input_tokens": 8, "output_tokens": 10, "reasoning_tokens": 3, "cached_tokens": 2},
+        "tools": [{"index": 0, "id": None, "name": "get_weather", "arguments": '{"city": "Lima"}'}]}),
+    ("gemini", "no_finish.sse", {"status": "cut_off", "text": "partial"}),
+]
+
+
+@pytest.mark.parametrize(("protocol", "name", "expected"), CASES, ids=[c[1] for c in CASES])
+def test_golden_expected_records(protocol: str, name: str, expected: dict[str, Any]) -> None:
+    got = shape(run_of(protocol, golden(protocol, name)))
+    for key, value in expected.items():
+        if key == "error":
+            assert value in (got["error"] or ""), got["error"]
+        else:
+            assert got[key] == value, key
+
+
+def test_gemini_json_array_body_incremental() -> None:
+    data = golden("gemini", "array_body.json")
+    whole = shape(run_of("gemini", data, sse=False))
+    assert whole["status"] == "ok" and whole["text"] == "AB ][" and whole["finish"] == "MAX_TOKENS"
+    assert whole["usage"]["output_tokens"] == 2  # cumulative: the last value, not a sum
+    for cut in range(len(data) + 1):
+        assert shape(run_of("gemini", data, [cut], sse=False)) == whole
+
+
+def test_gemini_json_array_truncated_is_cut_off() -> None:
+    data = golden("gemini", "array_body.json")
+    run = run_of("gemini", data[: len(data) // 2 + 40], sse=False)
+    assert run.status == "cut_off" and run.text == "A"
+    assert run.error is not None and "middle of an event" in run.error
+
+
+ALL = [(p, n) for p in ("openai", "anthropic", "gemini") for n in golden_files(p) if n.endswith(".sse")]
+
+
+@pytest.mark.parametrize(("protocol", "name"), ALL)
+def test_every_offset_split_gives_identical_records(protocol: str, name: str) -> None:
+    data = golden(protocol, name)
+    whole = shape(run_of(protocol, data))
+    for cut in range(len(data) + 1):
+        assert shape(run_of(protocol, data, [cut])) == whole, cut
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ALL), st.lists(st.floats(0, 1), max_size=20))
+def test_random_partitions_give_identical_records(case: tuple[str, str], fractions: list[float]) -> None:
+    protocol, name = case
+    data = golden(protocol, name)
+    cuts = [int(f * len(data)) for f in fractions]
+    assert shape(run_of(protocol, data, cuts)) == shape(run_of(protocol, data))
+
+
+def test_usage_is_last_value_not_sum_anthropic() -> None:
+    data = golden("anthropic", "text_thinking_tool.sse")
+    run = run_of("anthropic", data)
+    assert run.usage["output_tokens"] == 30  # message_start said 1, message_delta said 30
+    assert json.loads(run.row()["tool_calls"])[0]["name"] == "get_weather"
