@@ -15,8 +15,14 @@ from typing import Any
 from .api import Record, Stream, astream, compare, history, run, start, stream
 from .engine import RetryPolicy
 from .errors import (
-    Cancelled, ConfigError, HTTPStatusError, KralError, KralTimeoutError, MissingKeyError,
-    ProtocolError, StreamError,
+    Cancelled,
+    ConfigError,
+    HTTPStatusError,
+    KralError,
+    KralTimeoutError,
+    MissingKeyError,
+    ProtocolError,
+    StreamError,
 )
 from .providers import PRESETS, set_key
 from .result import Result
@@ -25,10 +31,31 @@ from .transport import Timeouts
 __version__ = "0.1.0"
 
 __all__ = [
-    "PRESETS", "Cancelled", "ConfigError", "HTTPStatusError", "KralError", "KralTimeoutError",
-    "MissingKeyError", "ProtocolError", "Record", "Result", "RetryPolicy", "Stream",
-    "StreamError", "Timeouts", "__version__", "astream", "compare", "history", "read_parquet",
-    "read_csv", "run", "set_key", "start", "stream", "load_ipython_extension",
+    "PRESETS",
+    "Cancelled",
+    "ConfigError",
+    "HTTPStatusError",
+    "KralError",
+    "KralTimeoutError",
+    "MissingKeyError",
+    "ProtocolError",
+    "Record",
+    "Result",
+    "RetryPolicy",
+    "Stream",
+    "StreamError",
+    "Timeouts",
+    "__version__",
+    "astream",
+    "compare",
+    "history",
+    "load_ipython_extension",
+    "read_csv",
+    "read_parquet",
+    "run",
+    "set_key",
+    "start",
+    "stream",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import random
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -13,8 +14,8 @@ from . import engine as _engine
 from . import transport
 from .errors import Cancelled, HTTPStatusError, KralError, StreamError
 from .plan import Options, plan
-from .records import Chunk
 from .recorder import Run
+from .records import Chunk
 from .request import Message
 from .result import Result
 
@@ -176,15 +177,63 @@ def order_jobs(n_prompts: int, models: Sequence[Any], n_trials: int, order: str,
     return items
 
 
-def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
-            warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
-            seed: int | None = 0, progress: bool | None = None,
-            on_done: Callable[[Run], None] | None = None, **options: Any) -> Result:
-    """Run every model on every prompt, ``repeat`` times each (plus ``warmup`` runs flagged
-    and excluded from statistics), ``concurrency`` at a time (default: all models of one
-    round side by side). Failures are data: statuses in the runs frame, nothing raised."""
+class Sweep:
+    """A planned comparison: every job validated, nothing sent yet. ``submit()`` starts it on
+    the engine loop (returns at once); ``wait()`` blocks with an optional ``tick`` called
+    every ``interval_s`` in the caller's thread (live displays), turning an interrupt into
+    :class:`Cancelled` after the streams have unwound."""
+
+    def __init__(self, jobs: list[_engine.Job], concurrency: int, seed: int | None) -> None:
+        self.jobs, self.concurrency, self.seed = jobs, concurrency, seed
+        self.result = Result(j.run for j in jobs)
+        self.future: _engine.TaskFuture[None] | None = None
+        self._kept: set[str] = set()  # run_ids already in the session history
+
+    def _keep(self, run: Run) -> None:
+        if run.run_id not in self._kept:
+            self._kept.add(run.run_id)
+            _HISTORY.append(run)
+
+    def submit(self, on_done: Callable[[Run], None] | None = None) -> _engine.TaskFuture[None]:
+        def done(run: Run) -> None:
+            self._keep(run)
+            if on_done is not None:
+                on_done(run)
+
+        self.future = _engine.engine().submit(
+            lambda client: _engine.execute_all(client, self.jobs, self.concurrency, done, self.seed))
+        return self.future
+
+    def wait(self, tick: Callable[[], None] | None = None, interval_s: float = 0.1) -> Result:
+        fut = self.future or self.submit()
+        try:
+            while True:
+                try:
+                    fut.result(timeout=interval_s if tick else None)
+                    break
+                except concurrent.futures.TimeoutError:
+                    if tick is not None:
+                        tick()
+        except (KeyboardInterrupt, concurrent.futures.CancelledError):
+            self.cancel()
+            raise Cancelled("cancelled: partial result in exc.result and kral_nb.history()",
+                            result=self.result) from None
+        return self.result
+
+    def cancel(self) -> None:
+        if self.future is not None:
+            self.future.cancel_task()
+        for j in self.jobs:
+            if j.run.status in ("pending", "streaming"):
+                j.run.status = "cancelled"
+            self._keep(j.run)
+
+
+def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
+          warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
+          seed: int | None = 0, **options: Any) -> Sweep:
+    """Plan a comparison (validating everything before any request); see :func:`compare`."""
     from .errors import ConfigError
-    from .progress import Progress
 
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts or not models:
@@ -197,34 +246,38 @@ def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]],
     order_list = order_jobs(len(prompts), models, warmup + repeat, order, seed)
     jobs = [plan(prompts[p], None, models[m], opts, repeat=r - warmup, prompt_id=p, warmup=r < warmup)
             for p, m, r in order_list]
-    bar = Progress(len(jobs), enabled=progress if progress is not None else len(jobs) > len(models))
+    return Sweep(jobs, concurrency or len(models), seed)
+
+
+def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
+            warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
+            seed: int | None = 0, progress: bool | None = None,
+            on_done: Callable[[Run], None] | None = None, **options: Any) -> Result:
+    """Run every model on every prompt, ``repeat`` times each (plus ``warmup`` runs flagged
+    and excluded from statistics), ``concurrency`` at a time (default: all models of one
+    round side by side), in ``interleaved`` / ``random`` / ``blocked`` order. Failures are
+    data: statuses in the runs frame, nothing raised. Shows a progress bar for long sweeps."""
+    from .progress import Progress
+
+    sw = sweep(prompt, models, repeat=repeat, warmup=warmup, concurrency=concurrency, order=order,
+               seed=seed, **options)
+    bar = Progress(len(sw.jobs), enabled=progress if progress is not None else len(sw.jobs) > len(models))
 
     def done(run: Run) -> None:
         bar.update(run)
         if on_done is not None:
             on_done(run)
 
-    conc = concurrency or len(models)
+    sw.submit(done)
     try:
-        _engine.run_sync(lambda client: _engine.execute_all(client, jobs, conc, done, seed))
-    except KeyboardInterrupt:
-        for j in jobs:
-            if j.run.status not in ("ok", "error", "cut_off", "http_error"):
-                j.run.status = "cancelled"
-        _HISTORY.extend(j.run for j in jobs)
+        return sw.wait()
+    finally:
         bar.close()
-        raise Cancelled("cancelled: partial result in exc.result and kral_nb.history()",
-                        result=Result(j.run for j in jobs)) from None
-    bar.close()
-    _HISTORY.extend(j.run for j in jobs)
-    return Result(j.run for j in jobs)
 
 
-def start(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) -> tuple[Result, Any]:
-    """Start a comparison in the background; returns the live ``Result`` (its runs fill in
-    as chunks arrive) and a ``concurrent.futures.Future`` to cancel or wait on."""
-    opts = _options(options)
-    jobs = [plan(prompt, None, m, opts) for m in models]
-    fut = _engine.engine().submit(lambda client: _engine.execute_all(client, jobs, len(jobs)))
-    fut.add_done_callback(lambda _: _HISTORY.extend(j.run for j in jobs))
-    return Result(j.run for j in jobs), fut
+def start(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], **kwargs: Any) -> Sweep:
+    """Start a comparison in the background and return its :class:`Sweep` at once:
+    ``sweep.result`` fills in live, ``sweep.cancel()`` stops it, ``sweep.wait()`` joins."""
+    sw = sweep(prompt, models, **kwargs)
+    sw.submit()
+    return sw

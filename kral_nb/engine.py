@@ -249,4 +249,4 @@ def run_sync(make: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]]) -> T:
     return engine().run_sync(make)
 
 
-__all__ = ["Job", "LoopThread", "RetryPolicy", "execute", "execute_all", "run_sync", "Awaitable"]
+__all__ = ["Awaitable", "Job", "LoopThread", "RetryPolicy", "execute", "execute_all", "run_sync"]

@@ -52,7 +52,7 @@ def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:
     plain = {c: d for c, d in dtypes.items() if c not in dates and d != "bool"}
     df = pd.read_csv(path, dtype=plain, keep_default_na=True)
     for c in dates:
-        df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype(dtypes[c])
+        df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     for c, d in dtypes.items():
         if d == "bool":
             df[c] = df[c].astype(bool)

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 
 from .columns import CHUNK_COLUMNS, CHUNK_DTYPES, RUN_COLUMNS, RUN_DTYPES
-from .records import CONTENT_KINDS
 from .recorder import Run
+from .records import CONTENT_KINDS
 
 
 def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -32,7 +33,7 @@ def estimate_tokens(text: str) -> int:
 _ENC: object = None
 
 
-def _encoding():  # type: ignore[no-untyped-def]
+def _encoding() -> Any:
     global _ENC
     if _ENC is None:
         try:

@@ -14,7 +14,12 @@ from . import protocols
 from .engine import Job, RetryPolicy
 from .errors import ConfigError
 from .providers import (
-    auth_headers, check_protocol, check_url, get_provider, resolve_key, split_model,
+    auth_headers,
+    check_protocol,
+    check_url,
+    get_provider,
+    resolve_key,
+    split_model,
 )
 from .recorder import Pipeline, Run
 from .request import ChatRequest, Message

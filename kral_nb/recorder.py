@@ -6,6 +6,7 @@ Pure: every timestamp is data passed in by the transport (``t_ns`` from
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -128,11 +129,11 @@ class Run:
                     ttft = self._s(t)
                 if math.isnan(ttfa) and c.kind in ANSWER_KINDS:
                     ttfa = self._s(t)
-        gaps = [(b - a) / 1e9 for a, b in zip(content_t, content_t[1:])]
+        gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(content_t)]
         n_content = sum(1 for r in self.records if r[2].kind in CONTENT_KINDS)
         e2e = self._s(self.end_ns) if self.end_ns is not None else math.nan
         arrivals = ([self.t0_ns] if self.t0_ns is not None else []) + self._arrivals
-        idle = [(b - a) / 1e9 for a, b in zip(arrivals, arrivals[1:])]
+        idle = [(b - a) / 1e9 for a, b in itertools.pairwise(arrivals)]
         out_tok = self.usage.get("output_tokens")
         source = "usage"
         if out_tok is None:
@@ -219,7 +220,7 @@ COMMON_IDLE_TIMEOUTS_S = (30.0, 60.0, 100.0, 120.0, 300.0)
 def cut_off_message(run: Run, mid_event: bool) -> str:
     """Why a stream ended without its terminator, with the likely cause."""
     arrivals = run._arrivals + ([run.end_ns] if run.end_ns is not None else [])
-    row_idle = [(b - a) / 1e9 for a, b in zip(arrivals, arrivals[1:])]
+    row_idle = [(b - a) / 1e9 for a, b in itertools.pairwise(arrivals)]
     idle = max(row_idle, default=0.0)
     where = "in the middle of an event" if mid_event else "between events"
     msg = (f"stream ended {where} without its terminator after {len(run.records)} chunks "

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .records import ToolCall
 from .recorder import Run
+from .records import ToolCall
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -40,8 +40,15 @@ class SSEDecoder:
     """Incremental decoder. ``last_event_id`` persists across events, as the spec says."""
 
     __slots__ = (
-        "_utf8", "_tail", "_skip_lf", "_started", "_data", "_event", "_has_data",
-        "_retry", "last_event_id",
+        "_data",
+        "_event",
+        "_has_data",
+        "_retry",
+        "_skip_lf",
+        "_started",
+        "_tail",
+        "_utf8",
+        "last_event_id",
     )
 
     def __init__(self) -> None:
@@ -122,9 +129,8 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif name == "retry":
-            if value.isascii() and value.isdigit():
-                self._retry = int(value)
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
 
     def _dispatch(self, out: list[Item]) -> None:
         if self._has_data:

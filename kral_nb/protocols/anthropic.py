@@ -6,7 +6,17 @@ import json
 from typing import Any
 
 from ..records import (
-    DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, START, TEXT, TOOL_CALL, USAGE, Chunk,
+    DONE,
+    ERROR,
+    FINISH,
+    KEEPALIVE,
+    OTHER,
+    REASONING,
+    START,
+    TEXT,
+    TOOL_CALL,
+    USAGE,
+    Chunk,
 )
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
@@ -49,7 +59,7 @@ def _usage(u: dict[str, Any]) -> Chunk:
 class AnthropicParser:
     """Maps Anthropic events onto kral_nb chunk kinds; unknown events become ``other``."""
 
-    __slots__ = ("done", "_blocks")
+    __slots__ = ("_blocks", "done")
 
     def __init__(self) -> None:
         self.done = False

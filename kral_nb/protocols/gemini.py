@@ -46,7 +46,7 @@ def build_request(req: ChatRequest, base_url: str, auth: dict[str, str], sse: bo
 class JSONArrayDecoder:
     """Incremental decoder of a streamed JSON array: each complete element -> one Event."""
 
-    __slots__ = ("_utf8", "_buf", "_pos", "_raw", "_closed")
+    __slots__ = ("_buf", "_closed", "_pos", "_raw", "_utf8")
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -89,7 +89,7 @@ class JSONArrayDecoder:
 
 
 class GeminiParser:
-    __slots__ = ("done", "_finished", "_n_calls")
+    __slots__ = ("_finished", "_n_calls", "done")
 
     def __init__(self) -> None:
         self.done = False

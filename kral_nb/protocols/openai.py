@@ -6,7 +6,17 @@ import json
 from typing import Any
 
 from ..records import (
-    DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, REFUSAL, START, TEXT, TOOL_CALL, USAGE,
+    DONE,
+    ERROR,
+    FINISH,
+    KEEPALIVE,
+    OTHER,
+    REASONING,
+    REFUSAL,
+    START,
+    TEXT,
+    TOOL_CALL,
+    USAGE,
     Chunk,
 )
 from ..request import ChatRequest, RequestSpec
@@ -46,7 +56,7 @@ def error_message(obj: Any) -> str:
 class OpenAIParser:
     """Feed SSE items, get normalized chunks. Tolerates tool-call fragments without ``index``."""
 
-    __slots__ = ("done", "_started", "_tool_ids", "_n_tools", "_last_tool")
+    __slots__ = ("_last_tool", "_n_tools", "_started", "_tool_ids", "done")
 
     def __init__(self) -> None:
         self.done = False

@@ -61,11 +61,7 @@ FAULTS_HELP = {
     "buffered": "hold every chunk and send them all at the end (a buffering proxy)",
 }
 
-WORDS = (
-    "the stream arrives token by token while the gateway measures every gap between chunks "
-    "and the notebook draws each model side by side so latency becomes something you can see "
-    "kral routes requests to many providers and keeps the wire format the same for all of them"
-).split()
+WORDS = ["the", "stream", "arrives", "token", "by", "token", "while", "the", "gateway", "measures", "every", "gap", "between", "chunks", "and", "the", "notebook", "draws", "each", "model", "side", "by", "side", "so", "latency", "becomes", "something", "you", "can", "see", "kral", "routes", "requests", "to", "many", "providers", "and", "keeps", "the", "wire", "format", "the", "same", "for", "all", "of", "them"]
 UNICODE_WORDS = ("héllo", "wörld", "日本語", "テキスト", "🎉", "naïve", "façade", "Ω≈ç√")
 
 
@@ -185,8 +181,8 @@ def _tool_pieces(tools: list[dict[str, Any]], n: int, rng: random.Random,
     for i in range(n):
         fn = tools[i % len(tools)].get("function", tools[i % len(tools)])
         props = (fn.get("parameters") or {}).get("properties") or {}
-        args = {k: _value(v, rng) for k, v in props.items()}
-        calls.append((i, f"call_sim_{i}", fn.get("name", "tool"), json.dumps(args)))
+        values = {k: _value(v, rng) for k, v in props.items()}
+        calls.append((i, f"call_sim_{i}", fn.get("name", "tool"), json.dumps(values)))
     out: list[tuple[str, Any]] = []
     if not interleave:
         for i, cid, name, args in calls:

