@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRESETS",
     "Cancelled",
+    "ChatWidget",
     "ConfigError",
     "HTTPStatusError",
     "KralError",
@@ -70,6 +71,19 @@ def read_csv(directory: str) -> Result:
     from .export import read
 
     return read(directory, "csv")
+
+
+def __getattr__(name: str) -> Any:
+    """``kral_nb.ChatWidget`` and ``kral_nb.sim`` are imported on first use only."""
+    if name == "ChatWidget":
+        from .widgets import ChatWidget
+
+        return ChatWidget
+    if name == "sim":
+        import importlib
+
+        return importlib.import_module(".sim", __name__)
+    raise AttributeError(f"module 'kral_nb' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -13,6 +13,9 @@ from typing import Any
 from . import engine as _engine
 from . import transport
 from .errors import Cancelled, HTTPStatusError, KralError, StreamError
+
+__all__ = ["KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "run", "start",
+           "stream", "sweep"]
 from .plan import Options, plan
 from .recorder import Run
 from .records import Chunk

@@ -103,9 +103,9 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
         root = sim.ensure_running()
         url = root if proto == "gemini" else root + "/v1"
     elif prov.name == "local":
-        from . import local
+        from .local import ensure_running as start_local
 
-        url = local.ensure_running(model_name) + ("" if proto == "gemini" else "/v1")
+        url = start_local(model_name) + ("" if proto == "gemini" else "/v1")
     else:
         if proto != prov.protocol and not (prov.native and proto in prov.native):
             raise ConfigError(f"provider {prov.name!r} does not serve the {proto} protocol; "

@@ -1,0 +1,138 @@
+"""``%%kral`` and ``%kral``: a thin shell over the core (no protocol code here)."""
+
+from __future__ import annotations
+
+import shlex
+import string
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import api
+from .config import DEFAULTS
+from .display import LivePanes
+from .errors import Cancelled, ConfigError, KralError
+from .providers import PRESETS, set_key
+from .result import Result
+
+
+def interpolate(text: str, namespace: dict[str, Any]) -> str:
+    """``{name}`` from the user namespace (``{{`` escapes); unknown names are a clear error."""
+    try:
+        return string.Formatter().vformat(text, (), namespace)
+    except KeyError as exc:
+        raise ConfigError(f"the prompt uses {{{exc.args[0]}}} but no such variable exists; "
+                          "write {{ and }} for literal braces") from None
+
+
+@magics_class
+class KralMagics(Magics):  # type: ignore[misc]
+    @property
+    def _ns(self) -> dict[str, Any]:
+        return self.shell.user_ns  # type: ignore[no-any-return,union-attr]
+
+    @magic_arguments()  # type: ignore[untyped-decorator]
+    @argument("-m", "--model", action="append", help="provider:model[@protocol]; repeat for side by side")
+    @argument("-p", "--provider", help="provider for models without a prefix")
+    @argument("--protocol", choices=["openai", "anthropic", "gemini"], help="wire protocol")
+    @argument("-s", "--system", help="system prompt")
+    @argument("-t", "--temperature", type=float)
+    @argument("--max-tokens", type=int)
+    @argument("-n", "--repeat", type=int, default=1, help="runs per model (fair interleaved trials)")
+    @argument("--tools", help="name of a list of tool specs in the namespace")
+    @argument("--format", choices=["markdown", "text"], default=None)
+    @argument("--out", help="also bind the Result to this name")
+    @argument("--timeout", type=float, help="idle-read and total timeout, seconds")
+    @argument("--no-usage", action="store_true", help="do not ask for stream usage")
+    @cell_magic
+    def kral(self, line: str, cell: str) -> None:
+        """Stream the cell (the prompt) from one or more models, side by side, live.
+        The Result is bound to ``_kral`` (and ``--out NAME``)."""
+        try:
+            args = parse_argstring(self.kral, line)
+            result = run_cell(args, cell, self._ns)
+        except Cancelled as exc:
+            self._ns["_kral"] = exc.result
+            if args.out:
+                self._ns[args.out] = exc.result
+            print("kral: interrupted — streams cancelled; partial results kept in _kral", file=sys.stderr)
+            return
+        except (KralError, UsageError) as exc:  # one clear line, not a traceback wall
+            print(f"kral: {exc}", file=sys.stderr)
+            return
+        self._ns["_kral"] = result
+        if args.out:
+            self._ns[args.out] = result
+
+    @line_magic("kral")  # type: ignore[arg-type]
+    def kral_line(self, line: str) -> None:
+        """``%kral key [provider]`` · ``%kral config [key=value ...]`` · ``%kral history``"""
+        words = shlex.split(line)
+        cmd = words[0] if words else "help"
+        try:
+            if cmd == "key":
+                provider = words[1] if len(words) > 1 else "kral"
+                ask_key(provider)
+            elif cmd == "config":
+                for kv in words[1:]:
+                    k, _, v = kv.partition("=")
+                    DEFAULTS.set(k, v)
+                print(f"kral defaults: {DEFAULTS}")
+            elif cmd == "history":
+                from IPython.display import display
+
+                display(api.history())
+            else:
+                print(self.kral_line.__doc__)
+        except KralError as exc:
+            print(f"kral: {exc}", file=sys.stderr)
+
+
+def ask_key(provider: str) -> None:
+    """No-echo prompt; the key stays in this process's memory only."""
+    if provider not in PRESETS:
+        raise ConfigError(f"unknown provider {provider!r}; known: {', '.join(PRESETS)}")
+    import getpass
+
+    try:
+        key = getpass.getpass(f"API key for {provider} (kept in memory only): ")
+    except Exception:  # nbclient / nbval kernels cannot prompt
+        raise ConfigError("this kernel cannot prompt for input (non-interactive run): set the "
+                          f"environment variable for {provider} instead") from None
+    if not key.strip():
+        raise ConfigError("no key entered")
+    set_key(provider, key.strip())
+    print(f"kral: key for {provider} set for this session (not saved)")
+
+
+def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
+    prompt = interpolate(cell.strip(), namespace)
+    options: dict[str, Any] = {"provider": args.provider or DEFAULTS.provider, "protocol": args.protocol,
+                               "system": args.system, "temperature": args.temperature,
+                               "max_tokens": args.max_tokens, "timeout": args.timeout,
+                               "include_usage": not args.no_usage}
+    if args.tools:
+        if args.tools not in namespace:
+            raise ConfigError(f"--tools {args.tools}: no such variable in the notebook")
+        options["tools"] = namespace[args.tools]
+    if args.repeat < 1:
+        raise ConfigError("-n/--repeat must be at least 1")
+    sweep = api.sweep(prompt, args.model or [DEFAULTS.model], repeat=args.repeat, **options)
+    view = LivePanes(sweep.result.run_list, fmt=args.format or DEFAULTS.format, rate_hz=DEFAULTS.rate_hz)
+    view.start()
+    sweep.submit()
+    try:
+        result = sweep.wait(view.tick, 1.0 / DEFAULTS.rate_hz)
+    finally:
+        view.final()
+    from IPython.display import display
+
+    display(result)
+    return result
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    ipython.register_magics(KralMagics)

@@ -1,0 +1,115 @@
+"""Pure rendering of live panes: run snapshots -> Markdown / HTML / plain text.
+
+No clock (``now_ns`` is passed in), no I/O, no IPython: the display and widget shells call
+these from the caller's thread at a bounded rate. Renders stay cheap (string joins and
+escaping); Markdown is rendered by the browser, not converted here.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from .recorder import Run
+from .records import CONTENT_KINDS
+
+COLUMNS = 3  # panes per row before wrapping
+_FENCE = re.compile(r"^\s*(```|~~~)", re.M)
+_ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹", "http_error": "⛔",
+         "pending": "⏳", "streaming": "▶"}
+
+
+def label(run: Run) -> str:
+    sim = " (simulated)" if run.provider == "sim" else ""
+    proto = "" if run.protocol == "openai" else f" @{run.protocol}"
+    rep = f" #{run.repeat}" if run.repeat else ""
+    warm = " warmup" if run.warmup else ""
+    return f"{run.provider}:{run.model}{proto}{rep}{warm}{sim}"
+
+
+def stats(run: Run, now_ns: int) -> str:
+    """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · 0.64 s`` from a live snapshot."""
+    records = run.records[:]  # snapshot: the engine thread may be appending
+    t0 = run.t0_ns
+    first = next((t for t, _, c in records if c.kind in CONTENT_KINDS), None)
+    end = run.end_ns if run.end_ns is not None else now_ns
+    tokens = run.usage.get("output_tokens")
+    approx = ""
+    if tokens is None:
+        tokens = sum(1 for _, _, c in records if c.kind in CONTENT_KINDS)
+        approx = "~"
+    parts = [f"{_ICON.get(run.status, '')} {run.status}"]
+    if t0 is not None and first is not None:
+        ttft_s = (first - t0) / 1e9
+        parts.append(f"TTFT {ttft_s * 1000:.0f} ms")
+        decode_s = (end - first) / 1e9
+        parts.append(f"{approx}{tokens} tok")
+        if tokens > 1 and decode_s > 0:
+            parts.append(f"{(tokens - 1) / decode_s:.1f} tok/s")
+    if t0 is not None:
+        parts.append(f"{max(0, end - t0) / 1e9:.2f} s")
+    if run.attempts > 1:
+        parts.append(f"{run.attempts} attempts")
+    return " · ".join(parts)
+
+
+def safe_markdown(text: str) -> str:
+    """Partial LLM text as Markdown that cannot swallow the page: ``$`` escaped (no math),
+    an unclosed code fence closed."""
+    text = text.replace("$", r"\$")
+    if len(_FENCE.findall(text)) % 2:
+        text += "\n```"
+    return text
+
+
+def _tools(run: Run) -> list[str]:
+    return [f"{tc.name or '?'}({tc.arguments})" for tc in list(run.tool_calls.values())]
+
+
+def markdown(runs: Sequence[Run], now_ns: int) -> str:
+    """Panes side by side (an HTML table whose cells hold Markdown), wrapping every COLUMNS."""
+    cells = []
+    for run in runs:
+        body = [f"**{label(run)}**", "", f"<sub>{stats(run, now_ns)}</sub>", ""]
+        if run.reasoning_parts:
+            body += [f"<details><summary>reasoning</summary>\n\n{safe_markdown(run.reasoning)}\n\n</details>", ""]
+        body.append(safe_markdown(run.text) or "…")
+        for t in _tools(run):
+            body += ["", f"🔧 `{t}`"]
+        if run.error:
+            body += ["", f"**{run.status}:** {html.escape(run.error)}"]
+        cells.append("\n".join(body))
+    width = f"{100 // max(1, min(COLUMNS, len(cells)))}%"
+    rows = []
+    for i in range(0, len(cells), COLUMNS):
+        tds = "".join(f'<td width="{width}" valign="top">\n\n{c}\n\n</td>\n' for c in cells[i:i + COLUMNS])
+        rows.append(f"<tr>\n{tds}</tr>")
+    return "<table>\n" + "\n".join(rows) + "\n</table>\n"
+
+
+def html_panes(runs: Sequence[Run], now_ns: int) -> str:
+    """Plain-text panes as HTML (the ``text`` format)."""
+    cells = []
+    for run in runs:
+        extra = "".join(f"<div>🔧 <code>{html.escape(t)}</code></div>" for t in _tools(run))
+        if run.error:
+            extra += f'<div style="color:#b00"><b>{run.status}:</b> {html.escape(run.error)}</div>'
+        cells.append(
+            f'<div style="flex:1 1 30%;min-width:260px;border:1px solid #ccc;border-radius:6px;padding:6px">'
+            f"<b>{html.escape(label(run))}</b><br><small>{html.escape(stats(run, now_ns))}</small>"
+            f'<pre style="white-space:pre-wrap;margin:4px 0">{html.escape(run.text)}</pre>{extra}</div>')
+    return f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(cells)}</div>'
+
+
+def plain(runs: Sequence[Run], now_ns: int) -> str:
+    """Terminal / text fallback: one block per run."""
+    out = []
+    for run in runs:
+        out.append(f"── {label(run)} ── {stats(run, now_ns)}")
+        out.append(run.text)
+        out += [f"  tool: {t}" for t in _tools(run)]
+        if run.error:
+            out.append(f"  {run.status}: {run.error}")
+    return "\n".join(out)
+

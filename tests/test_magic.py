@@ -1,0 +1,169 @@
+"""%%kral and %kral through IPython's InteractiveShell, over loopback against the sim."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+import kral_nb
+from kral_nb import display as kdisplay
+from kral_nb.config import DEFAULTS
+from kral_nb.magic import KralMagics
+
+
+@pytest.fixture
+def ip(sim_root: str) -> Iterator[InteractiveShell]:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "kral_nb")
+    yield shell
+
+
+def test_help_lists_the_options() -> None:
+    doc = KralMagics.kral.__doc__ or ""
+    for opt in ("--model", "--provider", "--protocol", "--system", "--temperature", "--max-tokens",
+                "--repeat", "--tools", "--format", "--out", "--timeout", "--no-usage"):
+        assert opt in doc, opt
+
+
+def test_cell_streams_side_by_side_and_binds_result(ip: InteractiveShell) -> None:
+    ip.user_ns["name"] = "big world"
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast+n=5 -m sim:fast+n=5@anthropic --out r", "Hello {name} {{x}}")
+    r = ip.user_ns["_kral"]
+    assert r is ip.user_ns["r"] and isinstance(r, kral_nb.Result)
+    assert list(r.runs["protocol"]) == ["openai", "anthropic"] and r.status == "ok"
+    assert list(r.runs["input_tokens"]) == [4, 4]  # "Hello big world {x}": interpolated, braces escaped
+    assert "sim:fast+n=5 (simulated)" in cap.stdout and r.text in cap.stdout  # terminal text fallback
+
+
+def test_repeat_uses_the_comparison_machinery(ip: InteractiveShell) -> None:
+    with capture_output():
+        ip.run_cell_magic("kral", "-m sim:instant+n=2 -m sim:instant+n=3 -n 3", "hi")
+    runs = ip.user_ns["_kral"].runs
+    assert len(runs) == 6 and list(runs["repeat"]) == [0, 0, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("-m sim:fast -t 9", "temperature"),
+    ("-m sim:fast --max-tokens 0", "max_tokens"),
+    ("-m sim:fast --tools nope", "no such variable"),
+    ("-m warp:x -p warp", "unknown provider"),
+    ("-m sim:fast -n 0", "at least 1"),
+    ("-m sim:fast --format pdf", "invalid choice"),
+])
+def test_bad_options_give_one_clear_line(ip: InteractiveShell, line: str, message: str) -> None:
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", line, "hi")
+    assert message in cap.stderr and "Traceback" not in cap.stderr + cap.stdout
+
+
+def test_unknown_prompt_variable(ip: InteractiveShell) -> None:
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast", "hi {missing_var}")
+    assert "{missing_var}" in cap.stderr
+
+
+def test_live_updates_are_throttled_and_end_with_a_final_refresh(
+        ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kdisplay, "in_kernel", lambda: True)
+    DEFAULTS.set("rate_hz", "10")
+    try:
+        with capture_output() as cap:  # records every display and every update
+            ip.run_cell_magic("kral", "-m sim:steady+n=60 -m sim:fast+n=300", "hi")
+    finally:
+        DEFAULTS.set("rate_hz", "15")
+    r = ip.user_ns["_kral"]
+    e2e = float(r.runs["e2e_s"].max())
+    n_chunks = int(r.runs["n_content_chunks"].sum())
+    outputs = cap.outputs
+    assert n_chunks == 360 and len(outputs) <= 10 * (e2e + 0.5) + 3  # << one per chunk
+    final_panes = outputs[-2].data["text/markdown"]  # the final refresh, then the summary table
+    assert all(t[:40] in final_panes for t in r.runs["text"]) and "✅ ok" in final_panes
+    assert "<table" in outputs[-1].data["text/html"]
+
+
+def test_markdown_is_made_safe() -> None:
+    from kral_nb.panes import safe_markdown
+
+    assert safe_markdown("costs $5 and $6") == r"costs \$5 and \$6"
+    assert safe_markdown("```python\nx = 1").endswith("\n```")
+    assert safe_markdown("```\nx\n```") == "```\nx\n```"
+
+
+def test_interrupt_prints_one_line_and_keeps_partial(ip: InteractiveShell) -> None:
+    timer = threading.Timer(0.6, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:slow+n=100 -m sim:slow+n=100@gemini", "hi")
+    r = ip.user_ns["_kral"]
+    assert set(r.runs["status"]) == {"cancelled"} and all(r.runs["text"].str.len() > 0)
+    assert cap.stderr.count("\n") == 1 and "interrupted" in cap.stderr
+
+
+def test_key_prompt_never_echoes_and_fails_clearly_without_stdin(
+        ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    secret = "sk-kral-TESTKEY-123456"
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": secret)
+    with capture_output() as cap:
+        ip.run_line_magic("kral", "key kral")
+    assert secret not in cap.stdout + cap.stderr and "set for this session" in cap.stdout
+
+    def no_stdin(prompt: str = "") -> str:
+        raise RuntimeError("StdinNotImplementedError")
+
+    monkeypatch.setattr(getpass, "getpass", no_stdin)
+    with capture_output() as cap:
+        ip.run_line_magic("kral", "key openai")
+    assert "cannot prompt" in cap.stderr
+
+
+def test_config_and_history(ip: InteractiveShell) -> None:
+    with capture_output() as cap:
+        ip.run_line_magic("kral", "config model=sim:instant+n=2")
+        ip.run_cell_magic("kral", "", "hi")
+        ip.run_line_magic("kral", "config rate_hz=500")
+    assert "rate_hz must be" in cap.stderr
+    assert ip.user_ns["_kral"].runs["model"].iloc[0] == "instant+n=2"
+    DEFAULTS.set("model", "sim:fast")
+    with capture_output() as cap:
+        ip.run_line_magic("kral", "history")
+    out: Any = cap.outputs[-1].data
+    assert "instant+n=2" in out["text/html"]
+
+
+def test_chat_widget_send_and_stop(sim_root: str) -> None:
+    chat = kral_nb.ChatWidget(["sim:fast+n=8", "sim:fast+n=8@gemini", "sim:slow+n=200"],
+                              selected=["sim:fast+n=8", "sim:fast+n=8@gemini"])
+    chat.prompt.value = "hello"
+    chat.send.click()
+    result = chat.wait(10)
+    assert result is not None and list(chat.runs["status"]) == ["ok", "ok"]
+    assert result.run_list[0].text[:20] in chat.panes.value and "<table" in chat.status.value
+    assert chat.send.disabled is False and chat.stop.disabled is True
+    chat.models.value = ("sim:slow+n=200",)
+    chat.send.click()
+    import time
+
+    deadline = time.time() + 5
+    while time.time() < deadline and not (chat.sweep and chat.sweep.result.run_list[0].text):
+        time.sleep(0.05)
+    chat.stop.click()
+    chat.wait(10)
+    assert list(chat.runs["status"]) == ["cancelled"] and chat.runs["text"].iloc[0]
+    assert len(chat.history) == 2
+
+
+def test_chat_widget_reports_bad_input(sim_root: str) -> None:
+    chat = kral_nb.ChatWidget(["sim:fast"])
+    chat.prompt.value = "   "
+    chat.send.click()
+    assert "prompt is empty" in chat.status.value and chat.result is None
