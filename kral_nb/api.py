@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import queue
 import random
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -209,6 +210,9 @@ class Sweep:
 
     def wait(self, tick: Callable[[], None] | None = None, interval_s: float = 0.1) -> Result:
         fut = self.future or self.submit()
+        switch_s = sys.getswitchinterval()
+        if tick is not None:  # rendering in this thread: hand the GIL back to the engine sooner
+            sys.setswitchinterval(min(switch_s, 0.0005))
         try:
             while True:
                 try:
@@ -221,6 +225,8 @@ class Sweep:
             self.cancel()
             raise Cancelled("cancelled: partial result in exc.result and kral_nb.history()",
                             result=self.result) from None
+        finally:
+            sys.setswitchinterval(switch_s)
         return self.result
 
     def cancel(self) -> None:

@@ -12,7 +12,6 @@ import re
 from collections.abc import Sequence
 
 from .recorder import Run
-from .records import CONTENT_KINDS
 
 COLUMNS = 3  # panes per row before wrapping
 _FENCE = re.compile(r"^\s*(```|~~~)", re.M)
@@ -30,14 +29,12 @@ def label(run: Run) -> str:
 
 def stats(run: Run, now_ns: int) -> str:
     """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · 0.64 s`` from a live snapshot."""
-    records = run.records[:]  # snapshot: the engine thread may be appending
-    t0 = run.t0_ns
-    first = next((t for t, _, c in records if c.kind in CONTENT_KINDS), None)
+    t0, first = run.t0_ns, run.first_content_ns
     end = run.end_ns if run.end_ns is not None else now_ns
     tokens = run.usage.get("output_tokens")
     approx = ""
-    if tokens is None:
-        tokens = sum(1 for _, _, c in records if c.kind in CONTENT_KINDS)
+    if tokens is None:  # live: content chunks so far (a chunk may hold several tokens)
+        tokens = len(run.text_parts) + len(run.reasoning_parts)
         approx = "~"
     parts = [f"{_ICON.get(run.status, '')} {run.status}"]
     if t0 is not None and first is not None:

@@ -51,6 +51,7 @@ class Run:
     tool_calls: dict[int, ToolCall] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
+    first_content_ns: int | None = None  # for live displays (the frames recompute it)
     n_bytes: int = 0
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
@@ -70,6 +71,8 @@ class Run:
             records.append((t_ns, self._pending_bytes, c))
             self._pending_bytes = 0
             kind = c.kind
+            if self.first_content_ns is None and kind in CONTENT_KINDS:
+                self.first_content_ns = t_ns
             if kind == TEXT:
                 self.text_parts.append(c.text)
             elif kind == TOOL_CALL:

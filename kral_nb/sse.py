@@ -108,9 +108,14 @@ class SSEDecoder:
         lines = (self._tail + text).split("\n")
         self._tail = lines.pop()
         out: list[Item] = []
+        data = self._data
         for line in lines:
             if not line:
                 self._dispatch(out)
+                data = self._data
+            elif line[:6] == "data: ":  # the common case, fast
+                data.append(line[6:])
+                self._has_data = True
             elif line[0] == ":":
                 out.append(Comment(line[1:].removeprefix(" ")))
             else:

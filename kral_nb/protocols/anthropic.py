@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ..jsonlib import loads
 from ..records import (
     DONE,
     ERROR,
@@ -70,7 +70,7 @@ class AnthropicParser:
             return [Chunk(KEEPALIVE, item.text)]
         assert isinstance(item, Event)
         try:
-            obj = json.loads(item.data)
+            obj = loads(item.data)
         except ValueError:
             return [Chunk(ERROR, f"malformed JSON in stream event: {item.data[:200]!r}")]
         if not isinstance(obj, dict):

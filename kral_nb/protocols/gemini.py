@@ -12,6 +12,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from ..jsonlib import loads
 from ..records import DONE, ERROR, FINISH, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
@@ -101,7 +102,7 @@ class GeminiParser:
             return [Chunk("keepalive", item.text)]
         assert isinstance(item, Event)
         try:
-            obj = json.loads(item.data)
+            obj = loads(item.data)
         except ValueError:
             self.done = False
             return [Chunk(ERROR, f"malformed JSON in stream: {item.data[:200]!r}")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..jsonlib import loads
 from ..records import (
     DONE,
     ERROR,
@@ -74,7 +75,7 @@ class OpenAIParser:
             self.done = True
             return [Chunk(DONE)]
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             return [Chunk(ERROR, f"malformed JSON in stream event: {data[:200]!r}")]
         if item.event == "error" or not isinstance(obj, dict):

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -27,6 +28,31 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 500: "api_error", 502: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
 _GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                   404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+LOG_KEY = "kral_nb.sim.log_entry"
+
+
+class SendLog:
+    """ASGI middleware: stamps every body write just before the server writes it to the
+    socket (the ground truth for bench/fidelity.py), with its size."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def logged_send(message: dict[str, Any]) -> None:
+            entry = scope.get(LOG_KEY)
+            if entry is not None and message["type"] == "http.response.body" and message.get("body"):
+                entry["t_ns"].append(time.perf_counter_ns())
+                entry["n_bytes"].append(len(message["body"]))
+            await send(message)
+
+        await self.app(scope, receive, logged_send)
 
 
 class SimState:
@@ -63,13 +89,12 @@ async def _replay(entry: dict[str, Any], reads: list[tuple[int, bytes]]) -> Asyn
         delay_ns = t0 + offset_ns - time.perf_counter_ns()
         if delay_ns > 0:
             await asyncio.sleep(delay_ns / 1e9)
-        entry["t_ns"].append(time.perf_counter_ns())
         yield data
 
 
-async def _stream(state: SimState, entry: dict[str, Any], script: list[Ev], wire: Any,
+async def _stream(script: list[Ev], wire: Any,
                   spec: SimSpec) -> AsyncIterator[bytes]:
-    crlf, split, log = spec.has("crlf"), spec.has("unicode"), entry["t_ns"]
+    crlf, split = spec.has("crlf"), spec.has("unicode")
     if spec.has("bom"):
         yield b"\xef\xbb\xbf"
     t0 = time.perf_counter_ns()
@@ -84,11 +109,9 @@ async def _stream(state: SimState, entry: dict[str, Any], script: list[Ev], wire
             data = data.replace(b"\n", b"\r\n")
         if split and len(data) > 8:
             cut = next((i for i in range(len(data) // 2, len(data)) if data[i] & 0xC0 == 0x80), len(data) // 2)
-            log.append(time.perf_counter_ns())
             yield data[:cut]
             await asyncio.sleep(0.001)
             data = data[cut:]
-        log.append(time.perf_counter_ns())
         yield data
 
 
@@ -124,8 +147,9 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
             return _error(protocol, 404, f"no loaded trace for run {spec.options.get('run')!r}; "
                           "load one with kral_nb.sim.load_traces(path)")
         entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [],
-                 "t_request_ns": t_request_ns}
+                 "n_bytes": [], "t_request_ns": t_request_ns}
         state.log.append(entry)
+        request.scope[LOG_KEY] = entry
         reads = [(int(t), d.encode("latin-1")) for t, d in trace["reads"]]
         ctype = "application/json" if protocol == "gemini" and "alt=sse" not in str(request.url) \
             else "text/event-stream"
@@ -141,9 +165,10 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
         wire = OpenAIWire(model, rid, usage)
     script = make_script(spec, prompt, tools, interleave=protocol == "openai")
-    entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": []}
+    entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [], "n_bytes": []}
     state.log.append(entry)
-    return StreamingResponse(_stream(state, entry, script, wire, spec), media_type=wire.content_type,
+    request.scope[LOG_KEY] = entry
+    return StreamingResponse(_stream(script, wire, spec), media_type=wire.content_type,
                              headers={"x-sim-request-id": rid, "cache-control": "no-cache"})
 
 
@@ -207,7 +232,7 @@ async def health(request: Request) -> Response:
 
 
 def create_app() -> Starlette:
-    app = Starlette(routes=[
+    app = Starlette(middleware=[Middleware(SendLog)], routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1beta/models/{model_action:path}", gemini, methods=["POST"]),
