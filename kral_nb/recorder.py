@@ -16,7 +16,7 @@ from typing import Any
 from . import metrics
 from .protocols import StreamParser
 from .records import ANSWER_KINDS, CONTENT_KINDS, ERROR, FINISH, TEXT, TOOL_CALL, USAGE, Chunk, ToolCall
-from .sse import SSEDecoder
+from .sse import Comment, Event, SSEDecoder
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
 
@@ -176,6 +176,14 @@ class Run:
         return (t_ns - self.t0_ns) / 1e9
 
 
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def unexpected(item: Event | Comment, exc: Exception) -> Chunk:
+    data = item.data if isinstance(item, Event) else item.text
+    return Chunk(ERROR, f"unexpected event shape ({type(exc).__name__}: {exc}): {data[:200]!r}")
+
+
 class Pipeline:
     """decoder -> parser -> run: ``feed(t_ns, data)`` per raw read, ``close(t_ns)`` at the end."""
 
@@ -192,7 +200,10 @@ class Pipeline:
             self.run.trace.append((t_ns, data))
         chunks: list[Chunk] = []
         for item in self.decoder.decode(data):
-            chunks += parse(item)
+            try:
+                chunks += parse(item)
+            except _SHAPE_ERRORS as exc:  # valid JSON of an unexpected shape: data, not a crash
+                chunks.append(unexpected(item, exc))
         self.run.add(t_ns, len(data), chunks)
 
     def close(self, t_ns: int) -> None:
@@ -200,7 +211,10 @@ class Pipeline:
         mid_event = self.decoder.pending
         chunks: list[Chunk] = []
         for item in self.decoder.flush():
-            chunks += self.parser.feed(item)
+            try:
+                chunks += self.parser.feed(item)
+            except _SHAPE_ERRORS as exc:
+                chunks.append(unexpected(item, exc))
         close = getattr(self.parser, "close", None)
         if close is not None:
             chunks += close()
