@@ -23,7 +23,7 @@ from kral_nb import sim
 from kral_nb.api import sweep
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from fidelity import errors_ms  # noqa: E402
+from fidelity import errors_ms
 
 
 def rss_mb() -> float:
