@@ -28,7 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     c.add_argument("--no-plots", action="store_true")
     c.add_argument("--traces", action="store_true", help="also save raw traces for sim replay")
+    d = sub.add_parser("demo", help="execute the side-by-side notebook headlessly; write notebook, HTML, plots, frames")
+    d.add_argument("--out", default="results", help="output folder (default: results)")
+    d.add_argument("--notebook", default=None, help="notebook to run (default: notebooks/02-side-by-side.ipynb)")
+    d.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     return ap
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .notebook import execute
+
+    nb = args.notebook or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                       "notebooks", "02-side-by-side.ipynb")
+    written = execute(nb, args.out, timeout_s=args.timeout)
+    print("kral_nb: wrote\n  " + "\n  ".join(written), file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     import kral_nb
 
     args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        return demo(args)
     prompts = args.prompt or [DEFAULT_PROMPT]
     models = args.models or DEFAULT_MODELS
     print(f"kral_nb: {len(models)} model(s) x {len(prompts)} prompt(s) x "

@@ -36,6 +36,7 @@ class KralMagics(Magics):  # type: ignore[misc]
 
     @magic_arguments()  # type: ignore[untyped-decorator]
     @argument("-m", "--model", action="append", help="provider:model[@protocol]; repeat for side by side")
+    @argument("-M", "--models", help="name of a list of model names in the namespace")
     @argument("-p", "--provider", help="provider for models without a prefix")
     @argument("--protocol", choices=["openai", "anthropic", "gemini"], help="wire protocol")
     @argument("-s", "--system", help="system prompt")
@@ -120,7 +121,13 @@ def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
         options["tools"] = namespace[args.tools]
     if args.repeat < 1:
         raise ConfigError("-n/--repeat must be at least 1")
-    sweep = api.sweep(prompt, args.model or [DEFAULTS.model], repeat=args.repeat, **options)
+    models = list(args.model or [])
+    if args.models:
+        listed = namespace.get(args.models)
+        if not isinstance(listed, (list, tuple)) or not all(isinstance(m, str) for m in listed):
+            raise ConfigError(f"--models {args.models}: expected a list of model names in the notebook")
+        models += listed
+    sweep = api.sweep(prompt, models or [DEFAULTS.model], repeat=args.repeat, **options)
     view = LivePanes(sweep.result.run_list, fmt=args.format or DEFAULTS.format, rate_hz=DEFAULTS.rate_hz)
     view.start()
     sweep.submit()

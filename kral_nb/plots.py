@@ -38,7 +38,8 @@ def _interactive() -> bool:
 
 def _label(key: tuple[Any, ...]) -> str:
     provider, model, protocol = key
-    return f"{provider}:{model}" + ("" if protocol == "openai" else f" @{protocol}")
+    sim = " (simulated)" if provider == "sim" else ""
+    return f"{provider}:{model}" + ("" if protocol == "openai" else f" @{protocol}") + sim
 
 
 class Plots:

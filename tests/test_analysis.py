@@ -78,7 +78,7 @@ def test_plots_return_axes_with_labels_and_legends(sweep: kral_nb.Result) -> Non
     matplotlib.use("Agg")
     ax = sweep.plot.timeline()
     assert "time since request (s)" in ax.get_xlabel() and len(ax.get_lines()) == 8
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"sim:fast+n=20", "sim:steady+n=10 @anthropic"}
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"sim:fast+n=20 (simulated)", "sim:steady+n=10 @anthropic (simulated)"}
     ax = sweep.plot.ttft()
     assert ax.get_ylabel() == "TTFT (ms)" and len(ax.collections) >= 2
     ax = sweep.plot.gaps()

@@ -1,0 +1,40 @@
+"""Execute a notebook headlessly (nbclient) and write it, an HTML copy (nbconvert) and
+whatever the notebook itself saves (plots, frames: it reads ``$KRAL_NB_OUT``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import ConfigError
+
+
+def execute(path: str, out_dir: str, *, timeout_s: int = 900) -> list[str]:
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+        from nbconvert import HTMLExporter
+    except ImportError:
+        raise ConfigError("running notebooks needs: pip install 'kral-nb[notebook]'") from None
+    if not os.path.isfile(path):
+        raise ConfigError(f"no notebook at {path} (run from a checkout of kral_nb, or pass --notebook)")
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    before = set(os.listdir(out_dir))
+    os.environ["KRAL_NB_OUT"] = out_dir
+    nb = nbformat.read(path, as_version=4)
+    name = os.path.basename(path)
+    print(f"kral_nb: executing {name} (cell by cell; the first local-model cell loads the model)",
+          file=sys.stderr)
+    client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+    try:
+        client.execute()
+    finally:
+        executed = os.path.join(out_dir, name)
+        nbformat.write(nb, executed)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        with open(executed.removesuffix(".ipynb") + ".html", "w", encoding="utf-8") as f:
+            f.write(html)
+    made = sorted(set(os.listdir(out_dir)) - before) or sorted(os.listdir(out_dir))
+    return [os.path.join(out_dir, f) for f in made]
