@@ -1,0 +1,147 @@
+"""The real frontend: JupyterLab in headless Debian Chromium (Playwright, no downloaded
+browser). Panes must update live in the page, end with the final text and summary, survive
+an interrupt with one line, and the side-by-side notebook must run without an error."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = Path(__file__).parent.parent
+TOKEN = "kral-browser-test"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian chromium is missing: apt-get install chromium (.ci/run does)")
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("results"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KRAL_NB_OUT": str(root / "out")}
+    env.pop("KRAL_SIM_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--allow-root",
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{url}/api/status?token={TOKEN}", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    else:
+        proc.kill()
+        pytest.fail("JupyterLab did not start")
+    yield url, root
+    proc.terminate()
+    proc.wait(10)
+
+
+def put_notebook(url: str, path: str, cells: list[str]) -> None:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None, "id": f"c{i}"}
+                    for i, c in enumerate(cells)]}
+    r = httpx.put(f"{url}/api/contents/{path}?token={TOKEN}", json={"type": "notebook", "content": nb}, timeout=10)
+    r.raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def browser(lab: tuple[str, Path]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+def open_notebook(page: Any, url: str, path: str) -> None:
+    workspace = path.replace("/", "-").removesuffix(".ipynb")  # a fresh workspace: only this notebook open
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{path}?token={TOKEN}&reset")
+    page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')", timeout=60000)
+    page.wait_for_function("document.body.innerText.includes('Idle')", timeout=60000)  # kernel ready
+
+
+def command(page: Any, name: str) -> None:
+    # not awaited: run-all resolves only when every cell has finished
+    page.evaluate(f"() => {{ window.jupyterapp.commands.execute({json.dumps(name)}); }}")
+
+
+def outputs_text(page: Any) -> str:
+    return str(page.evaluate("[...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.innerText).join('\\n')"))
+
+
+def test_panes_stream_live_in_jupyterlab(lab: tuple[str, Path], page: Any) -> None:
+    url, root = lab
+    put_notebook(url, "magic.ipynb", ["%load_ext kral_nb",
+                                      "%%kral -m sim:steady+n=150 -m sim:steady+n=150@anthropic\nHello live panes"])
+    open_notebook(page, url, "magic.ipynb")
+    command(page, "notebook:run-all-cells")
+    states: list[str] = []
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        text = outputs_text(page)
+        if not states or text != states[-1]:
+            states.append(text)
+        if text.count("✅ ok") >= 2 and "TTFT" in text and "tok/s" in text and "provider" in text:
+            break
+        time.sleep(0.05)
+    final = states[-1]
+    streaming = [s for s in states if "▶ streaming" in s]
+    assert len(streaming) >= 3, f"expected live updates, saw {len(states)} states"  # updated in place, live
+    assert final.count("✅ ok") >= 2 and "(simulated)" in final and "@anthropic" in final
+    page.screenshot(path=str(root / "panes.png"))
+
+
+def test_interrupt_prints_one_line(lab: tuple[str, Path], page: Any) -> None:
+    url, _ = lab
+    put_notebook(url, "interrupt.ipynb", ["%load_ext kral_nb", "%%kral -m sim:slow+n=400\nA long answer"])
+    open_notebook(page, url, "interrupt.ipynb")
+    command(page, "notebook:run-all-cells")
+    page.wait_for_function("document.body.innerText.includes('▶ streaming')", timeout=30000)
+    time.sleep(0.5)
+    command(page, "notebook:interrupt-kernel")
+    page.wait_for_function("document.body.innerText.includes('interrupted')", timeout=30000)
+    text = outputs_text(page)
+    assert "cancelled" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
+
+
+def test_side_by_side_notebook_runs_in_the_browser(lab: tuple[str, Path], page: Any) -> None:
+    url, root = lab
+    open_notebook(page, url, "notebooks/02-side-by-side.ipynb")
+    command(page, "notebook:run-all-cells")
+    page.wait_for_function("document.body.innerText.includes('wrote [')", timeout=600000)
+    errors = page.evaluate("document.querySelectorAll('[data-mime-type=\"application/vnd.jupyter.error\"]').length")
+    assert errors == 0, outputs_text(page)[-3000:]
+    assert page.evaluate("document.querySelectorAll('.jp-OutputArea-output img').length") >= 1  # the plots
+    assert (root / "out" / "runs.parquet").exists()
+    page.screenshot(path=str(root / "side-by-side.png"), full_page=True)
