@@ -65,8 +65,10 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
     run, rng = job.run, rng or random.Random()
     lag = asyncio.ensure_future(_measure_lag(run))
     try:
-        for attempt in range(job.retry.max_retries + 1):
-            run.attempts = attempt + 1
+        attempt = -1
+        while attempt < job.retry.max_retries:
+            attempt += 1
+            run.attempts += 1
             try:
                 await asyncio.wait_for(
                     transport.stream(client, job.spec, job.make_pipeline(run), job.timeouts, job.secrets),
@@ -75,6 +77,10 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
                 return run
             except HTTPStatusError as exc:
                 run.status, run.error = "http_error", str(exc)
+                if exc.status == 400 and "stream_options" in str(exc) and _drop_stream_options(job):
+                    attempt -= 1  # a protocol fallback, not a retry: once, at once, tokens estimated
+                    run.status, run.error, run.http_status = "pending", None, None
+                    continue
                 if exc.status not in RETRY_STATUSES or attempt == job.retry.max_retries:
                     return run
                 wait = job.retry.wait_s(attempt, exc.retry_after_s, rng)
@@ -105,6 +111,16 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
         raise
     finally:
         lag.cancel()
+
+
+def _drop_stream_options(job: Job) -> bool:
+    """Some OpenAI-compatible servers reject ``stream_options`` with a 400: ask again without
+    it (once); the run's tokens are then estimated (``tokens_source = estimate``)."""
+    body = job.spec.json
+    if isinstance(body, dict) and "stream_options" in body:
+        del body["stream_options"]
+        return True
+    return False
 
 
 async def _measure_lag(run: Run, period_s: float = 0.01) -> None:

@@ -96,3 +96,15 @@ def test_cli_output(sim_root: str, tmp_path: Path) -> None:
                           capture_output=True, text=True, env={**env, "KRAL_SIM_URL": sim_root}, timeout=120)
     # kral:... goes to api.kral.ai, which this machine cannot reach: an error, and no key in it
     assert_clean(proc.stdout, proc.stderr, *[p.read_bytes() for p in tmp_path.iterdir()])
+
+
+def test_executed_notebook_json_and_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # KRAL_API_KEY would switch the notebooks to the real gateway (no network here): every
+    # other provider's fake key stays set, and the kernel inherits them.
+    monkeypatch.delenv("KRAL_API_KEY")
+    monkeypatch.delenv("KRAL_SIM_URL", raising=False)
+    from kral_nb.notebook import execute
+
+    written = execute(str(Path(__file__).parent.parent / "notebooks" / "01-quickstart.ipynb"), str(tmp_path))
+    assert any(p.endswith(".ipynb") for p in written) and any(p.endswith(".html") for p in written)
+    assert_clean(*[Path(p).read_bytes() for p in written if os.path.isfile(p)])

@@ -163,3 +163,23 @@ def test_reasoning_makes_ttft_and_ttfa_differ() -> None:
     r = go("reasoning+n=5", "openai")
     row = r.runs.iloc[0]
     assert row["ttfa_s"] > row["ttft_s"] and row["reasoning_tokens"] == 20
+
+
+def test_server_rejecting_stream_options_gets_a_second_request_without_it() -> None:
+    r = go("fast+n=6+reject_usage", "openai")
+    row = r.runs.iloc[0]
+    assert r.status == "ok" and row["attempts"] == 2 and row["retry_wait_s"] == 0
+    assert row["tokens_source"] == "estimate" and row["output_tokens"] >= 1
+
+
+def test_cut_off_message_names_the_proxy_idle_timeout() -> None:
+    from kral_nb.recorder import Run, cut_off_message
+
+    run = Run("r", "kral", "m", "openai")
+    run.t0_ns = 0
+    run._arrivals = [1_000_000, 2_000_000]
+    run.end_ns = 2_000_000 + 60_200_000_000  # the body ended 60.2 s after the last bytes
+    msg = cut_off_message(run, mid_event=False)
+    assert "longest idle gap 60.2 s" in msg and "proxy idle timeout (60 s)" in msg and "keepalives" in msg
+    run.end_ns = 2_000_000 + 5_000_000_000
+    assert "proxy" not in cut_off_message(run, mid_event=True)

@@ -124,6 +124,8 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
     except ValueError as exc:
         return _error(protocol, 404, f"{exc} (this is the kral_nb simulated gateway)")
     status = int(spec.num("status", 0))
+    if spec.has("reject_usage") and "stream_options" in body:
+        return _error(protocol, 400, "Unrecognized request argument supplied: stream_options")
     if status and spec.has("fail_first"):
         state.failures[model] += 1
         if state.failures[model] > int(spec.num("fail_first", 1)):

@@ -58,6 +58,7 @@ FAULTS_HELP = {
     "bom": "start the body with a UTF-8 BOM",
     "tools": "call the request's first tool (2: two interleaved calls)",
     "run": "the run_id of a loaded trace to replay (profile `replay`)",
+    "reject_usage": "answer 400 when the request asks for stream_options (some servers do)",
     "buffered": "hold every chunk and send them all at the end (a buffering proxy)",
 }
 
