@@ -8,6 +8,7 @@ median of each is compared). Usage: python bench/throughput.py [--chunks 20000] 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -54,13 +55,14 @@ def run_kral(root: str, n: int) -> float:
 def run_openai(root: str, n: int) -> float:
     import openai
 
-    client = openai.OpenAI(base_url=root + "/v1", api_key="bench")
     t = time.perf_counter()
     count = 0
-    for chunk in client.chat.completions.create(model="replay+run=bench", messages=[{"role": "user", "content": "x"}],
-                                                stream=True, stream_options={"include_usage": True}):
-        if chunk.choices and chunk.choices[0].delta.content:
-            count += 1
+    with openai.OpenAI(base_url=root + "/v1", api_key="bench") as client:
+        for chunk in client.chat.completions.create(
+                model="replay+run=bench", messages=[{"role": "user", "content": "x"}],
+                stream=True, stream_options={"include_usage": True}):
+            if chunk.choices and chunk.choices[0].delta.content:
+                count += 1
     assert count == n, count
     return time.perf_counter() - t
 
@@ -97,6 +99,7 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k in clients}
         for _ in range(args.rounds):
             for name, f in clients.items():
+                gc.collect()  # nobody pays for the garbage another client left behind
                 times[name].append(f(root, args.chunks))
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.chunks} chunks ({len(data) / 1e6:.1f} MB) x {args.rounds} rounds, median wall time per stream:")

@@ -169,3 +169,26 @@ def test_start_runs_in_background_and_can_be_stopped() -> None:
     sw.cancel()
     assert [r.status for r in result.run_list] == ["cancelled", "cancelled"]
     assert all(r.text for r in result.run_list)
+
+
+def test_interrupt_closes_the_connections(sim_root: str) -> None:
+    import httpx
+
+    timer = threading.Timer(0.6, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(kral_nb.Cancelled):
+        kral_nb.compare("hi", models=["sim:slow+n=300+seed=close1", "sim:slow+n=300+seed=close2@gemini"])
+    deadline = time.time() + 3
+    while time.time() < deadline:  # the server sees both clients hang up, long before the streams' end
+        log = {e["model"]: e for e in httpx.get(sim_root + "/_sim/log").json()}
+        entries = [log.get("slow+n=300+seed=close1"), log.get("slow+n=300+seed=close2")]
+        if all(e and e.get("closed_early") for e in entries):
+            break
+        time.sleep(0.1)
+    assert all(e and e.get("closed_early") is True for e in entries), entries
+
+
+def test_progress_bar_for_long_sweeps(capsys: pytest.CaptureFixture[str]) -> None:
+    kral_nb.compare("hi", ["sim:instant+n=2", "sim:instant+n=3"], repeat=3)
+    err = capsys.readouterr().err
+    assert "kral_nb runs" in err and "6/6" in err

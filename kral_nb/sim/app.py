@@ -92,8 +92,18 @@ async def _replay(entry: dict[str, Any], reads: list[tuple[int, bytes]]) -> Asyn
         yield data
 
 
-async def _stream(script: list[Ev], wire: Any,
+async def _stream(entry: dict[str, Any], script: list[Ev], wire: Any,
                   spec: SimSpec) -> AsyncIterator[bytes]:
+    """Write the script on schedule; ``entry["closed_early"]`` records a client that hung up."""
+    try:
+        async for data in _writes(script, wire, spec):
+            yield data
+        entry["closed_early"] = False
+    finally:
+        entry.setdefault("closed_early", True)
+
+
+async def _writes(script: list[Ev], wire: Any, spec: SimSpec) -> AsyncIterator[bytes]:
     crlf, split = spec.has("crlf"), spec.has("unicode")
     if spec.has("bom"):
         yield b"\xef\xbb\xbf"
@@ -170,7 +180,7 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
     entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [], "n_bytes": []}
     state.log.append(entry)
     request.scope[LOG_KEY] = entry
-    return StreamingResponse(_stream(script, wire, spec), media_type=wire.content_type,
+    return StreamingResponse(_stream(entry, script, wire, spec), media_type=wire.content_type,
                              headers={"x-sim-request-id": rid, "cache-control": "no-cache"})
 
 
