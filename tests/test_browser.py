@@ -30,7 +30,10 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian chromium is missing: apt-get install chromium (.ci/run does)")
+        message = "Debian chromium is missing: apt-get install chromium (.ci/run does)"
+        if os.environ.get("KRAL_NB_REQUIRE_BROWSER"):
+            pytest.fail(message)  # CI: never pass without the browser test
+        pytest.skip(message)
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("results"))
     with socket.socket() as s:
