@@ -13,7 +13,7 @@ from typing import Any
 
 from . import engine as _engine
 from . import transport
-from .errors import Cancelled, HTTPStatusError, KralError, StreamError
+from .errors import Cancelled, HTTPStatusError, KralError, KralTimeoutError, ProtocolError, StreamError
 
 __all__ = ["KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "run", "start",
            "stream", "sweep"]
@@ -56,12 +56,23 @@ def _options(kw: dict[str, Any]) -> Options:
     return Options(**{k: v for k, v in kw.items() if k in fields}, params=params)
 
 
+_TIMEOUTS = ("idle-read timeout", "total timeout", "connect timeout", "no response headers")
+_PROTOCOL = ("malformed JSON", "unexpected event shape")
+
+
 def _raise_for(result: Result) -> Result:
+    """``run(check=True)``: a run that is not ok raises the matching error, result attached."""
     run = result.run_list[0]
+    error = run.error or ""
     if run.status == "http_error":
-        raise HTTPStatusError(run.error or "HTTP error", status=run.http_status or 0, result=result)
+        raise HTTPStatusError(error or "HTTP error", status=run.http_status or 0, result=result)
     if run.status in ("error", "cut_off"):
-        raise StreamError(f"{run.status}: {run.error}", result=result)
+        cls: type[KralError] = StreamError
+        if error.startswith(_TIMEOUTS):
+            cls = KralTimeoutError
+        elif error.startswith(_PROTOCOL):
+            cls = ProtocolError
+        raise cls(f"{run.status}: {error}", result=result)
     return result
 
 

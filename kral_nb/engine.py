@@ -15,7 +15,7 @@ import concurrent.futures
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -266,4 +266,4 @@ def run_sync(make: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]]) -> T:
     return engine().run_sync(make)
 
 
-__all__ = ["Awaitable", "Job", "LoopThread", "RetryPolicy", "execute", "execute_all", "run_sync"]
+__all__ = ["Job", "LoopThread", "RetryPolicy", "execute", "execute_all", "run_sync"]

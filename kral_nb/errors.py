@@ -5,7 +5,7 @@
     │   └── MissingKeyError    the provider needs a key and none was found
     ├── HTTPStatusError        the server answered with a non-2xx status
     ├── StreamError            the stream carried an error event, or was cut off
-    ├── ProtocolError          bytes that are not the wire format they should be
+    │   └── ProtocolError      bytes that are not the wire format they should be
     ├── KralTimeoutError       connect, idle-read or total timeout
     └── Cancelled              also a KeyboardInterrupt: the user stopped the run
 
@@ -58,7 +58,7 @@ class StreamError(KralError):
     """The stream reported an error, or ended without its terminator (cut off)."""
 
 
-class ProtocolError(KralError):
+class ProtocolError(StreamError):
     """Data that does not follow the wire format (recorded as an ``error`` chunk)."""
 
 

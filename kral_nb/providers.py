@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, MissingKeyError
@@ -121,6 +121,3 @@ def check_protocol(protocol: str) -> str:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     return protocol
 
-
-def with_base_url(p: Provider, base_url: str) -> Provider:
-    return replace(p, base_url=check_url(base_url), native=None)

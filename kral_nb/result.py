@@ -135,8 +135,6 @@ class Result:
         head = html.escape(repr(self))
         return f"<div><b>{head}</b>{df.to_html(index=False, na_rep='', escape=True)}{note}</div>"
 
-    def tool_calls_json(self) -> str:
-        return json.dumps([tc.to_dict() for tc in self.tool_calls])
 
 
 class FrameResult(Result):

@@ -183,3 +183,15 @@ def test_cut_off_message_names_the_proxy_idle_timeout() -> None:
     assert "longest idle gap 60.2 s" in msg and "proxy idle timeout (60 s)" in msg and "keepalives" in msg
     run.end_ns = 2_000_000 + 5_000_000_000
     assert "proxy" not in cut_off_message(run, mid_event=True)
+
+
+@pytest.mark.parametrize(("model", "timeout", "cls"), [
+    ("fast+n=10+malformed=3", None, kral_nb.ProtocolError),
+    ("fast+n=10+error=3", None, kral_nb.StreamError),
+    ("fast+n=10+stall=2+stall_after=2", Timeouts(idle_s=0.3), kral_nb.KralTimeoutError),
+    ("fast+headers_delay=2", Timeouts(idle_s=0.3), kral_nb.KralTimeoutError),
+])
+def test_single_runs_raise_the_matching_error(model: str, timeout: Timeouts | None, cls: type) -> None:
+    with pytest.raises(cls) as info:
+        kral_nb.run("x", model=f"sim:{model}", timeout=timeout, retries=0)
+    assert isinstance(info.value, kral_nb.KralError) and info.value.result.run_list[0].status == "error"
