@@ -109,8 +109,8 @@ def test_replayed_trace_reproduces_text_and_gaps(sweep: kral_nb.Result, tmp_path
     replayed = kral_nb.run("x", model=f"sim:replay+run={original.run_id}@openai")
     assert replayed.text == original.text
     a, b = original.row(), replayed.runs.iloc[0]
-    assert abs(b["e2e_s"] - a["e2e_s"]) < 0.01 and abs(b["ttft_s"] - a["ttft_s"]) < 0.01
-    assert abs(b["itl_mean_s"] - a["itl_mean_s"]) < 0.002
+    assert abs(b["e2e_s"] - a["e2e_s"]) < 0.02 and abs(b["ttft_s"] - a["ttft_s"]) < 0.02
+    assert abs(b["itl_mean_s"] - a["itl_mean_s"]) < 0.003
 
 
 def test_cli_writes_frames_and_plots(tmp_path: Path, sim_root: str) -> None:

@@ -192,3 +192,11 @@ def test_progress_bar_for_long_sweeps(capsys: pytest.CaptureFixture[str]) -> Non
     kral_nb.compare("hi", ["sim:instant+n=2", "sim:instant+n=3"], repeat=3)
     err = capsys.readouterr().err
     assert "kral_nb runs" in err and "6/6" in err
+
+
+def test_connect_time_on_a_new_connection_and_zero_on_reuse() -> None:
+    with kral_nb.sim.serve() as root:  # a server this client has never connected to
+        first = kral_nb.run("a", model="sim:instant+n=2", base_url=root + "/v1").runs.iloc[0]
+        second = kral_nb.run("b", model="sim:instant+n=2", base_url=root + "/v1").runs.iloc[0]
+    assert first["connect_s"] > 0 and second["connect_s"] == 0
+    assert 0 < first["ttfb_s"] and first["http_version"] == "HTTP/1.1" and first["http_status"] == 200
