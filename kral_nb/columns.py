@@ -69,6 +69,7 @@ RUN_DTYPES: dict[str, str] = {
     "retry_wait_s": "float64",
     "loop_lag_max_s": "float64",  # event-loop lag measured during the run (timing uncertainty)
     "n_bytes": "int64",
+    "server_metrics": "string",  # JSON: what the server reports itself (llama.cpp timings, cost)
 }
 RUN_COLUMNS = tuple(RUN_DTYPES)
 

@@ -47,8 +47,8 @@ def _encoding() -> Any:
 
 def is_buffered(ttft_s: float, e2e_s: float, n_content: int, gaps_s: Sequence[float]) -> bool:
     """Content that arrives in one burst at the end: at least 4 content chunks, TTFT >= 90%
-    of an e2e over 0.5 s, and every gap between arrivals < 1 ms (or one single read).
+    of an e2e over 0.5 s, and every gap between arrivals < 5 ms (or one single read).
     A proxy is holding the stream back: its TTFT is not the model's."""
     if n_content < 4 or not (e2e_s > 0.5) or math.isnan(ttft_s):
         return False
-    return ttft_s >= 0.9 * e2e_s and (not gaps_s or max(gaps_s) < 0.001)
+    return ttft_s >= 0.9 * e2e_s and (not gaps_s or max(gaps_s) < 0.005)

@@ -15,7 +15,18 @@ from typing import Any
 
 from . import metrics
 from .protocols import StreamParser
-from .records import ANSWER_KINDS, CONTENT_KINDS, ERROR, FINISH, TEXT, TOOL_CALL, USAGE, Chunk, ToolCall
+from .records import (
+    ANSWER_KINDS,
+    CONTENT_KINDS,
+    ERROR,
+    FINISH,
+    SERVER,
+    TEXT,
+    TOOL_CALL,
+    USAGE,
+    Chunk,
+    ToolCall,
+)
 from .sse import Comment, Event, SSEDecoder
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
@@ -51,6 +62,7 @@ class Run:
     tool_calls: dict[int, ToolCall] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
+    server_metrics: dict[str, Any] = field(default_factory=dict)  # the server's own figures
     first_content_ns: int | None = None  # for live displays (the frames recompute it)
     n_bytes: int = 0
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
@@ -88,6 +100,8 @@ class Run:
                 self.reasoning_parts.append(c.text)
             elif kind == ERROR and self.error is None:
                 self.error = c.text
+            elif kind == SERVER:
+                self.server_metrics.update(json.loads(c.text))
         if self.listener is not None:
             self.listener(t_ns, chunks)
 
@@ -168,6 +182,7 @@ class Run:
             "max_idle_s": max(idle) if idle else math.nan, "attempts": self.attempts,
             "retry_wait_s": self.retry_wait_s, "loop_lag_max_s": self.loop_lag_max_s,
             "n_bytes": self.n_bytes,
+            "server_metrics": json.dumps(self.server_metrics) if self.server_metrics else None,
         }
 
     def _s(self, t_ns: int | None) -> float:

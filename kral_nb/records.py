@@ -12,6 +12,8 @@ Kinds (``Chunk.kind``):
 - ``error``      an error reported inside the stream, or data that could not be parsed
 - ``keepalive``  an SSE comment or ping: visible idle gaps
 - ``done``       the protocol's terminator (``[DONE]``, ``message_stop``)
+- ``server``     metrics the server reports about itself (JSON text: llama.cpp ``timings``,
+                 OpenRouter ``cost``); kept beside kral_nb's own measurements
 - ``other``      an event kral_nb does not know (kept, never fatal)
 """
 
@@ -29,9 +31,10 @@ FINISH = "finish"
 ERROR = "error"
 KEEPALIVE = "keepalive"
 DONE = "done"
+SERVER = "server"
 OTHER = "other"
 
-KINDS = (START, TEXT, REASONING, REFUSAL, TOOL_CALL, USAGE, FINISH, ERROR, KEEPALIVE, DONE, OTHER)
+KINDS = (START, TEXT, REASONING, REFUSAL, TOOL_CALL, USAGE, FINISH, ERROR, KEEPALIVE, DONE, SERVER, OTHER)
 #: kinds that carry generated output (TTFT, inter-chunk gaps)
 CONTENT_KINDS = frozenset({TEXT, REASONING, REFUSAL, TOOL_CALL})
 #: content kinds that are the answer, not the thinking (TTFA)

@@ -126,3 +126,13 @@ def test_cli_writes_frames_and_plots(tmp_path: Path, sim_root: str) -> None:
         assert (out / f).stat().st_size > 0, f
     assert len(pd.read_parquet(out / "runs.parquet")) == 6  # 2 models x (1 warmup + 2)
     assert np.isfinite(pd.read_parquet(out / "runs.parquet")["ttft_s"]).all()
+
+
+def test_buffered_flag() -> None:
+    from kral_nb.metrics import is_buffered
+
+    assert is_buffered(0.72, 0.722, 60, [0.001] * 59)  # everything at the end, in a burst
+    assert is_buffered(0.9, 0.9, 10, [])  # one single read
+    assert not is_buffered(0.1, 0.7, 60, [0.01] * 59)  # a normal stream
+    assert not is_buffered(5.0, 5.2, 10, [0.02] * 9)  # slow to start, then real token gaps
+    assert not is_buffered(0.3, 0.3, 10, [])  # too short to tell

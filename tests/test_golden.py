@@ -30,7 +30,7 @@ def shape(run: Run) -> dict[str, Any]:
         "status": run.status, "error": run.error, "text": run.text, "reasoning": run.reasoning,
         "kinds": [c.kind for _, _, c in run.records],
         "tools": [tc.to_dict() for tc in run.tool_calls.values()],
-        "usage": dict(run.usage), "finish": run.finish_reason,
+        "usage": dict(run.usage), "finish": run.finish_reason, "server": dict(run.server_metrics),
     }
 
 
@@ -58,6 +58,11 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("openai", "event_error.sse", {"status": "error", "text": "x", "error": "server_error: boom"}),
     ("openai", "cut_mid_event.sse", {"status": "cut_off", "text": "a"}),
     ("openai", "bom_multiline.sse", {"status": "ok", "text": "two lines", "kinds": ["start", "text", "done"]}),
+    ("openai", "server_metrics.sse", {
+        "status": "ok", "text": "Hi", "usage": {"input_tokens": 5, "output_tokens": 2},
+        "server": {"timings": {"prompt_n": 5, "prompt_ms": 12.5, "predicted_n": 2, "predicted_ms": 30.1,
+                               "predicted_per_second": 66.4}, "cost": 0.00012, "is_byok": False},
+        "kinds": ["start", "text", "finish", "server", "usage", "server", "done"]}),
     ("anthropic", "text_thinking_tool.sse", {
         "status": "ok", "text": "Checking.", "reasoning": "Let me think", "finish": "tool_use",
         "usage": {"input_tokens": 35, "output_tokens": 30, "cached_tokens": 10},

@@ -14,6 +14,7 @@ from ..records import (
     OTHER,
     REASONING,
     REFUSAL,
+    SERVER,
     START,
     TEXT,
     TOOL_CALL,
@@ -90,6 +91,9 @@ class OpenAIParser:
         usage = obj.get("usage")
         if usage:
             out.append(_usage(usage))
+        server = _server_metrics(obj, usage)
+        if server:
+            out.append(Chunk(SERVER, json.dumps(server, sort_keys=True)))
         if not self._started:
             self._started = True
             if not out or out[0].kind != START:
@@ -143,6 +147,21 @@ class OpenAIParser:
         self._last_tool = index
         return Chunk(TOOL_CALL, tool_index=index, tool_id=tid, tool_name=name,
                      tool_args=fn.get("arguments") or "")
+
+
+_USAGE_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+                         "completion_tokens_details"})
+
+
+def _server_metrics(obj: dict[str, Any], usage: Any) -> dict[str, Any]:
+    """What the server says about itself, kept beside kral_nb's own measurements:
+    llama.cpp's ``timings``, and usage extras such as OpenRouter's ``cost``."""
+    out: dict[str, Any] = {}
+    if isinstance(obj.get("timings"), dict):
+        out["timings"] = obj["timings"]
+    if isinstance(usage, dict):
+        out.update({k: v for k, v in usage.items() if k not in _USAGE_KEYS})
+    return out
 
 
 def _usage(u: dict[str, Any]) -> Chunk:
