@@ -148,3 +148,22 @@ def test_side_by_side_notebook_runs_in_the_browser(lab: tuple[str, Path], page: 
     assert page.evaluate("document.querySelectorAll('.jp-OutputArea-output img').length") >= 1  # the plots
     assert (root / "out" / "runs.parquet").exists()
     page.screenshot(path=str(root / "side-by-side.png"), full_page=True)
+
+
+def test_notebook_7_streams_live_too(lab: tuple[str, Path], page: Any) -> None:
+    url, _ = lab
+    put_notebook(url, "nb7.ipynb", ["%load_ext kral_nb", "%%kral -m sim:fast+n=200 -m sim:slow+n=12\nHello Notebook 7",
+                                    "assert set(_kral.runs['status']) == {'ok'}; print('frames ok', len(_kral.chunks))"])
+    page.goto(f"{url}/notebooks/nb7.ipynb?token={TOKEN}")  # Notebook 7's own UI
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
+    page.get_by_role("menuitem", name="Run", exact=True).click()  # as a user would: Run > Run All Cells
+    page.locator("li[data-command='runmenu:run-all']").click()
+    states: list[str] = []
+    deadline = time.time() + 60
+    while time.time() < deadline and "frames ok" not in (states[-1] if states else ""):
+        text = outputs_text(page)
+        if not states or text != states[-1]:
+            states.append(text)
+        time.sleep(0.05)
+    assert "frames ok" in states[-1] and states[-1].count("✅ ok") >= 2
+    assert any("▶ streaming" in s for s in states)  # seen live

@@ -24,3 +24,10 @@ def test_local_model_streams_and_estimates_tokens() -> None:
 def test_any_gguf_path_or_a_clear_error() -> None:
     with pytest.raises(kral_nb.ConfigError, match="neither"):
         kral_nb.run("hi", model="local:/nonexistent/model.gguf")
+
+
+def test_any_openai_compatible_server_through_the_openai_preset() -> None:
+    url = local.ensure_running()  # llama.cpp's own OpenAI-compatible server, not the sim
+    r = kral_nb.run("Say hi.", model="gemma", provider="openai", base_url=url + "/v1", api_key="x",
+                    max_tokens=8)
+    assert r.status == "ok" and r.runs["provider"].iloc[0] == "openai" and r.text
