@@ -200,3 +200,23 @@ def test_connect_time_on_a_new_connection_and_zero_on_reuse() -> None:
         second = kral_nb.run("b", model="sim:instant+n=2", base_url=root + "/v1").runs.iloc[0]
     assert first["connect_s"] > 0 and second["connect_s"] == 0
     assert first["ttfb_s"] > 0 and first["http_version"] == "HTTP/1.1" and first["http_status"] == 200
+
+
+def test_gc_is_paused_while_streams_are_open_and_resumes_after() -> None:
+    import gc
+
+    seen = []
+    s = kral_nb.stream("hi", model="sim:steady+n=5")
+    for rec in s:
+        seen.append(gc.isenabled())
+    assert seen and not any(seen)  # paused during the stream
+    deadline = time.time() + 2
+    while not gc.isenabled() and time.time() < deadline:
+        time.sleep(0.01)
+    assert gc.isenabled()
+    gc.disable()  # a user who turned it off keeps it off
+    try:
+        kral_nb.run("hi", model="sim:instant+n=2")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
