@@ -207,7 +207,7 @@ def test_gc_is_paused_while_streams_are_open_and_resumes_after() -> None:
 
     seen = []
     s = kral_nb.stream("hi", model="sim:steady+n=5")
-    for rec in s:
+    for _ in s:
         seen.append(gc.isenabled())
     assert seen and not any(seen)  # paused during the stream
     deadline = time.time() + 2
