@@ -206,10 +206,11 @@ def test_gc_is_paused_while_streams_are_open_and_resumes_after() -> None:
     import gc
 
     seen = []
-    s = kral_nb.stream("hi", model="sim:steady+n=5")
-    for _ in s:
-        seen.append(gc.isenabled())
-    assert seen and not any(seen)  # paused during the stream
+    s = kral_nb.stream("hi", model="sim:steady+n=8")
+    for rec in s:
+        if rec.kind == "text":
+            seen.append(gc.isenabled())  # mid-stream: the next chunk is still 10 ms away
+    assert len(seen) == 8 and not any(seen[:5])  # paused during the stream
     deadline = time.time() + 2
     while not gc.isenabled() and time.time() < deadline:
         time.sleep(0.01)
