@@ -96,6 +96,18 @@ def run(prompt: str | None = None, *, messages: list[Message] | None = None, mod
     return _raise_for(result) if check else result
 
 
+def _records_to(run: Run, put: Callable[[Record], None]) -> Callable[[int, list[Chunk]], None]:
+    """A run listener handing each new chunk, as a :class:`Record`, to ``put``."""
+
+    def listener(t_ns: int, chunks: list[Chunk]) -> None:
+        base = len(run.records) - len(chunks)  # called after the chunks were recorded
+        t_s = (t_ns - (run.t0_ns or t_ns)) / 1e9
+        for i, c in enumerate(chunks):
+            put(Record(run.run_id, base + i, t_s, c))
+
+    return listener
+
+
 class Stream:
     """Iterator of :class:`Record` as they arrive; ``.result`` once exhausted."""
 
@@ -105,13 +117,7 @@ class Stream:
         run = job.run
         self.result = Result([run])
 
-        def listener(t_ns: int, chunks: list[Chunk]) -> None:
-            base = len(run.records) - len(chunks)
-            t_s = (t_ns - (run.t0_ns or t_ns)) / 1e9
-            for i, c in enumerate(chunks):
-                self._q.put(Record(run.run_id, base + i, t_s, c))
-
-        run.listener = listener
+        run.listener = _records_to(run, self._q.put)
         loop = _engine.engine()
         self._future = loop.submit(lambda client: self._go(client))
 
@@ -151,13 +157,7 @@ async def astream(prompt: str | None = None, *, messages: list[Message] | None =
     q: asyncio.Queue[Record | None] = asyncio.Queue()
     run_ = job.run
 
-    def listener(t_ns: int, chunks: list[Chunk]) -> None:
-        base = len(run_.records) - len(chunks)
-        t_s = (t_ns - (run_.t0_ns or t_ns)) / 1e9
-        for i, c in enumerate(chunks):
-            q.put_nowait(Record(run_.run_id, base + i, t_s, c))
-
-    run_.listener = listener
+    run_.listener = _records_to(run_, q.put_nowait)
     async with transport.new_client() as client:
         task = asyncio.ensure_future(_engine.execute(client, job))
         task.add_done_callback(lambda _: q.put_nowait(None))

@@ -1,22 +1,10 @@
-"""Pure metric helpers (design.md §3): percentiles, token estimates, the buffered flag."""
+"""Pure metric helpers (design.md §3): token estimates and the buffered flag."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from typing import Any
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), NaN for no values."""
-    n = len(values)
-    if n == 0:
-        return math.nan
-    s = sorted(values)
-    pos = (n - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def estimate_tokens(text: str) -> int:

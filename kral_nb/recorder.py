@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from . import metrics
 from .protocols import StreamParser
 from .records import (
@@ -126,12 +128,6 @@ class Run:
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
 
-    def ttft_s(self) -> float:
-        for t, _, c in self.records:
-            if c.kind in CONTENT_KINDS:
-                return self._s(t)
-        return math.nan
-
     def row(self) -> dict[str, Any]:
         """The runs-frame row (design.md §3 definitions)."""
         t_first_event = ttft = ttfa = math.nan
@@ -173,7 +169,8 @@ class Run:
             "cached_tokens": self.usage.get("cached_tokens"), "tokens_source": source,
             "output_tokens_per_s": rate,
             "itl_mean_s": sum(gaps) / len(gaps) if gaps else math.nan,
-            "itl_p50_s": metrics.percentile(gaps, 50), "itl_p95_s": metrics.percentile(gaps, 95),
+            "itl_p50_s": float(np.percentile(gaps, 50)) if gaps else math.nan,
+            "itl_p95_s": float(np.percentile(gaps, 95)) if gaps else math.nan,
             "itl_max_s": max(gaps) if gaps else math.nan, "tpot_s": tpot,
             "finish_reason": self.finish_reason, "text": self.text,
             "tool_calls": json.dumps([tc.to_dict() for tc in self.tool_calls.values()]),

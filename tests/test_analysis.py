@@ -15,7 +15,6 @@ import pytest
 import kral_nb
 from kral_nb.analysis import bootstrap_median_ci, compare_pairs, diff_median_ci, summary, verdict
 from kral_nb.columns import RUN_DTYPES
-from kral_nb.metrics import percentile
 
 
 def fake_runs(values: dict[str, list[float]]) -> pd.DataFrame:
@@ -29,10 +28,28 @@ def fake_runs(values: dict[str, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_percentile_matches_hand_computed() -> None:
-    assert percentile([1, 2, 3, 4], 50) == 2.5
-    assert percentile([10, 20, 30, 40, 50], 90) == pytest.approx(46.0)  # 40 + 0.6 * 10
-    assert math.isnan(percentile([], 50))
+def test_run_metrics_match_hand_computed_values() -> None:
+    """design.md §3 on exact stamps: role chunk at 50 ms, reasoning at 100 ms, text at 200,
+    250, 350, 400 ms, usage (5 output tokens) and [DONE] at 500 ms."""
+    from kral_nb.replay import replay
+
+    def ev(delta: str) -> bytes:
+        return b'data: {"choices":[{"index":0,"delta":' + delta.encode() + b',"finish_reason":null}]}\n\n'
+
+    ms = 1_000_000
+    reads = [(50 * ms, ev('{"role":"assistant"}')), (100 * ms, ev('{"reasoning_content":"hm"}')),
+             (200 * ms, ev('{"content":"a"}')), (250 * ms, ev('{"content":"b"}')),
+             (350 * ms, ev('{"content":"c"}')), (400 * ms, ev('{"content":"d"}')),
+             (500 * ms, b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}\n\n'
+                        b"data: [DONE]\n\n")]
+    row = replay("openai", reads).row()
+    assert row["t_first_event_s"] == pytest.approx(0.05) and row["ttft_s"] == pytest.approx(0.1)
+    assert row["ttfa_s"] == pytest.approx(0.2) and row["e2e_s"] == pytest.approx(0.5)
+    # gaps between content chunks: 100, 50, 100, 50 ms
+    assert row["itl_mean_s"] == pytest.approx(0.075) and row["itl_max_s"] == pytest.approx(0.1)
+    assert row["itl_p50_s"] == pytest.approx(0.075) and row["itl_p95_s"] == pytest.approx(0.1)
+    assert row["tpot_s"] == pytest.approx(0.4 / 4) and row["output_tokens_per_s"] == pytest.approx(10.0)
+    assert row["tokens_source"] == "usage" and row["n_content_chunks"] == 5
 
 
 def test_bootstrap_is_seeded_and_brackets_the_median() -> None:
