@@ -17,7 +17,7 @@ DEFAULT_RATE_HZ = 15.0
 
 def in_kernel() -> bool:
     try:
-        from IPython import get_ipython
+        from IPython.core.getipython import get_ipython
     except ImportError:
         return False
     ip = get_ipython()
