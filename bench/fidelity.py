@@ -17,6 +17,7 @@ import json
 import h11
 import httpx
 import numpy as np
+from cpus import pin_apart
 
 import kral_nb
 from kral_nb import panes, sim
@@ -115,6 +116,7 @@ def main() -> None:
     with sim.serve(process=True) as root:
         kral_nb.compare("warm", [f"sim:fast+n=5+seed={i}" for i in range(args.streams)],
                         base_url=root + "/v1")  # open the pooled connections first
+        print(pin_apart())
         base = show("floor: raw asyncio socket", floor(root, args.chunks))
         n = args.streams
         for streams, render in ((1, False), (n, False), (n, True)):

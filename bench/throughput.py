@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import httpx
+from cpus import pin_apart
 
 import kral_nb
 from kral_nb import sim
@@ -93,6 +94,7 @@ def main() -> None:
     data = body(args.chunks)
     with sim.serve(process=True) as root:
         load(root, data)
+        print(pin_apart())
         clients = {"kral_nb": run_kral, "openai SDK": run_openai, "httpx-sse + json": run_httpx_sse}
         for f in clients.values():  # warm up connections, imports and caches
             f(root, args.chunks)

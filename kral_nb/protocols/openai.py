@@ -68,9 +68,8 @@ class OpenAIParser:
         self._last_tool: int | None = None
 
     def feed(self, item: Event | Comment) -> list[Chunk]:
-        if type(item) is Comment:
+        if isinstance(item, Comment):
             return [Chunk(KEEPALIVE, item.text)]
-        assert isinstance(item, Event)
         data = item.data
         if data == TERMINATOR:
             self.done = True
@@ -91,7 +90,7 @@ class OpenAIParser:
         usage = obj.get("usage")
         if usage:
             out.append(_usage(usage))
-        server = _server_metrics(obj, usage)
+        server = _server_metrics(obj, usage) if usage or "timings" in obj else None
         if server:
             out.append(Chunk(SERVER, json.dumps(server, sort_keys=True)))
         if not self._started:
