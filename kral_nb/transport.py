@@ -98,16 +98,40 @@ def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport) -> bool:
     return True
 
 
-def new_client() -> httpx.AsyncClient:
-    """The engine's shared client: pooled connections, no proxies from the environment
-    for loopback, identity encoding so raw reads are the wire bytes."""
+def _transport(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     # TCP_NODELAY: without it, Nagle + delayed ACK hold small writes for ~40 ms
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-    tr = httpx.AsyncHTTPTransport(limits=limits, socket_options=nodelay)
+    tr = httpx.AsyncHTTPTransport(limits=limits, socket_options=nodelay, proxy=proxy)
     _stamp_socket_reads(tr)
+    return tr
+
+
+def _environment_proxies() -> dict[str, str | None]:
+    """The proxy mounts httpx itself derives from HTTP(S)_PROXY / ALL_PROXY / NO_PROXY
+    (it skips them when a client is given its own transport, as ours is)."""
+    try:
+        from httpx._utils import get_environment_proxies
+    except ImportError:  # a release moved it: tests/test_transport.py says so
+        return {}
+    return get_environment_proxies()
+
+
+LOOPBACK = ("all://127.0.0.1", "all://localhost", "all://[::1]")
+
+
+def new_client() -> httpx.AsyncClient:
+    """The engine's shared client: pooled connections, socket-stamped reads, identity
+    encoding so raw reads are the wire bytes, the environment's proxies honoured except
+    for loopback (the sim and the local model are always reached directly)."""
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        pattern: None if url is None else _transport(url)
+        for pattern, url in _environment_proxies().items()
+    }
+    mounts.update(dict.fromkeys(LOOPBACK))
     return httpx.AsyncClient(
-        transport=tr,
+        transport=_transport(),
+        mounts=mounts,
         headers={"accept-encoding": "identity", "user-agent": "kral-nb"},
         timeout=Timeouts().httpx(),
     )

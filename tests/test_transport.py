@@ -1,15 +1,20 @@
-"""Transport stamps: arrival time is read when the socket read returns, before HTTP parsing,
-so every body piece delivered by one read carries that read's stamp."""
+"""Transport over real sockets (plain, TLS, through a proxy): arrival time is read when the
+socket read returns, before HTTP parsing, so every body piece delivered by one read carries
+that read's stamp."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 import kral_nb
 from kral_nb import transport
@@ -27,6 +32,22 @@ def _chunk(content: str) -> dict[str, object]:
 
 @pytest.fixture()
 def burst_server() -> Iterator[str]:
+    yield from _burst_server(None)
+
+
+@pytest.fixture()
+def tls_burst_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The same server over TLS, with a throwaway CA the client trusts via SSL_CERT_FILE
+    (httpx honours it, as for a corporate proxy's CA)."""
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    yield from _burst_server(ctx)
+
+
+def _burst_server(tls: ssl.SSLContext | None) -> Iterator[str]:
     """A bare OpenAI-compatible server: headers and three content chunks in ONE socket
     write, then, 50 ms later, the end of the stream in a second write."""
     loop = asyncio.new_event_loop()
@@ -48,7 +69,7 @@ def burst_server() -> Iterator[str]:
         writer.close()
 
     async def start() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
         port.append(server.sockets[0].getsockname()[1])
         ready.set()
 
@@ -56,7 +77,7 @@ def burst_server() -> Iterator[str]:
     thread.start()
     asyncio.run_coroutine_threadsafe(start(), loop)
     assert ready.wait(5)
-    yield f"http://127.0.0.1:{port[0]}/v1"
+    yield f"{'https' if tls else 'http'}://127.0.0.1:{port[0]}/v1"
     loop.call_soon_threadsafe(loop.stop)
 
 
@@ -79,3 +100,46 @@ def test_pieces_of_one_read_share_its_stamp(burst_server: str) -> None:
     assert len({t for t, _ in run.trace[:3]}) == 1 and len(run.trace) >= 4
     # the end came in a later read, 50 ms after
     assert run.end_ns is not None and run.end_ns - text_ns[0] >= 40_000_000
+
+
+def test_tls_reads_are_stamped_too(tls_burst_server: str) -> None:
+    """Real providers are HTTPS: the TLS stream httpcore swaps in must stamp its reads too."""
+    records = _collect(tls_burst_server)
+    text = [r for r in records if r.kind == "text"]
+    assert "".join(r.text for r in text) == "one two three"
+    assert len({r.t_s for r in text}) == 1
+    assert records[-1].kind == "done" and records[-1].t_s - text[0].t_s >= 0.04
+
+
+def _collect(base_url: str) -> list[kral_nb.Record]:
+    async def collect() -> list[kral_nb.Record]:  # astream builds its client from the env now
+        return [r async for r in kral_nb.astream("hi", model="m", provider="openai",
+                                                 base_url=base_url, api_key="x")]
+    return asyncio.run(collect())
+
+
+def test_environment_proxy_is_used_and_stamped(burst_server: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured (the target host does not resolve: only the proxy can
+    answer), and the proxied connection's reads are socket-stamped too."""
+    monkeypatch.setenv("HTTP_PROXY", burst_server.removesuffix("/v1"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    records = _collect("http://kral-nb-proxy-test.invalid/v1")
+    text = [r for r in records if r.kind == "text"]
+    assert "".join(r.text for r in text) == "one two three"
+    assert len({r.t_s for r in text}) == 1
+
+
+def test_loopback_bypasses_the_environment_proxy(burst_server: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A corporate HTTP(S)_PROXY without NO_PROXY must not swallow the sim / local model."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # closed once the with-block ends: nothing listens there
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(var, f"http://127.0.0.1:{dead}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    records = _collect(burst_server)
+    assert "".join(r.text for r in records if r.kind == "text") == "one two three"
