@@ -14,14 +14,14 @@ from typing import Any
 from . import engine as _engine
 from . import transport
 from .errors import Cancelled, HTTPStatusError, KralError, KralTimeoutError, ProtocolError, StreamError
-
-__all__ = ["KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "run", "start",
-           "stream", "sweep"]
 from .plan import Options, plan
 from .recorder import Run
 from .records import Chunk
 from .request import Message
 from .result import Result
+
+__all__ = ["KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "run", "start",
+           "stream", "sweep"]
 
 _HISTORY: list[Run] = []
 ORDERS = ("interleaved", "random", "blocked")
@@ -172,23 +172,25 @@ async def astream(prompt: str | None = None, *, messages: list[Message] | None =
             _HISTORY.append(run_)
 
 
-def order_jobs(n_prompts: int, models: Sequence[Any], n_trials: int, order: str,
+def order_jobs(n_prompts: int, n_models: int, warmup: int, repeat: int, order: str,
                seed: int | None) -> list[tuple[int, int, int]]:
-    """(prompt_id, model_index, trial) in execution order.
+    """(prompt_id, model_index, trial) in execution order; trials ``< warmup`` are warmups.
 
     ``interleaved``: trial-major, every model once per round (drift hits all alike);
-    ``random``: shuffled with ``seed``; ``blocked``: all trials of a model together.
+    ``random``: the warmup rounds first, then the measured runs shuffled with ``seed``;
+    ``blocked``: all trials of a model together, its warmups first.
     """
     if order not in ORDERS:
         raise KralError(f"order must be one of {ORDERS}, got {order!r}")
+    n_trials = warmup + repeat
     if order == "blocked":
-        return [(p, m, r) for m in range(len(models)) for p in range(n_prompts) for r in range(n_trials)]
-    items = [(p, m, r) for r in range(n_trials) for p in range(n_prompts) for m in range(len(models))]
+        return [(p, m, r) for m in range(n_models) for r in range(n_trials) for p in range(n_prompts)]
+    items = [(p, m, r) for r in range(n_trials) for p in range(n_prompts) for m in range(n_models)]
     if order == "random":
-        warm = [i for i in items if i[2] < 0]
-        rest = [i for i in items if i[2] >= 0]
-        random.Random(seed).shuffle(rest)
-        items = warm + rest
+        n_warm = warmup * n_prompts * n_models
+        measured = items[n_warm:]
+        random.Random(seed).shuffle(measured)
+        items = items[:n_warm] + measured
     return items
 
 
@@ -263,7 +265,7 @@ def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *
     if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
         raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
     opts = _options(options)
-    order_list = order_jobs(len(prompts), models, warmup + repeat, order, seed)
+    order_list = order_jobs(len(prompts), len(models), warmup, repeat, order, seed)
     jobs = [plan(prompts[p], None, models[m], opts, repeat=r - warmup, prompt_id=p, warmup=r < warmup)
             for p, m, r in order_list]
     return Sweep(jobs, concurrency or len(models), seed)

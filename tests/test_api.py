@@ -84,10 +84,22 @@ def test_compare_repeat_warmup_and_failures_are_data() -> None:
 
 def test_order_interleaved_random_blocked() -> None:
     models = ["a", "b"]
-    assert order_jobs(1, models, 2, "interleaved", 0) == [(0, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1)]
-    assert order_jobs(1, models, 2, "blocked", 0) == [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]
-    r1, r2 = order_jobs(1, models, 5, "random", 1), order_jobs(1, models, 5, "random", 1)
-    assert r1 == r2 and sorted(r1) == sorted(order_jobs(1, models, 5, "interleaved", 0))
+    n = len(models)
+    assert order_jobs(1, n, 0, 2, "interleaved", 0) == [(0, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1)]
+    assert order_jobs(1, n, 0, 2, "blocked", 0) == [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]
+    r1, r2 = order_jobs(1, n, 0, 5, "random", 1), order_jobs(1, n, 0, 5, "random", 1)
+    assert r1 == r2 and sorted(r1) == sorted(order_jobs(1, n, 0, 5, "interleaved", 0))
+    assert r1 != order_jobs(1, n, 0, 5, "interleaved", 0)
+
+
+@pytest.mark.parametrize("order", ["interleaved", "random", "blocked"])
+def test_warmups_run_before_the_measured_runs_of_their_model(order: str) -> None:
+    for seed in range(20):
+        items = order_jobs(2, 3, 2, 4, order, seed)
+        assert sorted(items) == sorted((p, m, r) for p in range(2) for m in range(3) for r in range(6))
+        for m in range(3):
+            trials = [r for _, mi, r in items if mi == m]
+            assert all(r < 2 for r in trials[:4]) and all(r >= 2 for r in trials[4:]), (order, seed, trials)
 
 
 def test_history_accumulates_and_results_add() -> None:
