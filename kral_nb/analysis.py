@@ -18,39 +18,45 @@ GROUP = ["provider", "model", "protocol"]
 N_RESAMPLES = 2000
 
 
+def _clean(values: Any) -> Any:
+    x = np.asarray(values, dtype=float)
+    return x[~np.isnan(x)]
+
+
+def _resampled_medians(x: Any, n_resamples: int, rng: np.random.Generator) -> Any:
+    return np.median(rng.choice(x, size=(n_resamples, x.size), replace=True), axis=1)
+
+
+def _interval(stat: Any, confidence: float) -> tuple[float, float]:
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(stat, alpha)), float(np.quantile(stat, 1 - alpha))
+
+
 def bootstrap_median_ci(values: Any, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
                         seed: int = 0) -> tuple[float, float, float]:
     """(median, low, high) of the median's percentile-bootstrap interval; NaNs ignored."""
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
+    x = _clean(values)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
     med = float(np.median(x))
     if x.size == 1:
         return (med, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    meds = np.median(rng.choice(x, size=(n_resamples, x.size), replace=True), axis=1)
-    alpha = (1 - confidence) / 2
-    return (med, float(np.quantile(meds, alpha)), float(np.quantile(meds, 1 - alpha)))
+    meds = _resampled_medians(x, n_resamples, np.random.default_rng(seed))
+    return (med, *_interval(meds, confidence))
 
 
 def diff_median_ci(a: Any, b: Any, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
                    seed: int = 0) -> tuple[float, float, float]:
     """median(a) - median(b) with a bootstrap CI resampling each group independently."""
-    x = np.asarray(a, dtype=float)
-    y = np.asarray(b, dtype=float)
-    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    x, y = _clean(a), _clean(b)
     if x.size == 0 or y.size == 0:
         return (math.nan, math.nan, math.nan)
     d = float(np.median(x) - np.median(y))
     if x.size < 2 or y.size < 2:
         return (d, math.nan, math.nan)
     rng = np.random.default_rng(seed)
-    mx = np.median(rng.choice(x, size=(n_resamples, x.size)), axis=1)
-    my = np.median(rng.choice(y, size=(n_resamples, y.size)), axis=1)
-    alpha = (1 - confidence) / 2
-    diffs = mx - my
-    return (d, float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha)))
+    diffs = _resampled_medians(x, n_resamples, rng) - _resampled_medians(y, n_resamples, rng)
+    return (d, *_interval(diffs, confidence))
 
 
 def _measured(runs: pd.DataFrame) -> pd.DataFrame:
@@ -126,11 +132,9 @@ def verdict(a: str, b: str, metric: str, d: float, lo: float, hi: float, confide
         return "not enough runs for a verdict (need >= 2 ok runs each)"
     if lo <= 0 <= hi:
         return f"{a} vs {b}: no clear difference ({pct} [{_fmt(metric, lo)}, {_fmt(metric, hi)}] includes 0)"
-    better_a = (d > 0) if metric in _HIGHER_IS_BETTER else (d < 0)
+    higher_better = metric in _HIGHER_IS_BETTER
+    better_a = (d > 0) if higher_better else (d < 0)
     winner, loser = (a, b) if better_a else (b, a)
-    word = "higher" if metric in _HIGHER_IS_BETTER else "faster"
-    if metric in _HIGHER_IS_BETTER:
-        return (f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, "
-                f"{pct} [{_fmt(metric, abs(lo) if d > 0 else abs(hi))}, {_fmt(metric, abs(hi) if d > 0 else abs(lo))}]")
-    lo_abs, hi_abs = sorted((abs(lo), abs(hi)))
+    word = "higher" if higher_better else "faster" if metric.endswith("_s") else "lower"
+    lo_abs, hi_abs = sorted((abs(lo), abs(hi)))  # the CI excludes 0: both ends share d's sign
     return f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, {pct} [{_fmt(metric, lo_abs)}, {_fmt(metric, hi_abs)}]"

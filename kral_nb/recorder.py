@@ -22,6 +22,7 @@ from .records import (
     CONTENT_KINDS,
     ERROR,
     FINISH,
+    REASONING,
     SERVER,
     TEXT,
     TOOL_CALL,
@@ -98,7 +99,7 @@ class Run:
                         self.usage[f] = v  # last non-null value wins: never a sum
             elif kind == FINISH:
                 self.finish_reason = c.finish_reason
-            elif kind == "reasoning":
+            elif kind == REASONING:
                 self.reasoning_parts.append(c.text)
             elif kind == ERROR and self.error is None:
                 self.error = c.text
@@ -132,10 +133,12 @@ class Run:
         """The runs-frame row (design.md §3 definitions)."""
         t_first_event = ttft = ttfa = math.nan
         content_t: list[int] = []
+        n_content = 0
         for t, _, c in self.records:
             if math.isnan(t_first_event):
                 t_first_event = self._s(t)
             if c.kind in CONTENT_KINDS:
+                n_content += 1
                 if not content_t or content_t[-1] != t:
                     content_t.append(t)
                 if math.isnan(ttft):
@@ -143,7 +146,6 @@ class Run:
                 if math.isnan(ttfa) and c.kind in ANSWER_KINDS:
                     ttfa = self._s(t)
         gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(content_t)]
-        n_content = sum(1 for r in self.records if r[2].kind in CONTENT_KINDS)
         e2e = self._s(self.end_ns) if self.end_ns is not None else math.nan
         arrivals = ([self.t0_ns] if self.t0_ns is not None else []) + self._arrivals
         idle = [(b - a) / 1e9 for a, b in itertools.pairwise(arrivals)]
@@ -207,26 +209,24 @@ class Pipeline:
         self.run = run
 
     def feed(self, t_ns: int, data: bytes) -> None:
-        parse = self.parser.feed
         if self.run.trace is not None:
             self.run.trace.append((t_ns, data))
+        self.run.add(t_ns, len(data), self._parse(self.decoder.decode(data)))
+
+    def _parse(self, items: list[Event | Comment]) -> list[Chunk]:
+        parse = self.parser.feed
         chunks: list[Chunk] = []
-        for item in self.decoder.decode(data):
+        for item in items:
             try:
                 chunks += parse(item)
             except _SHAPE_ERRORS as exc:  # valid JSON of an unexpected shape: data, not a crash
                 chunks.append(unexpected(item, exc))
-        self.run.add(t_ns, len(data), chunks)
+        return chunks
 
     def close(self, t_ns: int) -> None:
         """The body ended at ``t_ns``: flush, and settle ok / error / cut_off."""
         mid_event = self.decoder.pending
-        chunks: list[Chunk] = []
-        for item in self.decoder.flush():
-            try:
-                chunks += self.parser.feed(item)
-            except _SHAPE_ERRORS as exc:
-                chunks.append(unexpected(item, exc))
+        chunks = self._parse(self.decoder.flush())
         close = getattr(self.parser, "close", None)
         if close is not None:
             chunks += close()

@@ -233,3 +233,25 @@ def test_gc_is_paused_while_streams_are_open_and_resumes_after() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_loop_lag_is_charged_to_every_open_run() -> None:
+    """Blocking the loop mid-stream shows up as each open run's timing uncertainty."""
+    async def consume(block_s: float) -> kral_nb.Record:
+        last = None
+        async for rec in kral_nb.astream("x", model="sim:steady+n=12"):
+            if rec.kind == "text" and block_s:
+                time.sleep(block_s)  # noqa: ASYNC251 -- the point: a stalled event loop
+                block_s = 0
+            last = rec
+        assert last is not None
+        return last
+
+    async def both() -> list[kral_nb.Record]:
+        return list(await asyncio.gather(consume(0.06), consume(0)))
+
+    before = len(kral_nb.history())
+    asyncio.run(both())
+    runs = kral_nb.history().run_list[before:]
+    assert len(runs) == 2 and all(r.status == "ok" for r in runs)
+    assert all(r.loop_lag_max_s >= 0.05 for r in runs), [r.loop_lag_max_s for r in runs]
