@@ -15,7 +15,8 @@ from . import engine as _engine
 from . import transport
 from .errors import Cancelled, HTTPStatusError, KralError, KralTimeoutError, ProtocolError, StreamError
 from .plan import Options, plan
-from .recorder import Run
+from .protocols import MALFORMED
+from .recorder import UNEXPECTED, Run
 from .records import Chunk
 from .request import Message
 from .result import Result
@@ -56,8 +57,6 @@ def _options(kw: dict[str, Any]) -> Options:
     return Options(**{k: v for k, v in kw.items() if k in fields}, params=params)
 
 
-_TIMEOUTS = ("idle-read timeout", "total timeout", "connect timeout", "no response headers")
-_PROTOCOL = ("malformed JSON", "unexpected event shape")
 
 
 def _raise_for(result: Result) -> Result:
@@ -68,9 +67,9 @@ def _raise_for(result: Result) -> Result:
         raise HTTPStatusError(error or "HTTP error", status=run.http_status or 0, result=result)
     if run.status in ("error", "cut_off"):
         cls: type[KralError] = StreamError
-        if error.startswith(_TIMEOUTS):
+        if run.timed_out:
             cls = KralTimeoutError
-        elif error.startswith(_PROTOCOL):
+        elif error.startswith((MALFORMED, UNEXPECTED)):
             cls = ProtocolError
         raise cls(f"{run.status}: {error}", result=result)
     return result

@@ -124,11 +124,11 @@ async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | Non
                     return run
                 wait = job.retry.wait_s(attempt, exc.retry_after_s, rng)
             except KralTimeoutError as exc:  # before TimeoutError: it is one too
-                run.status, run.error = "error", str(exc)
+                run.status, run.error, run.timed_out = "error", str(exc), True
                 return run  # an idle timeout means a stall; a retry would re-bill
             except asyncio.TimeoutError:
                 run.end_ns = time.perf_counter_ns()
-                run.status = "error"
+                run.status, run.timed_out = "error", True
                 run.error = f"total timeout: the request took more than {job.timeouts.total_s:g} s"
                 return run
             except KralError as exc:

@@ -70,6 +70,7 @@ class Run:
     n_bytes: int = 0
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
+    timed_out: bool = False  # the error is a connect / idle-read / total timeout
     _pending_bytes: int = 0
     _arrivals: list[int] = field(default_factory=list)
 
@@ -191,11 +192,12 @@ class Run:
 
 
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+UNEXPECTED = "unexpected event shape"  # run(check=True) raises ProtocolError for it
 
 
 def unexpected(item: Event | Comment, exc: Exception) -> Chunk:
     data = item.data if isinstance(item, Event) else item.text
-    return Chunk(ERROR, f"unexpected event shape ({type(exc).__name__}: {exc}): {data[:200]!r}")
+    return Chunk(ERROR, f"{UNEXPECTED} ({type(exc).__name__}: {exc}): {data[:200]!r}")
 
 
 class Pipeline:

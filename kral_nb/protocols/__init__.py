@@ -7,10 +7,16 @@ import importlib
 from types import ModuleType
 from typing import Protocol
 
-from ..records import Chunk
+from ..records import ERROR, Chunk
 from ..sse import Comment, Event
 
 PROTOCOLS = ("openai", "anthropic", "gemini")
+MALFORMED = "malformed JSON in stream event"  # run(check=True) raises ProtocolError for it
+
+
+def malformed(data: str) -> Chunk:
+    """The error record for an event whose data is not JSON."""
+    return Chunk(ERROR, f"{MALFORMED}: {data[:200]!r}")
 
 
 class StreamParser(Protocol):

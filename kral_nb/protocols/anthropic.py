@@ -20,6 +20,7 @@ from ..records import (
 )
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
+from . import malformed
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the protocol requires max_tokens
@@ -72,7 +73,7 @@ class AnthropicParser:
         try:
             obj = loads(item.data)
         except ValueError:
-            return [Chunk(ERROR, f"malformed JSON in stream event: {item.data[:200]!r}")]
+            return [malformed(item.data)]
         if not isinstance(obj, dict):
             return [Chunk(OTHER, item.data[:200])]
         kind = obj.get("type") or item.event

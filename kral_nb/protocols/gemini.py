@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from ..jsonlib import loads
-from ..records import DONE, ERROR, FINISH, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
+from ..records import DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
+from . import malformed
 from .openai import error_message
 
 _ROLES = {"assistant": "model", "user": "user", "model": "model"}
@@ -99,13 +100,13 @@ class GeminiParser:
 
     def feed(self, item: Event | Comment) -> list[Chunk]:
         if type(item) is Comment:
-            return [Chunk("keepalive", item.text)]
+            return [Chunk(KEEPALIVE, item.text)]
         assert isinstance(item, Event)
         try:
             obj = loads(item.data)
         except ValueError:
             self.done = False
-            return [Chunk(ERROR, f"malformed JSON in stream: {item.data[:200]!r}")]
+            return [malformed(item.data)]
         if not isinstance(obj, dict):
             return [Chunk(OTHER, item.data[:200])]
         if "error" in obj:

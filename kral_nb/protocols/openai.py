@@ -23,6 +23,7 @@ from ..records import (
 )
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
+from . import malformed
 
 TERMINATOR = "[DONE]"
 
@@ -77,7 +78,7 @@ class OpenAIParser:
         try:
             obj = loads(data)
         except ValueError:
-            return [Chunk(ERROR, f"malformed JSON in stream event: {data[:200]!r}")]
+            return [malformed(data)]
         if item.event == "error" or not isinstance(obj, dict):
             if isinstance(obj, dict) or item.event == "error":
                 return [Chunk(ERROR, error_message(obj))]
