@@ -36,11 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def demo(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
     from .notebook import execute
 
     nb = args.notebook or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                        "notebooks", "02-side-by-side.ipynb")
-    written = execute(nb, args.out, timeout_s=args.timeout)
+    try:
+        written = execute(nb, args.out, timeout_s=args.timeout)
+    except ConfigError as exc:
+        print(f"kral_nb: {exc}", file=sys.stderr)
+        return 2
     print("kral_nb: wrote\n  " + "\n  ".join(written), file=sys.stderr)
     return 0
 
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "parquet":
         result.to_parquet(args.out, traces=args.traces)
     else:
-        result.to_csv(args.out)
+        result.to_csv(args.out, traces=args.traces)
     summary.to_csv(os.path.join(args.out, "summary.csv"), index=False)
     pairs.to_csv(os.path.join(args.out, "pairs.csv"), index=False)
     written = ["chunks", "runs", "summary.csv", "pairs.csv"]

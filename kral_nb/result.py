@@ -95,10 +95,10 @@ class Result:
 
         return write(self, directory, "parquet", traces=traces)
 
-    def to_csv(self, directory: str) -> str:
+    def to_csv(self, directory: str, *, traces: bool = False) -> str:
         from .export import write
 
-        return write(self, directory, "csv")
+        return write(self, directory, "csv", traces=traces)
 
     # -- containers -----------------------------------------------------------------------
     def __add__(self, other: Result) -> Result:

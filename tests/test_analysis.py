@@ -123,6 +123,8 @@ def test_parquet_and_csv_round_trip_with_dtypes(sweep: kral_nb.Result, tmp_path:
 
 
 def test_replayed_trace_reproduces_text_and_gaps(sweep: kral_nb.Result, tmp_path: Path) -> None:
+    sweep.to_csv(str(tmp_path / "csv"), traces=True)  # CSV exports keep traces too
+    assert (tmp_path / "csv" / "traces.jsonl").read_bytes()
     sweep.to_parquet(str(tmp_path), traces=True)
     names = kral_nb.sim.load_traces(str(tmp_path / "traces.jsonl"))
     assert len(names) == len(sweep.run_list)
