@@ -80,6 +80,20 @@ def validate_tools(tools: Any) -> None:
             json.dumps(params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"tool {fn['name']!r}: parameters are not JSON: {exc}") from None
+        _check_schema(fn["name"], params)
+
+
+def _check_schema(name: str, schema: dict[str, Any]) -> None:
+    """The parameters must be a valid JSON Schema (its ``$schema`` draft, else the latest),
+    checked against the draft's metaschema by ``jsonschema``."""
+    from jsonschema import exceptions, validators
+
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except exceptions.SchemaError as exc:
+        where = "/".join(map(str, exc.path)) or "the top level"
+        raise ConfigError(f"tool {name!r}: 'parameters' is not a valid JSON schema at {where}: "
+                          f"{exc.message}") from None
 
 
 @dataclass

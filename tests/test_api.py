@@ -158,6 +158,9 @@ def test_provider_model_syntax(model: str, provider: str | None, expected: tuple
     ({"prompt": "x", "model": "sim:fast", "tools": [{"name": "f"}]}, "each tool must look like"),
     ({"prompt": "x", "model": "sim:fast", "tools": [{"type": "function", "function": {
         "name": "f", "parameters": {"type": "string"}}}]}, "JSON schema object"),
+    ({"prompt": "x", "model": "sim:fast", "tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": {"city": {"type": "strnig"}}}}}]},
+     "not a valid JSON schema at properties/city/type"),
     ({"prompt": "x", "model": "sim:"}, "no model after the colon"),
 ])
 def test_bad_input_fails_before_any_request(kwargs: dict[str, object], message: str) -> None:
