@@ -70,6 +70,8 @@ RUN_DTYPES: dict[str, str] = {
     "loop_lag_max_s": "float64",  # event-loop lag measured during the run (timing uncertainty)
     "n_bytes": "int64",
     "server_metrics": "string",  # JSON: what the server reports itself (llama.cpp timings, cost)
+    "server_tool_calls": "string",  # JSON list: tools the provider ran itself (web_search, ...)
+    "streamed": "bool",  # False: a 2xx JSON completion instead of a stream (stream ignored)
 }
 RUN_COLUMNS = tuple(RUN_DTYPES)
 

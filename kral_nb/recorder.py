@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .protocols import StreamParser
+from .protocols import Decoder, StreamParser
+from .protocols.shape import ShapeError, abbrev
 from .records import (
     ANSWER_KINDS,
     CONTENT_KINDS,
@@ -24,13 +25,15 @@ from .records import (
     FINISH,
     REASONING,
     SERVER,
+    SERVER_TOOL_CALL,
     TEXT,
     TOOL_CALL,
     USAGE,
     Chunk,
     ToolCall,
 )
-from .sse import Comment, Event, SSEDecoder
+from .request import scrub
+from .sse import Comment, Event
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
 
@@ -63,6 +66,7 @@ class Run:
     text_parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
     tool_calls: dict[int, ToolCall] = field(default_factory=dict)
+    server_tool_calls: dict[int, ToolCall] = field(default_factory=dict)  # run by the provider
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
     server_metrics: dict[str, Any] = field(default_factory=dict)  # the server's own figures
@@ -71,6 +75,7 @@ class Run:
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
     timed_out: bool = False  # the error is a connect / idle-read / total timeout
+    streamed: bool = True  # False: the server answered with one JSON completion, not a stream
     _pending_bytes: int = 0
     _arrivals: list[int] = field(default_factory=list)
 
@@ -92,7 +97,9 @@ class Run:
             if kind == TEXT:
                 self.text_parts.append(c.text)
             elif kind == TOOL_CALL:
-                self._add_tool(c)
+                _add_tool(self.tool_calls, c)
+            elif kind == SERVER_TOOL_CALL:
+                _add_tool(self.server_tool_calls, c)
             elif kind == USAGE:
                 for f in _USAGE_FIELDS:
                     v = getattr(c, f)
@@ -108,18 +115,6 @@ class Run:
                 self.server_metrics.update(json.loads(c.text))
         if self.listener is not None:
             self.listener(t_ns, chunks)
-
-    def _add_tool(self, c: Chunk) -> None:
-        assert c.tool_index is not None
-        call = self.tool_calls.get(c.tool_index)
-        if call is None:
-            call = self.tool_calls[c.tool_index] = ToolCall(c.tool_index)
-        if c.tool_id and not call.id:
-            call.id = c.tool_id
-        if c.tool_name and not call.name:
-            call.name = c.tool_name
-        if c.tool_args:
-            call.arguments += c.tool_args
 
     # -- reading (any thread) ------------------------------------------------------------
     @property
@@ -155,7 +150,7 @@ class Run:
         if out_tok is None:
             source = "estimate"
             out_tok = metrics.estimate_tokens(self.text + self.reasoning + "".join(
-                tc.arguments for tc in self.tool_calls.values()))
+                tc.arguments for tc in (*self.tool_calls.values(), *self.server_tool_calls.values())))
         decode_s = e2e - ttft
         rate = (out_tok - 1) / decode_s if out_tok > 1 and decode_s > 0 else math.nan
         tpot = decode_s / (out_tok - 1) if out_tok > 1 and decode_s > 0 else math.nan
@@ -183,6 +178,8 @@ class Run:
             "retry_wait_s": self.retry_wait_s, "loop_lag_max_s": self.loop_lag_max_s,
             "n_bytes": self.n_bytes,
             "server_metrics": json.dumps(self.server_metrics) if self.server_metrics else None,
+            "server_tool_calls": json.dumps([tc.to_dict() for tc in self.server_tool_calls.values()]),
+            "streamed": self.streamed,
         }
 
     def _s(self, t_ns: int | None) -> float:
@@ -191,38 +188,76 @@ class Run:
         return (t_ns - self.t0_ns) / 1e9
 
 
+def _add_tool(calls: dict[int, ToolCall], c: Chunk) -> None:
+    assert c.tool_index is not None
+    call = calls.get(c.tool_index)
+    if call is None:
+        call = calls[c.tool_index] = ToolCall(c.tool_index)
+    if c.tool_id and not call.id:
+        call.id = c.tool_id
+    if c.tool_name and not call.name:
+        call.name = c.tool_name
+    if c.tool_args:
+        call.arguments += c.tool_args
+
+
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 UNEXPECTED = "unexpected event shape"  # run(check=True) raises ProtocolError for it
 
 
 def unexpected(item: Event | Comment, exc: Exception) -> Chunk:
+    """The error record for valid JSON of the wrong shape: names the field and the value."""
     data = item.data if isinstance(item, Event) else item.text
-    return Chunk(ERROR, f"{UNEXPECTED} ({type(exc).__name__}: {exc}): {data[:200]!r}")
+    why = str(exc) if isinstance(exc, ShapeError) else f"{type(exc).__name__}: {exc}"
+    return Chunk(ERROR, f"{UNEXPECTED} ({why}): {abbrev(data, 200)}")
 
 
 class Pipeline:
-    """decoder -> parser -> run: ``feed(t_ns, data)`` per raw read, ``close(t_ns)`` at the end."""
+    """decoder -> parser -> run: ``feed(t_ns, data)`` per raw read, ``close(t_ns)`` at the end.
 
-    __slots__ = ("decoder", "parser", "run")
+    Nothing after the protocol's terminator is parsed: bytes a server sends after ``[DONE]``
+    or ``message_stop`` never change the answer. Error records are scrubbed of ``secrets``
+    (a server may echo the key in an in-stream error)."""
 
-    def __init__(self, decoder: Any, parser: StreamParser, run: Run) -> None:
-        self.decoder: SSEDecoder = decoder
+    __slots__ = ("decoder", "parser", "run", "secrets")
+
+    def __init__(self, decoder: Decoder, parser: StreamParser, run: Run,
+                 secrets: tuple[str, ...] = ()) -> None:
+        self.decoder = decoder
         self.parser = parser
         self.run = run
+        self.secrets = secrets
 
-    def feed(self, t_ns: int, data: bytes) -> None:
+    @property
+    def done(self) -> bool:
+        """The protocol's terminator arrived."""
+        return self.parser.done
+
+    def feed(self, t_ns: int, data: bytes, n_wire: int | None = None) -> None:
+        """``data`` decoded from ``n_wire`` bytes on the wire (default ``len(data)``)."""
         if self.run.trace is not None:
             self.run.trace.append((t_ns, data))
-        self.run.add(t_ns, len(data), self._parse(self.decoder.decode(data)))
+        chunks = self._parse(self.decoder.decode(data)) if not self.parser.done else []
+        self.run.add(t_ns, len(data) if n_wire is None else n_wire, chunks)
+
+    def fail(self, t_ns: int, n_wire: int, message: str) -> None:
+        """Record an error found below the parser (a body that fails to decompress)."""
+        self.run.add(t_ns, n_wire, [Chunk(ERROR, scrub(message, self.secrets))])
 
     def _parse(self, items: list[Event | Comment]) -> list[Chunk]:
-        parse = self.parser.feed
+        parser = self.parser
         chunks: list[Chunk] = []
         for item in items:
+            if parser.done:
+                break
             try:
-                chunks += parse(item)
+                new = parser.feed(item)
             except _SHAPE_ERRORS as exc:  # valid JSON of an unexpected shape: data, not a crash
-                chunks.append(unexpected(item, exc))
+                new = [unexpected(item, exc)]
+            for c in new:
+                if c.kind == ERROR and self.secrets:
+                    c.text = scrub(c.text, self.secrets)
+            chunks += new
         return chunks
 
     def close(self, t_ns: int) -> None:

@@ -6,7 +6,13 @@ Kinds (``Chunk.kind``):
 - ``text``       answer text
 - ``reasoning``  reasoning / thinking text
 - ``refusal``    refusal text (OpenAI)
-- ``tool_call``  a tool-call fragment (``tool_index``; id/name on the first fragment)
+- ``tool_call``  a tool-call fragment (``tool_index``; id/name on the first fragment): a call
+                 of one of *your* functions, for you to execute
+- ``server_tool_call``   a fragment of a tool the *provider* runs itself (Anthropic
+                 ``server_tool_use`` such as ``web_search`` / ``code_execution``, ``mcp_tool_use``);
+                 same fields as ``tool_call``, kept apart so nobody executes it by mistake
+- ``server_tool_result`` the provider's result block for one (``tool_id`` = the call's id,
+                 ``tool_name`` = the block type, ``tool_args`` = its content as JSON)
 - ``usage``      token counts (cumulative or final; the last non-null value wins)
 - ``finish``     a finish / stop reason
 - ``error``      an error reported inside the stream, or data that could not be parsed
@@ -26,6 +32,8 @@ TEXT = "text"
 REASONING = "reasoning"
 REFUSAL = "refusal"
 TOOL_CALL = "tool_call"
+SERVER_TOOL_CALL = "server_tool_call"
+SERVER_TOOL_RESULT = "server_tool_result"
 USAGE = "usage"
 FINISH = "finish"
 ERROR = "error"
@@ -34,11 +42,12 @@ DONE = "done"
 SERVER = "server"
 OTHER = "other"
 
-KINDS = (START, TEXT, REASONING, REFUSAL, TOOL_CALL, USAGE, FINISH, ERROR, KEEPALIVE, DONE, SERVER, OTHER)
+KINDS = (START, TEXT, REASONING, REFUSAL, TOOL_CALL, SERVER_TOOL_CALL, SERVER_TOOL_RESULT, USAGE, FINISH, ERROR,
+         KEEPALIVE, DONE, SERVER, OTHER)
 #: kinds that carry generated output (TTFT, inter-chunk gaps)
-CONTENT_KINDS = frozenset({TEXT, REASONING, REFUSAL, TOOL_CALL})
+CONTENT_KINDS = frozenset({TEXT, REASONING, REFUSAL, TOOL_CALL, SERVER_TOOL_CALL})
 #: content kinds that are the answer, not the thinking (TTFA)
-ANSWER_KINDS = frozenset({TEXT, REFUSAL, TOOL_CALL})
+ANSWER_KINDS = frozenset({TEXT, REFUSAL, TOOL_CALL, SERVER_TOOL_CALL})
 
 
 @dataclass(slots=True)

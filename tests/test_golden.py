@@ -30,6 +30,7 @@ def shape(run: Run) -> dict[str, Any]:
         "status": run.status, "error": run.error, "text": run.text, "reasoning": run.reasoning,
         "kinds": [c.kind for _, _, c in run.records],
         "tools": [tc.to_dict() for tc in run.tool_calls.values()],
+        "server_tools": [tc.to_dict() for tc in run.server_tool_calls.values()],
         "usage": dict(run.usage), "finish": run.finish_reason, "server": dict(run.server_metrics),
     }
 
@@ -76,6 +77,24 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
         "usage": {"input_tokens": 8, "output_tokens": 10, "reasoning_tokens": 3, "cached_tokens": 2},
         "tools": [{"index": 0, "id": None, "name": "get_weather", "arguments": '{"city": "Lima"}'}]}),
     ("gemini", "no_finish.sse", {"status": "cut_off", "text": "partial"}),
+    # real providers' variants, written from their documented formats
+    ("openai", "mistral_magistral_parts.sse", {  # delta.content as a list of typed parts
+        "status": "ok", "text": "Hello! How can I help?", "reasoning": "The user greets me. Answer briefly.",
+        "kinds": ["start", "reasoning", "reasoning", "text", "text", "finish", "usage", "done"]}),
+    ("openai", "xai_reasoning_apart.sse", {  # completion_tokens exclude the 227 reasoning tokens
+        "status": "ok", "text": "4",
+        "usage": {"input_tokens": 14, "output_tokens": 26 + 227, "reasoning_tokens": 227, "cached_tokens": 3}}),
+    ("openai", "openrouter_error_usage.sse", {  # the usage billed for a stream that failed is kept
+        "status": "error", "text": "Partial answer", "finish": "error",
+        "error": "server_error: Provider disconnected unexpectedly",
+        "usage": {"input_tokens": 11, "output_tokens": 2}, "server": {"cost": 0.0000475}}),
+    ("anthropic", "server_tools_thinking.sse", {
+        "status": "ok", "text": "Sunny.", "reasoning": "Search first.", "finish": "tool_use",
+        "usage": {"input_tokens": 10682, "output_tokens": 510, "reasoning_tokens": 402, "cached_tokens": 0},
+        "tools": [{"index": 3, "id": "toolu_01", "name": "get_time", "arguments": '{"tz": "EST"}'}],
+        "server_tools": [{"index": 1, "id": "srvtoolu_014h", "name": "web_search",
+                          "arguments": '{"query": "weather NYC"}'}],
+        "server": {"server_tool_use": {"web_search_requests": 1}}}),
 ]
 
 

@@ -19,6 +19,17 @@ def malformed(data: str) -> Chunk:
     return Chunk(ERROR, f"{MALFORMED}: {data[:200]!r}")
 
 
+class Decoder(Protocol):
+    """Bytes in, events out (``SSEDecoder``, Gemini's ``JSONArrayDecoder``)."""
+
+    def decode(self, data: bytes) -> list[Event | Comment]: ...
+
+    def flush(self) -> list[Event | Comment]: ...
+
+    @property
+    def pending(self) -> bool: ...
+
+
 class StreamParser(Protocol):
     """``feed(item) -> chunks``; ``done`` becomes True at the protocol's terminator."""
 

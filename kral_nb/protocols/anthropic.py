@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..jsonlib import loads
@@ -12,6 +13,9 @@ from ..records import (
     KEEPALIVE,
     OTHER,
     REASONING,
+    SERVER,
+    SERVER_TOOL_CALL,
+    SERVER_TOOL_RESULT,
     START,
     TEXT,
     TOOL_CALL,
@@ -20,7 +24,7 @@ from ..records import (
 )
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
-from . import malformed
+from . import malformed, shape
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the protocol requires max_tokens
@@ -49,16 +53,28 @@ def build_request(req: ChatRequest, base_url: str, auth: dict[str, str]) -> Requ
 
 def _usage(u: dict[str, Any]) -> Chunk:
     """``input_tokens`` normalized to include cache reads and writes (as OpenAI's prompt_tokens
-    does); ``cached_tokens`` = cache reads. ``output_tokens`` is cumulative in message_delta."""
-    read = u.get("cache_read_input_tokens")
-    inp = u.get("input_tokens")
+    does); ``cached_tokens`` = cache reads. ``output_tokens`` is cumulative in message_delta
+    and includes thinking; ``output_tokens_details.thinking_tokens`` -> ``reasoning_tokens``."""
+    read = shape.count(u.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
+    written = shape.count(u.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
+    inp = shape.count(u.get("input_tokens"), "usage.input_tokens")
     if inp is not None:
-        inp += (read or 0) + (u.get("cache_creation_input_tokens") or 0)
-    return Chunk(USAGE, input_tokens=inp, output_tokens=u.get("output_tokens"), cached_tokens=read)
+        inp += (read or 0) + (written or 0)
+    details = shape.obj(u.get("output_tokens_details"), "usage.output_tokens_details")
+    thinking = details.get("thinking_tokens", details.get("reasoning_tokens"))
+    return Chunk(USAGE, input_tokens=inp, output_tokens=shape.count(u.get("output_tokens"), "usage.output_tokens"),
+                 reasoning_tokens=shape.count(thinking, "usage.output_tokens_details.thinking_tokens"),
+                 cached_tokens=read)
+
+
+#: content blocks the provider executes itself: their input fragments are server tool calls
+SERVER_TOOL_BLOCKS = frozenset({"server_tool_use", "mcp_tool_use"})
 
 
 class AnthropicParser:
-    """Maps Anthropic events onto kral_nb chunk kinds; unknown events become ``other``."""
+    """Maps Anthropic events onto kral_nb chunk kinds; unknown events become ``other``.
+    Remembers each content block's type, so the input fragments of a server tool
+    (``web_search``, ``code_execution``) are told apart from calls of the user's tools."""
 
     __slots__ = ("_blocks", "done")
 
@@ -76,28 +92,26 @@ class AnthropicParser:
             return [malformed(item.data)]
         if not isinstance(obj, dict):
             return [Chunk(OTHER, item.data[:200])]
-        kind = obj.get("type") or item.event
+        kind = shape.text(obj.get("type"), "type") or item.event
         if kind == "content_block_delta":
             return self._delta(obj)
         if kind == "message_start":
-            usage = (obj.get("message") or {}).get("usage")
+            usage = shape.obj(shape.obj(obj.get("message"), "message").get("usage"), "message.usage")
             return [Chunk(START), _usage(usage)] if usage else [Chunk(START)]
         if kind == "content_block_start":
-            index, block = obj.get("index", 0), obj.get("content_block") or {}
-            self._blocks[index] = block.get("type", "")
-            if block.get("type") == "tool_use":
-                return [Chunk(TOOL_CALL, tool_index=index, tool_id=block.get("id"),
-                              tool_name=block.get("name"), tool_args="")]
-            return [Chunk(OTHER, f"content_block_start:{block.get('type')}")]
+            return self._block_start(obj)
         if kind == "content_block_stop":
             return [Chunk(OTHER, "content_block_stop")]
         if kind == "message_delta":
             out = []
-            reason = (obj.get("delta") or {}).get("stop_reason")
+            reason = shape.opt_text(shape.obj(obj.get("delta"), "delta").get("stop_reason"), "delta.stop_reason")
             if reason:
                 out.append(Chunk(FINISH, finish_reason=reason))
-            if obj.get("usage"):
-                out.append(_usage(obj["usage"]))
+            usage = shape.obj(obj.get("usage"), "usage")
+            if usage:
+                out.append(_usage(usage))
+            if isinstance(usage.get("server_tool_use"), dict):  # e.g. web_search_requests: billed apart
+                out.append(Chunk(SERVER, json.dumps({"server_tool_use": usage["server_tool_use"]})))
             return out or [Chunk(OTHER, "message_delta")]
         if kind == "message_stop":
             self.done = True
@@ -105,20 +119,42 @@ class AnthropicParser:
         if kind == "ping":
             return [Chunk(KEEPALIVE, "ping")]
         if kind == "error":
-            err = obj.get("error") or {}
-            return [Chunk(ERROR, f"{err.get('type', 'error')}: {err.get('message', '')}")]
-        return [Chunk(OTHER, str(kind))]
+            err = shape.obj(obj.get("error"), "error")
+            return [Chunk(ERROR, f"{shape.text(err.get('type'), 'error.type') or 'error'}: "
+                                 f"{shape.text(err.get('message'), 'error.message')}")]
+        return [Chunk(OTHER, kind)]
+
+    def _block_start(self, obj: dict[str, Any]) -> list[Chunk]:
+        index = shape.count(obj.get("index", 0), "index") or 0
+        block = shape.obj(obj.get("content_block"), "content_block")
+        btype = shape.text(block.get("type"), "content_block.type")
+        self._blocks[index] = btype
+        if btype == "tool_use" or btype in SERVER_TOOL_BLOCKS:
+            kind = TOOL_CALL if btype == "tool_use" else SERVER_TOOL_CALL
+            return [Chunk(kind, tool_index=index, tool_id=shape.opt_text(block.get("id"), "content_block.id"),
+                          tool_name=shape.opt_text(block.get("name"), "content_block.name"), tool_args="")]
+        if btype.endswith("_tool_result"):  # web_search_tool_result, mcp_tool_result, ...
+            return [Chunk(SERVER_TOOL_RESULT, tool_index=index, tool_name=btype,
+                          tool_id=shape.opt_text(block.get("tool_use_id"), "content_block.tool_use_id"),
+                          tool_args=json.dumps(block.get("content")))]
+        if btype == "text" and shape.text(block.get("text"), "content_block.text"):
+            return [Chunk(TEXT, block["text"])]
+        return [Chunk(OTHER, f"content_block_start:{btype}")]
 
     def _delta(self, obj: dict[str, Any]) -> list[Chunk]:
-        delta = obj.get("delta") or {}
-        dtype = delta.get("type")
+        delta = shape.obj(obj.get("delta"), "delta")
+        dtype = shape.text(delta.get("type"), "delta.type")
         if dtype == "text_delta":
-            return [Chunk(TEXT, delta.get("text", ""))] if delta.get("text") else [Chunk(OTHER)]
+            text = shape.text(delta.get("text"), "delta.text")
+            return [Chunk(TEXT, text)] if text else [Chunk(OTHER, dtype)]
         if dtype == "input_json_delta":
-            return [Chunk(TOOL_CALL, tool_index=obj.get("index", 0), tool_args=delta.get("partial_json", ""))]
+            index = shape.count(obj.get("index", 0), "index") or 0
+            kind = SERVER_TOOL_CALL if self._blocks.get(index) in SERVER_TOOL_BLOCKS else TOOL_CALL
+            return [Chunk(kind, tool_index=index, tool_args=shape.text(delta.get("partial_json"), "delta.partial_json"))]
         if dtype == "thinking_delta":
-            return [Chunk(REASONING, delta.get("thinking", ""))]
-        return [Chunk(OTHER, str(dtype))]
+            thinking = shape.text(delta.get("thinking"), "delta.thinking")
+            return [Chunk(REASONING, thinking)] if thinking else [Chunk(OTHER, dtype)]
+        return [Chunk(OTHER, dtype)]  # signature_delta, citations_delta, ...
 
 
 def new_decoder(spec: RequestSpec) -> SSEDecoder:

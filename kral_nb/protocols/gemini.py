@@ -16,7 +16,7 @@ from ..jsonlib import loads
 from ..records import DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
-from . import malformed
+from . import malformed, shape
 from .openai import error_message
 
 _ROLES = {"assistant": "model", "user": "user", "model": "model"}
@@ -112,25 +112,35 @@ class GeminiParser:
         if "error" in obj:
             return [Chunk(ERROR, error_message(obj))]
         out: list[Chunk] = []
-        for cand in (obj.get("candidates") or [])[:1]:
-            for part in (cand.get("content") or {}).get("parts") or []:
+        for cand in shape.items(obj.get("candidates"), "candidates")[:1]:
+            cand = shape.obj(cand, "candidates[0]")
+            content = shape.obj(cand.get("content"), "candidates[0].content")
+            for i, part in enumerate(shape.items(content.get("parts"), "content.parts")):
+                part = shape.obj(part, f"content.parts[{i}]")
                 if "functionCall" in part:
-                    fc = part["functionCall"]
-                    out.append(Chunk(TOOL_CALL, tool_index=self._n_calls, tool_id=fc.get("id"),
-                                     tool_name=fc.get("name"), tool_args=json.dumps(fc.get("args", {}))))
+                    fc = shape.obj(part["functionCall"], "functionCall")
+                    out.append(Chunk(TOOL_CALL, tool_index=self._n_calls,
+                                     tool_id=shape.opt_text(fc.get("id"), "functionCall.id"),
+                                     tool_name=shape.opt_text(fc.get("name"), "functionCall.name"),
+                                     tool_args=json.dumps(shape.obj(fc.get("args"), "functionCall.args"))))
                     self._n_calls += 1
-                elif part.get("text"):
-                    out.append(Chunk(REASONING if part.get("thought") else TEXT, part["text"]))
-            if cand.get("finishReason"):
+                else:
+                    text = shape.text(part.get("text"), f"content.parts[{i}].text")
+                    if text:
+                        out.append(Chunk(REASONING if part.get("thought") is True else TEXT, text))
+            reason = shape.opt_text(cand.get("finishReason"), "finishReason")
+            if reason:
                 self._finished = True
-                out.append(Chunk(FINISH, finish_reason=cand["finishReason"]))
-        u = obj.get("usageMetadata")
+                out.append(Chunk(FINISH, finish_reason=reason))
+        u = shape.obj(obj.get("usageMetadata"), "usageMetadata")
         if u:
-            thoughts = u.get("thoughtsTokenCount")
-            cands = u.get("candidatesTokenCount")
+            thoughts = shape.count(u.get("thoughtsTokenCount"), "usageMetadata.thoughtsTokenCount")
+            cands = shape.count(u.get("candidatesTokenCount"), "usageMetadata.candidatesTokenCount")
             output = None if cands is None and thoughts is None else (cands or 0) + (thoughts or 0)
-            out.append(Chunk(USAGE, input_tokens=u.get("promptTokenCount"), output_tokens=output,
-                             reasoning_tokens=thoughts, cached_tokens=u.get("cachedContentTokenCount")))
+            out.append(Chunk(USAGE, input_tokens=shape.count(u.get("promptTokenCount"), "usageMetadata.promptTokenCount"),
+                             output_tokens=output, reasoning_tokens=thoughts,
+                             cached_tokens=shape.count(u.get("cachedContentTokenCount"),
+                                                       "usageMetadata.cachedContentTokenCount")))
         return out or [Chunk(OTHER)]
 
     def close(self) -> list[Chunk]:

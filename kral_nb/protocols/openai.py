@@ -23,7 +23,7 @@ from ..records import (
 )
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
-from . import malformed
+from . import malformed, shape
 
 TERMINATOR = "[DONE]"
 
@@ -57,7 +57,8 @@ def error_message(obj: Any) -> str:
 
 
 class OpenAIParser:
-    """Feed SSE items, get normalized chunks. Tolerates tool-call fragments without ``index``."""
+    """Feed SSE items, get normalized chunks. Tolerates tool-call fragments without ``index``
+    and ``delta.content`` given as a list of typed parts (Mistral's Magistral)."""
 
     __slots__ = ("_last_tool", "_n_tools", "_started", "_tool_ids", "done")
 
@@ -83,17 +84,20 @@ class OpenAIParser:
             if isinstance(obj, dict) or item.event == "error":
                 return [Chunk(ERROR, error_message(obj))]
             return [Chunk(OTHER, data[:200])]
+        usage = shape.obj(obj.get("usage"), "usage")
         if obj.get("error") or obj.get("object") == "error":
+            # keep what the error chunk carried: its finish reason and the usage billed so far
             out = [Chunk(ERROR, error_message(obj))]
             out.extend(c for c in self._choices(obj) if c.kind == FINISH)
-            return out
-        out = self._choices(obj)
-        usage = obj.get("usage")
+        else:
+            out = self._choices(obj)
         if usage:
             out.append(_usage(usage))
         server = _server_metrics(obj, usage) if usage or "timings" in obj else None
         if server:
             out.append(Chunk(SERVER, json.dumps(server, sort_keys=True)))
+        if out[:1] and out[0].kind == ERROR:
+            return out
         if not self._started:
             self._started = True
             if not out or out[0].kind != START:
@@ -103,37 +107,44 @@ class OpenAIParser:
         return out
 
     def _choices(self, obj: dict[str, Any]) -> list[Chunk]:
-        choices = obj.get("choices")
+        choices = shape.items(obj.get("choices"), "choices")
         if not choices:
             return []
-        choice = choices[0]  # n > 1 is not supported: the first choice is recorded
-        delta = choice.get("delta") or {}
+        choice = shape.obj(choices[0], "choices[0]")  # n > 1 is not supported: the first is recorded
+        delta = shape.obj(choice.get("delta"), "delta")
         out: list[Chunk] = []
         if "role" in delta and not self._started:
             self._started = True
             out.append(Chunk(START))
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            reasoning = delta.get("reasoning")
+        reasoning = shape.text(reasoning, "delta.reasoning_content")
         if reasoning:
             out.append(Chunk(REASONING, reasoning))
         content = delta.get("content")
-        if content:
-            out.append(Chunk(TEXT, content))
-        refusal = delta.get("refusal")
+        if isinstance(content, list):
+            out += _parts(content)
+        else:
+            content = shape.text(content, "delta.content")
+            if content:
+                out.append(Chunk(TEXT, content))
+        refusal = shape.text(delta.get("refusal"), "delta.refusal")
         if refusal:
             out.append(Chunk(REFUSAL, refusal))
-        tool_calls = delta.get("tool_calls")
-        if tool_calls:
-            for pos, tc in enumerate(tool_calls):
-                out.append(self._tool(pos, tc))
-        reason = choice.get("finish_reason")
+        for pos, tc in enumerate(shape.items(delta.get("tool_calls"), "delta.tool_calls")):
+            out.append(self._tool(pos, shape.obj(tc, f"delta.tool_calls[{pos}]")))
+        reason = shape.opt_text(choice.get("finish_reason"), "finish_reason")
         if reason:
             out.append(Chunk(FINISH, finish_reason=reason))
         return out
 
     def _tool(self, pos: int, tc: dict[str, Any]) -> Chunk:
-        fn = tc.get("function") or {}
-        tid, name = tc.get("id"), fn.get("name")
-        index = tc.get("index")
+        fn = shape.obj(tc.get("function"), "tool_calls.function")
+        tid = shape.opt_text(tc.get("id"), "tool_calls.id")
+        name = shape.opt_text(fn.get("name"), "tool_calls.function.name")
+        args = shape.json_text(fn.get("arguments"), "tool_calls.function.arguments")
+        index = shape.count(tc.get("index"), "tool_calls.index")
         if index is None:  # Gemini / Ollama compatibility endpoints omit it
             if tid and tid in self._tool_ids:
                 index = self._tool_ids[tid]
@@ -145,31 +156,74 @@ class OpenAIParser:
             self._tool_ids.setdefault(tid, index)
         self._n_tools = max(self._n_tools, index + 1)
         self._last_tool = index
-        return Chunk(TOOL_CALL, tool_index=index, tool_id=tid, tool_name=name,
-                     tool_args=fn.get("arguments") or "")
+        return Chunk(TOOL_CALL, tool_index=index, tool_id=tid, tool_name=name, tool_args=args)
+
+
+def _parts(parts: list[Any]) -> list[Chunk]:
+    """``delta.content`` as typed parts: ``text`` parts are answer text, ``thinking`` parts
+    (whose ``thinking`` is a string or a list of text parts) are reasoning; any other part
+    type is kept as ``other``."""
+    out: list[Chunk] = []
+    for i, raw in enumerate(parts):
+        part = shape.obj(raw, f"delta.content[{i}]")
+        kind = shape.text(part.get("type"), f"delta.content[{i}].type")
+        if kind == "text":
+            t = shape.text(part.get("text"), f"delta.content[{i}].text")
+            if t:
+                out.append(Chunk(TEXT, t))
+        elif kind == "thinking":
+            thinking = part.get("thinking")
+            if isinstance(thinking, list):
+                t = "".join(shape.text(shape.obj(p, "thinking[]").get("text"), "thinking[].text")
+                            for p in thinking)
+            else:
+                t = shape.text(thinking, f"delta.content[{i}].thinking")
+            if t:
+                out.append(Chunk(REASONING, t))
+        else:
+            out.append(Chunk(OTHER, f"content part {kind!r}"))
+    return out
 
 
 _USAGE_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
                          "completion_tokens_details"})
 
 
-def _server_metrics(obj: dict[str, Any], usage: Any) -> dict[str, Any]:
+def _server_metrics(obj: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
     """What the server says about itself, kept beside kral_nb's own measurements:
     llama.cpp's ``timings``, and usage extras such as OpenRouter's ``cost``."""
     out: dict[str, Any] = {}
     if isinstance(obj.get("timings"), dict):
         out["timings"] = obj["timings"]
-    if isinstance(usage, dict):
-        out.update({k: v for k, v in usage.items() if k not in _USAGE_KEYS})
+    out.update({k: v for k, v in usage.items() if k not in _USAGE_KEYS})
     return out
 
 
 def _usage(u: dict[str, Any]) -> Chunk:
-    cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens")
-    reasoning = (u.get("completion_tokens_details") or {}).get("reasoning_tokens")
-    return Chunk(USAGE, input_tokens=u.get("prompt_tokens"),
-                 output_tokens=u.get("completion_tokens"),
+    """``output_tokens`` always *include* reasoning tokens, as OpenAI's ``completion_tokens``
+    do. Some providers (xAI) report them apart: ``total_tokens`` = prompt + completion +
+    reasoning, or reasoning > completion. Then the reasoning tokens are added."""
+    prompt = shape.count(u.get("prompt_tokens"), "usage.prompt_tokens")
+    completion = shape.count(u.get("completion_tokens"), "usage.completion_tokens")
+    total = shape.count(u.get("total_tokens"), "usage.total_tokens")
+    cached = shape.count(shape.obj(u.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+                         .get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens")
+    reasoning = shape.count(shape.obj(u.get("completion_tokens_details"), "usage.completion_tokens_details")
+                            .get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens")
+    if completion is not None and reasoning and reasoning_excluded(prompt, completion, reasoning, total):
+        completion += reasoning
+    return Chunk(USAGE, input_tokens=prompt, output_tokens=completion,
                  reasoning_tokens=reasoning, cached_tokens=cached)
+
+
+def reasoning_excluded(prompt: int | None, completion: int, reasoning: int, total: int | None) -> bool:
+    """True when ``completion_tokens`` leave the reasoning tokens out (docs/metrics.md)."""
+    if total is not None and prompt is not None:
+        if total == prompt + completion:
+            return False
+        if total == prompt + completion + reasoning:
+            return True
+    return reasoning > completion
 
 
 def new_decoder(spec: RequestSpec) -> SSEDecoder:

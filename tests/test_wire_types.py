@@ -1,0 +1,134 @@
+"""Every value read from the wire is type-checked at the parser boundary: well-formed JSON
+with a wrong type in any field the parsers read becomes an ``error`` record, never a
+poisoned one, and every Result built from such runs stays readable (text, frames, summary,
+Parquet) — alone and together, as ``history()`` holds them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import kral_nb
+from kral_nb.recorder import Run
+from kral_nb.replay import replay
+
+from .conftest import golden, golden_files
+
+WRONG = st.sampled_from([[], ["x"], {}, {"a": 1}, 1.5, 3.0, -1, 2**70, "7", "", True, None,
+                         [{"type": "text", "text": 5}], 10**20])
+
+
+def events(protocol: str) -> list[tuple[str, bytes]]:
+    """(event line, JSON data) of every JSON event in the protocol's golden SSE files."""
+    out = []
+    for name in golden_files(protocol):
+        if not name.endswith(".sse"):
+            continue
+        for block in golden(protocol, name).replace(b"\r\n", b"\n").split(b"\n\n"):
+            lines = block.strip(b"\xef\xbb\xbf").split(b"\n")
+            data = b"".join(line[6:] for line in lines if line.startswith(b"data: "))
+            head = b"\n".join(line for line in lines if line.startswith(b"event:"))
+            try:
+                json.loads(data)
+            except ValueError:
+                continue
+            out.append((head.decode(), data))
+    return out
+
+
+EVENTS = {p: events(p) for p in ("openai", "anthropic", "gemini")}
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside a JSON document."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += paths(v, (*prefix, i))
+    return out
+
+
+def replace(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
+    doc = json.loads(json.dumps(doc))
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    return doc
+
+
+@st.composite
+def poisoned_stream(draw: st.DrawFn, protocol: str) -> bytes:
+    """A short stream of golden events, one or two of them with a field of the wrong type."""
+    evs = EVENTS[protocol]
+    picked = draw(st.lists(st.integers(0, len(evs) - 1), min_size=1, max_size=6))
+    body = b""
+    for n, i in enumerate(picked):
+        head, data = evs[i]
+        doc = json.loads(data)
+        if n < 2 and paths(doc):
+            doc = replace(doc, draw(st.sampled_from(paths(doc))), draw(WRONG))
+        body += (head.encode() + b"\n" if head else b"") + b"data: " + json.dumps(doc).encode() + b"\n\n"
+    return body
+
+
+def readable(result: kral_nb.Result, tmp: Path) -> None:
+    assert isinstance(result.text, str)
+    runs, chunks = result.runs, result.chunks
+    assert len(runs) == len(result) and set(runs["status"]) <= {"ok", "error", "cut_off"}
+    assert chunks["text"].map(lambda v: v is None or isinstance(v, str) or v != v).all()
+    result.summary()
+    result.to_parquet(str(tmp))
+    back = kral_nb.read_parquet(str(tmp))
+    assert len(back.runs) == len(runs)
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])
+def test_wrong_types_in_every_field_become_error_records(protocol: str, tmp_path: Path) -> None:
+    runs: list[Run] = []
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(poisoned_stream(protocol))
+    def inner(body: bytes) -> None:
+        run = replay(protocol, [(1, body)])
+        runs.append(run)
+        for _, _, c in run.records:  # every record field has its declared type
+            assert isinstance(c.text, str)
+            for f in ("tool_index", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens"):
+                v = getattr(c, f)
+                assert v is None or (type(v) is int and 0 <= v <= 2**53), (f, v)
+            for f in ("tool_id", "tool_name", "tool_args", "finish_reason"):
+                assert getattr(c, f) is None or isinstance(getattr(c, f), str), f
+        assert isinstance(run.text, str) and isinstance(run.reasoning, str)
+        run.row()
+
+    inner()
+    errors = [r.error for r in runs if r.error and "unexpected event shape" in r.error]
+    assert errors, "no wrong type was ever reported"
+    readable(kral_nb.Result(runs), tmp_path)  # history() holds many such runs together
+
+
+@pytest.mark.parametrize(("protocol", "data", "field"), [
+    ("openai", b'data: {"choices":[{"delta":{"content":5}}]}\n\n', "delta.content"),
+    ("openai", b'data: {"choices":[{"delta":{"tool_calls":[{"index":1.0}]}}]}\n\n', "tool_calls.index"),
+    ("openai", b'data: {"choices":[],"usage":{"prompt_tokens":"12"}}\n\n', "usage.prompt_tokens"),
+    ("openai", b'data: {"choices":[],"usage":{"completion_tokens":99999999999999999999}}\n\n', ""),
+    ("anthropic", b'data: {"type":"message_delta","usage":{"output_tokens":[1]}}\n\n', "usage.output_tokens"),
+    ("anthropic", b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":{}}}\n\n',
+     "delta.text"),
+    ("gemini", b'data: {"candidates":[{"content":{"parts":[{"text":["a"]}]}}]}\n\n', "text"),
+    ("gemini", b'data: {"usageMetadata":{"promptTokenCount":-3}}\n\n', "usageMetadata.promptTokenCount"),
+])
+def test_the_error_names_the_field(protocol: str, data: bytes, field: str) -> None:
+    run = replay(protocol, [(1, data)])
+    assert run.status == "error" and run.error is not None, run.error
+    assert ("unexpected event shape" in run.error and field in run.error) or "malformed JSON" in run.error
+    run.row()
