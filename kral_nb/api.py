@@ -26,6 +26,14 @@ __all__ = ["KralError", "Record", "Stream", "Sweep", "astream", "compare", "hist
 
 _HISTORY: list[Run] = []
 ORDERS = ("interleaved", "random", "blocked")
+#: bounds checked before anything is planned (each run holds its records in memory)
+MAX_REPEAT = 10_000
+MAX_RUNS = 100_000
+MAX_CONCURRENCY = 4096
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +60,7 @@ def history() -> Result:
 
 
 def _options(kw: dict[str, Any]) -> Options:
-    fields = set(Options.__dataclass_fields__) - {"params"}
-    params = {k: v for k, v in kw.items() if k not in fields}
-    return Options(**{k: v for k, v in kw.items() if k in fields}, params=params)
+    return Options.from_kwargs(kw)
 
 
 
@@ -259,10 +265,15 @@ def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts or not models:
         raise ConfigError("compare() needs at least one prompt and one model")
-    if not isinstance(repeat, int) or repeat < 1 or not isinstance(warmup, int) or warmup < 0:
-        raise ConfigError("repeat must be >= 1 and warmup >= 0 (integers)")
-    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
-        raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+    if not _int(repeat) or not 1 <= repeat <= MAX_REPEAT or not _int(warmup) or not 0 <= warmup <= MAX_REPEAT:
+        raise ConfigError(f"repeat must be an integer from 1 to {MAX_REPEAT:,} and warmup from 0 to "
+                          f"{MAX_REPEAT:,}, got repeat={repeat!r}, warmup={warmup!r}")
+    if concurrency is not None and (not _int(concurrency) or not 1 <= concurrency <= MAX_CONCURRENCY):
+        raise ConfigError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+    n_runs = len(prompts) * len(models) * (repeat + warmup)
+    if n_runs > MAX_RUNS:
+        raise ConfigError(f"this comparison would plan {n_runs:,} runs (prompts x models x (repeat + warmup)); "
+                          f"the limit is {MAX_RUNS:,} per call: split it into several calls")
     opts = _options(options)
     order_list = order_jobs(len(prompts), len(models), warmup, repeat, order, seed)
     jobs = [plan(prompts[p], None, models[m], opts, repeat=r - warmup, prompt_id=p, warmup=r < warmup)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import transport
-from .errors import HTTPStatusError, KralError, KralTimeoutError
+from .errors import ConfigError, HTTPStatusError, KralError, KralTimeoutError
 from .recorder import Pipeline, Run
 from .request import RequestSpec
 from .transport import Timeouts
@@ -34,20 +34,35 @@ now_ns = time.perf_counter_ns  # the one clock; displays read it through here
 RETRY_STATUSES = frozenset({429, 502, 503, 529})
 
 
+MAX_RETRIES = 10
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Retry connect errors and 429/502/503/529 *before any response byte*; never after
     content arrived (the user would be billed twice and the timing would lie).
-    Wait = ``Retry-After`` when given, else ``base_s * 2**attempt``; capped at ``cap_s``,
-    with up to 25% jitter."""
+    Wait = ``Retry-After`` when given (seconds or an HTTP date), else ``base_s * 2**attempt``;
+    at least ``min_s`` (a ``Retry-After: 0`` storm cannot become a tight loop), at most
+    ``cap_s``, plus up to 25% jitter. Waits count against the total timeout: a wait that
+    would pass it is not made. At most ``MAX_RETRIES`` retries."""
 
     max_retries: int = 2
     base_s: float = 0.5
     cap_s: float = 20.0
+    min_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) \
+                or not 0 <= self.max_retries <= MAX_RETRIES:
+            raise ConfigError(f"retries must be an integer from 0 to {MAX_RETRIES}, got {self.max_retries!r}")
+        for name in ("base_s", "cap_s", "min_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+                raise ConfigError(f"RetryPolicy({name}=...) must be a finite number >= 0, got {v!r}")
 
     def wait_s(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float:
         wait = retry_after_s if retry_after_s is not None else self.base_s * 2**attempt
-        return min(self.cap_s, wait) * (1 + 0.25 * rng.random())
+        return max(self.min_s, min(self.cap_s, wait)) * (1 + 0.25 * rng.random())
 
 
 @dataclass
@@ -59,7 +74,7 @@ class Job:
     make_pipeline: Callable[[Run], Pipeline]
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 class GCPause:
@@ -101,6 +116,8 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
 
 async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None) -> Run:
     run, rng = job.run, rng or random.Random()
+    total_s = job.timeouts.total_s
+    deadline_ns = now_ns() + int(total_s * 1e9) if total_s is not None else None
     lag = lag_monitor()
     lag.open(run)
     try:
@@ -108,10 +125,13 @@ async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | Non
         while attempt < job.retry.max_retries:
             attempt += 1
             run.attempts += 1
+            left_s = None if deadline_ns is None else (deadline_ns - now_ns()) / 1e9
             try:
+                if left_s is not None and left_s <= 0:
+                    raise asyncio.TimeoutError
                 await asyncio.wait_for(
                     transport.stream(client, job.spec, job.make_pipeline(run), job.timeouts, job.secrets),
-                    job.timeouts.total_s,
+                    left_s,
                 )
                 return run
             except HTTPStatusError as exc:
@@ -127,9 +147,13 @@ async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | Non
                 run.status, run.error, run.timed_out = "error", str(exc), True
                 return run  # an idle timeout means a stall; a retry would re-bill
             except asyncio.TimeoutError:
-                run.end_ns = time.perf_counter_ns()
+                if run.status == "ok":  # the deadline fell while draining after the terminator
+                    return run
+                run.end_ns = now_ns()
                 run.status, run.timed_out = "error", True
-                run.error = f"total timeout: the request took more than {job.timeouts.total_s:g} s"
+                run.error = f"total timeout: the request took more than {total_s:g} s"
+                if attempt:
+                    run.error += f" ({attempt + 1} attempts, {run.retry_wait_s:.1f} s of retry waits included)"
                 return run
             except KralError as exc:
                 run.status, run.error = "error", str(exc)
@@ -137,6 +161,9 @@ async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | Non
                     return run
                 wait = job.retry.wait_s(attempt, None, rng)
             if run.records:  # content arrived: never retry
+                return run
+            if deadline_ns is not None and now_ns() + int(wait * 1e9) >= deadline_ns:
+                run.error = f"{run.error} (not retried: waiting {wait:.1f} s would pass the total timeout of {total_s:g} s)"
                 return run
             run.retry_wait_s += wait
             await asyncio.sleep(wait)
@@ -146,7 +173,7 @@ async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | Non
         run.status = "cancelled"
         run.error = run.error or "cancelled by the user"
         if run.end_ns is None:
-            run.end_ns = time.perf_counter_ns()
+            run.end_ns = now_ns()
         raise
     finally:
         lag.close(run)

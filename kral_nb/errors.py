@@ -16,6 +16,9 @@ contain API keys.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 
@@ -45,13 +48,29 @@ class HTTPStatusError(KralError):
         self.status = status
         self.retry_after_s: float | None = None
 
-    def with_retry_after(self, header: str | None) -> HTTPStatusError:
-        """Parse a ``Retry-After`` header given in seconds (HTTP dates are ignored)."""
-        try:
-            self.retry_after_s = max(0.0, float(header)) if header else None
-        except ValueError:
-            self.retry_after_s = None
+    def with_retry_after(self, header: str | None, now: datetime) -> HTTPStatusError:
+        """Parse ``Retry-After``: seconds, or an HTTP date (relative to ``now``, UTC)."""
+        self.retry_after_s = parse_retry_after(header, now)
         return self
+
+
+def parse_retry_after(header: str | None, now: datetime) -> float | None:
+    """``Retry-After`` in seconds (RFC 9110: delay-seconds or an HTTP-date); None when absent
+    or unreadable. Pure: the caller passes the current time."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        value = float(header)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, (when - now).total_seconds())
+    return max(0.0, value) if math.isfinite(value) else None
 
 
 class StreamError(KralError):

@@ -6,12 +6,14 @@ prompt, bad option values, invalid tools, non-http(s) base URL, missing key.
 
 from __future__ import annotations
 
+import difflib
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import protocols
-from .engine import Job, RetryPolicy
+from .engine import MAX_RETRIES, Job, RetryPolicy
 from .errors import ConfigError
 from .providers import (
     auth_headers,
@@ -22,17 +24,21 @@ from .providers import (
     split_model,
 )
 from .recorder import Pipeline, Run
-from .request import ChatRequest, Message
+from .request import ChatRequest, Message, secrets_of
 from .transport import Timeouts
+
+GEMINI_BODIES = ("sse", "array")
 
 
 @dataclass
 class Options:
-    """Request options shared by run / stream / compare / the magic."""
+    """Request options shared by run / stream / compare / the magic: the one place they are
+    spelled. Unknown names raise (a typo must not be sent silently in the request body);
+    provider-specific body fields go in ``extra_body``."""
 
     provider: str | None = None
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     protocol: str | None = None
     system: str | None = None
     tools: list[dict[str, Any]] | None = None
@@ -42,7 +48,46 @@ class Options:
     retries: int | RetryPolicy | None = None
     include_usage: bool = True
     trace: bool = False  # keep raw reads for export and replay
-    params: dict[str, Any] = field(default_factory=dict)
+    gemini_body: str = "sse"  # Gemini only: "sse" (?alt=sse) or "array" (one streamed JSON array)
+    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into the request body
+
+    @classmethod
+    def from_kwargs(cls, kw: dict[str, Any], what: str = "option") -> Options:
+        unknown = [k for k in kw if k not in cls.__dataclass_fields__]
+        if unknown:
+            raise ConfigError(unknown_message(unknown[0], list(cls.__dataclass_fields__), what))
+        return cls(**kw)
+
+    def check(self) -> None:
+        """Types and ranges, with the argument's name in the message."""
+        for name in ("provider", "base_url", "api_key", "protocol", "system"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise ConfigError(f"{name} must be a string, got {type(v).__name__} {v!r}"
+                                  if name != "api_key" else f"api_key must be a string, got {type(v).__name__}")
+        if self.temperature is not None and (not _number(self.temperature) or not 0 <= self.temperature <= 2):
+            raise ConfigError(f"temperature must be a number from 0 to 2, got {self.temperature!r}")
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int)
+                                            or not 1 <= self.max_tokens <= 10_000_000):
+            raise ConfigError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
+        for name in ("include_usage", "trace"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.gemini_body not in GEMINI_BODIES:
+            raise ConfigError(f"gemini_body must be 'sse' or 'array', got {self.gemini_body!r}")
+        if not isinstance(self.extra_body, dict) or not all(isinstance(k, str) for k in self.extra_body):
+            raise ConfigError("extra_body must be a dict of request-body fields, e.g. {'top_p': 0.9}")
+
+
+def _number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def unknown_message(name: str, known: list[str], what: str = "option") -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" — did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+    return (f"unknown {what} {name!r}{hint} (provider-specific request fields go in "
+            "extra_body={...})")
 
 
 def split_protocol(model: str) -> tuple[str, str | None]:
@@ -58,8 +103,8 @@ def timeouts_of(timeout: float | Timeouts | None) -> Timeouts:
         return Timeouts()
     if isinstance(timeout, Timeouts):
         return timeout
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ConfigError(f"timeout must be a positive number of seconds or a Timeouts, got {timeout!r}")
+    if not _number(timeout) or timeout <= 0:
+        raise ConfigError(f"timeout must be a positive, finite number of seconds or a Timeouts, got {timeout!r}")
     t = float(timeout)
     return Timeouts(connect_s=min(10.0, t), idle_s=t, total_s=t)
 
@@ -69,8 +114,8 @@ def retry_of(retries: int | RetryPolicy | None) -> RetryPolicy:
         return RetryPolicy()
     if isinstance(retries, RetryPolicy):
         return retries
-    if not isinstance(retries, int) or retries < 0:
-        raise ConfigError(f"retries must be a non-negative integer, got {retries!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int):
+        raise ConfigError(f"retries must be an integer from 0 to {MAX_RETRIES} or a RetryPolicy, got {retries!r}")
     return RetryPolicy(max_retries=retries)
 
 
@@ -81,10 +126,8 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     if isinstance(model, dict):
         over = dict(model)
         model = over.pop("model", "")
-        unknown = set(over) - set(Options.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown per-model option(s) {sorted(unknown)}")
-        opts = Options(**{**vars(opts), **over})
+        opts = Options.from_kwargs({**vars(opts), **over}, "per-model option")
+    opts.check()
     if not isinstance(model, str):
         raise ConfigError(f"model must be a string such as 'sim:fast', got {model!r}")
     model, proto_suffix = split_protocol(model)
@@ -112,18 +155,22 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
                               "give base_url=... for the endpoint that does")
         url = prov.url_for(proto) or ""
     key = resolve_key(prov, opts.api_key)
+    if opts.gemini_body != "sse" and proto != "gemini":
+        raise ConfigError(f"gemini_body={opts.gemini_body!r} applies to the gemini protocol only, not {proto}")
     req = ChatRequest.build(prompt, messages=messages, model=model_name, system=opts.system,
                             tools=opts.tools, temperature=opts.temperature,
                             max_tokens=opts.max_tokens, include_usage=opts.include_usage,
-                            params=opts.params)
+                            extra_body=opts.extra_body)
     module = protocols.get(proto)
-    spec = module.build_request(req, url, auth_headers(proto, key))
+    auth = auth_headers(proto, key)
+    spec = (module.build_request(req, url, auth, sse=opts.gemini_body == "sse") if proto == "gemini"
+            else module.build_request(req, url, auth))
+    secrets = secrets_of(key, url)
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
     if opts.trace:
         run.trace = []
 
     def make_pipeline(run: Run) -> Pipeline:
-        return Pipeline(module.new_decoder(spec), module.new_parser(), run)
+        return Pipeline(module.new_decoder(spec), module.new_parser(), run, secrets)
 
-    return Job(run, spec, make_pipeline, timeouts_of(opts.timeout), retry_of(opts.retries),
-               (key,) if key else ())
+    return Job(run, spec, make_pipeline, timeouts_of(opts.timeout), retry_of(opts.retries), secrets)

@@ -56,7 +56,7 @@ _session_keys: dict[str, str] = {}  # set by %kral key: memory only, never saved
 def set_key(provider: str, key: str) -> None:
     """Keep a key for ``provider`` in this process's memory only."""
     get_provider(provider)
-    _session_keys[provider] = key
+    _session_keys[provider] = check_key(key, f"set_key({provider!r}, ...)")
 
 
 def get_provider(name: str) -> Provider:
@@ -79,24 +79,37 @@ def split_model(model: str, provider: str | None) -> tuple[str, str]:
         if not rest:
             raise ConfigError(f"model {model!r} names the provider but no model after the colon")
         return prefix, rest
+    if colon and provider is None and prefix and "/" not in prefix:
+        # "nope:x" is far more often a mistyped provider than a model name with a colon
+        raise ConfigError(
+            f"unknown provider {prefix!r} in model {model!r}; known: {', '.join(PRESETS)}. "
+            f"For a model name that contains a colon, name the provider: 'kral:{model}' or provider='kral'")
     return provider or "kral", model
 
 
-def check_url(url: str) -> str:
+def check_url(url: object) -> str:
+    from .request import redact_url
+
+    if not isinstance(url, str):
+        raise ConfigError(f"base_url must be a string such as 'http://localhost:8080/v1', got {type(url).__name__}")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"base_url must be an http(s) URL such as http://localhost:8080/v1, got {url!r}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base_url must be an http(s) URL such as http://localhost:8080/v1, got {redact_url(url)!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ConfigError(f"base_url {redact_url(url)!r} has an invalid port") from None
     return url
 
 
 def resolve_key(p: Provider, api_key: str | None) -> str | None:
     if api_key:
-        return api_key
+        return check_key(api_key, "api_key=")
     if p.name in _session_keys:
-        return _session_keys[p.name]
+        return check_key(_session_keys[p.name], f"the key set for {p.name}")
     for var in p.key_env:
         if os.environ.get(var):
-            return os.environ[var]
+            return check_key(os.environ[var], f"${var}")
     if p.keyless:
         return None
     hint = " or ".join(p.key_env)
@@ -104,6 +117,15 @@ def resolve_key(p: Provider, api_key: str | None) -> str | None:
         f"provider {p.name!r} needs an API key: set {hint}, run `%kral key {p.name}` in a "
         "notebook, or pass api_key=...; for a keyless try use model='sim:fast'"
     )
+
+
+def check_key(key: str, source: str) -> str:
+    """A key must be printable ASCII (it goes into an HTTP header); the message never shows it."""
+    if not isinstance(key, str) or not key.isascii() or not key.isprintable():
+        raise ConfigError(
+            f"the API key from {source} contains a control character (often a trailing newline "
+            "from a file) or a non-ASCII character; it is not shown here. Strip it and set it again")
+    return key
 
 
 def auth_headers(protocol: str, key: str | None) -> dict[str, str]:

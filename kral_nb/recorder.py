@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .protocols import Decoder, StreamParser
+from .jsonlib import loads
+from .protocols import Decoder, StreamParser, malformed
 from .protocols.shape import ShapeError, abbrev
 from .records import (
     ANSWER_KINDS,
@@ -239,6 +240,25 @@ class Pipeline:
             self.run.trace.append((t_ns, data))
         chunks = self._parse(self.decoder.decode(data)) if not self.parser.done else []
         self.run.add(t_ns, len(data) if n_wire is None else n_wire, chunks)
+
+    def complete(self, t_ns: int, body: bytes) -> None:
+        """A whole JSON answer where a stream was expected (a server that ignored
+        ``stream: true``): parsed into one read's chunks, the run marked not streamed."""
+        self.run.streamed = False
+        text = body.decode("utf-8", "replace")
+        try:
+            obj = loads(text)
+        except ValueError:
+            chunks = [malformed(text)]
+        else:
+            try:
+                chunks = self.parser.complete(obj)
+            except _SHAPE_ERRORS as exc:
+                chunks = [unexpected(Event(text), exc)]
+        for c in chunks:
+            if c.kind == ERROR:
+                c.text = scrub(c.text, self.secrets)
+        self.run.add(t_ns, len(body), chunks)
 
     def fail(self, t_ns: int, n_wire: int, message: str) -> None:
         """Record an error found below the parser (a body that fails to decompress)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -23,7 +25,7 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     include_usage: bool = True
-    params: dict[str, Any] = field(default_factory=dict)
+    extra_body: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -37,7 +39,7 @@ class ChatRequest:
         temperature: float | None = None,
         max_tokens: int | None = None,
         include_usage: bool = True,
-        params: dict[str, Any] | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> ChatRequest:
         """Validate the user's arguments (clear errors before any request)."""
         if (prompt is None) == (messages is None):
@@ -49,14 +51,16 @@ class ChatRequest:
         assert messages is not None
         if not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
             raise ConfigError("messages must be a non-empty list of {'role': ..., 'content': ...}")
-        if temperature is not None and not (0 <= float(temperature) <= 2):
-            raise ConfigError(f"temperature must be between 0 and 2, got {temperature}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                        or not 0 <= temperature <= 2):
+            raise ConfigError(f"temperature must be a number from 0 to 2, got {temperature!r}")
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+                                       or max_tokens < 1):
             raise ConfigError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         if tools is not None:
             validate_tools(tools)
         return cls(model, list(messages), system, tools, temperature, max_tokens,
-                   include_usage, dict(params or {}))
+                   include_usage, dict(extra_body or {}))
 
 
 def validate_tools(tools: Any) -> None:
@@ -98,7 +102,8 @@ def _check_schema(name: str, schema: dict[str, Any]) -> None:
 
 @dataclass
 class RequestSpec:
-    """An HTTP request ready to send. Its repr never shows secret headers."""
+    """An HTTP request ready to send. Its repr never shows secret headers or credentials
+    in the URL."""
 
     url: str
     headers: dict[str, str]
@@ -106,15 +111,42 @@ class RequestSpec:
     method: str = "POST"
 
     def __repr__(self) -> str:
-        return f"RequestSpec(method={self.method!r}, url={self.url!r}, headers={redact_headers(self.headers)!r})"
+        return (f"RequestSpec(method={self.method!r}, url={redact_url(self.url)!r}, "
+                f"headers={redact_headers(self.headers)!r})")
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
 
 
+def redact_url(url: str) -> str:
+    """``http://user:pass@host/x`` -> ``http://***@host/x``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def secrets_of(key: str | None, url: str) -> tuple[str, ...]:
+    """Every form in which the key or the URL's credentials could come back from a server:
+    as given, URL-encoded, and as HTTP Basic (base64 of ``user:password``)."""
+    raw: list[str] = [key] if key else []
+    parts = urlsplit(url)
+    if parts.password:
+        user, password = unquote(parts.username or ""), unquote(parts.password)
+        pair = f"{user}:{password}"
+        raw += [password, pair, base64.b64encode(pair.encode()).decode()]
+    out: list[str] = []
+    for s in raw:
+        for form in (s, quote(s, safe=""), quote_plus(s)):
+            if len(form) >= 4 and form not in out:
+                out.append(form)
+    return tuple(sorted(out, key=len, reverse=True))  # longest first: no partial replacement
+
+
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Remove every secret from text that came back from a server (a 401 may echo headers)."""
+    """Remove every secret from text that came back from a server (a 401 may echo headers).
+    Call it before shortening the text: a cut through a key would leave its prefix."""
     for s in secrets:
         if s and len(s) >= 4:
             text = text.replace(s, "***")

@@ -10,9 +10,13 @@ comes from httpx's ``trace`` extension.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import math
 import socket
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -20,7 +24,9 @@ from typing import Any
 import httpcore
 import httpx
 
-from .errors import HTTPStatusError, KralError, KralTimeoutError
+from .encoding import BodyDecodeError, Identity, decoder_for
+from .errors import ConfigError, HTTPStatusError, KralError, KralTimeoutError
+from .messages import error_message
 from .recorder import Pipeline
 from .request import RequestSpec, scrub
 
@@ -34,6 +40,14 @@ class Timeouts:
     connect_s: float = 10.0
     idle_s: float = 60.0
     total_s: float | None = 600.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect_s", "idle_s", "total_s"):
+            v = getattr(self, name)
+            if v is None and name == "total_s":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ConfigError(f"Timeouts({name}=...) must be a positive, finite number of seconds, got {v!r}")
 
     def httpx(self) -> httpx.Timeout:
         return httpx.Timeout(connect=self.connect_s, read=self.idle_s, write=self.idle_s,
@@ -137,13 +151,27 @@ def new_client() -> httpx.AsyncClient:
     )
 
 
+#: error bodies (non-2xx) are read up to this size and for at most ERROR_BODY_S seconds
+ERROR_BODY_BYTES = 64 * 1024
+ERROR_BODY_S = 2.0
+#: a whole non-streamed JSON answer is read up to this size
+COMPLETE_BODY_BYTES = 32 * 1024 * 1024
+#: after the protocol's terminator, the rest of the body (HTTP's own end) is read for at most
+#: this long so the connection can go back to the pool; then it is closed
+DRAIN_S = 0.1
+#: answers that are certainly not a stream (a proxy's or a login page)
+NOT_A_STREAM = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
+
+
 async def stream(client: httpx.AsyncClient, spec: RequestSpec, pipe: Pipeline,
                  timeouts: Timeouts, secrets: tuple[str, ...] = ()) -> None:
     """Send ``spec`` and feed every raw read, stamped, into ``pipe``.
 
-    Raises :class:`HTTPStatusError` (non-2xx, with the provider's message),
-    :class:`KralTimeoutError` (connect / idle read) or :class:`KralError` (connection).
-    ``asyncio.CancelledError`` propagates after the response is closed.
+    Raises :class:`HTTPStatusError` (non-2xx, with the start of the provider's message, read
+    with a size cap and a short deadline), :class:`KralTimeoutError` (connect / idle read) or
+    :class:`KralError` (connection). ``asyncio.CancelledError`` propagates after the response
+    is closed. The run ends at the protocol's terminator: bytes after it are not parsed, and
+    a server that keeps the connection open cannot hold the run.
     """
     run = pipe.run
     connect: list[int] = []
@@ -167,14 +195,18 @@ async def stream(client: httpx.AsyncClient, spec: RequestSpec, pipe: Pipeline,
     run.started_at = datetime.now(timezone.utc)
     run.t0_ns = perf_ns()  # replaced by the trace stamp just before the bytes are written
     run.headers_ns = None
+    host = _host(spec.url)
     try:
         response = await client.send(request, stream=True)
     except httpx.ConnectTimeout:
-        raise KralTimeoutError(f"connect timeout ({timeouts.connect_s:g} s) to {_host(spec.url)}") from None
+        raise KralTimeoutError(f"connect timeout ({timeouts.connect_s:g} s) to {host}") from None
     except httpx.TimeoutException:
-        raise KralTimeoutError(f"no response headers within {timeouts.idle_s:g} s from {_host(spec.url)}") from None
+        raise KralTimeoutError(f"no response headers within {timeouts.idle_s:g} s from {host}") from None
+    except httpx.ConnectError as exc:
+        raise KralError(f"could not connect to {host}: {scrub(str(exc), secrets) or type(exc).__name__}") from None
     except httpx.TransportError as exc:
-        raise KralError(f"could not connect to {_host(spec.url)}: {scrub(str(exc), secrets) or type(exc).__name__}") from None
+        raise KralError(f"{host} closed the connection after the request was sent, before answering "
+                        f"({scrub(str(exc), secrets) or type(exc).__name__})") from None
     net = response.extensions.get("network_stream")
     stamped = net if isinstance(net, StampedStream) else None
     try:
@@ -186,48 +218,117 @@ async def stream(client: httpx.AsyncClient, spec: RequestSpec, pipe: Pipeline,
         run.http_status = response.status_code
         run.http_version = response.http_version
         if not response.is_success:
-            body = (await response.aread()).decode("utf-8", "replace")
+            body = await _read_capped(response, ERROR_BODY_BYTES, ERROR_BODY_S)
             run.end_ns = perf_ns()
             raise HTTPStatusError(
-                f"HTTP {response.status_code} from {_host(spec.url)}: {scrub(_message(body), secrets)}",
+                f"HTTP {response.status_code} from {host}: {_message(body, secrets)}",
                 status=response.status_code,
-            ).with_retry_after(response.headers.get("retry-after"))
+            ).with_retry_after(response.headers.get("retry-after"), datetime.now(timezone.utc))
         run.status = "streaming"
-        feed = pipe.feed
-        encoded = response.headers.get("content-encoding", "identity") != "identity"
-        reads = response.aiter_bytes() if encoded else response.aiter_raw()
-        try:
-            if stamped is not None:
-                async for data in reads:  # bytes httpx yields all come from the latest read
-                    feed(stamped.read_ns, data)
-            else:
-                async for data in reads:
-                    feed(perf_ns(), data)
-        except httpx.ReadTimeout:
-            run.end_ns = perf_ns()
-            raise KralTimeoutError(
-                f"idle-read timeout: no bytes for {timeouts.idle_s:g} s after "
-                f"{len(run.records)} chunks (raise timeout idle_s, or ask for keepalives)"
-            ) from None
-        except httpx.RemoteProtocolError:
-            pass  # the peer closed mid-body: the pipeline decides cut_off below
-        except httpx.TransportError as exc:
-            run.end_ns = perf_ns()
-            raise KralError(f"connection error while streaming: {scrub(str(exc), secrets)}") from None
+        ctype = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        expected = pipe.decoder.MEDIA_TYPE
+        if ctype in NOT_A_STREAM:
+            body = await _read_capped(response, ERROR_BODY_BYTES, ERROR_BODY_S)
+            pipe.fail(perf_ns(), len(body), f"the server answered {response.status_code} with {ctype}, "
+                      f"not {expected} (a proxy or login page?): {_snippet(body)}")
+        elif ctype == "application/json" != expected:
+            body = await _read_capped(response, COMPLETE_BODY_BYTES, timeouts.idle_s)
+            pipe.complete(stamped.read_ns if stamped is not None else perf_ns(), body)
+        else:
+            await _body(response, pipe, stamped, timeouts, secrets)
+            return
         pipe.close(perf_ns())
     finally:
         await response.aclose()
+
+
+async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream | None,
+                timeouts: Timeouts, secrets: tuple[str, ...]) -> None:
+    """Feed the body's reads, decoded from their Content-Encoding, until the terminator or
+    the end of the body; ``n_bytes`` counts the bytes on the wire."""
+    run = pipe.run
+    feed = pipe.feed
+    t = 0
+    try:
+        decoder = decoder_for(response.headers.get("content-encoding"))
+    except BodyDecodeError as exc:
+        pipe.fail(perf_ns(), 0, str(exc))
+        pipe.close(perf_ns())
+        return
+    identity = isinstance(decoder, Identity)
+    reads = response.aiter_raw().__aiter__()
+    try:
+        async for data in reads:  # bytes httpx yields all come from the latest read
+            t = stamped.read_ns if stamped is not None else perf_ns()
+            if identity:
+                feed(t, data)
+            else:
+                feed(t, decoder.decode(data), len(data))
+            if pipe.done:
+                break
+        else:
+            t = perf_ns()
+            if not identity:
+                feed(t, decoder.flush(), 0)
+    except BodyDecodeError as exc:
+        pipe.fail(t or perf_ns(), 0, f"could not decode the response body after {run.n_bytes} bytes ({exc})")
+    except httpx.ReadTimeout:
+        run.end_ns = perf_ns()
+        raise KralTimeoutError(
+            f"idle-read timeout: no bytes for {timeouts.idle_s:g} s after "
+            f"{len(run.records)} chunks (raise timeout idle_s, or ask for keepalives)"
+        ) from None
+    except httpx.RemoteProtocolError:
+        t = perf_ns()  # the peer closed mid-body: the pipeline decides cut_off below
+    except httpx.TransportError as exc:
+        run.end_ns = perf_ns()
+        raise KralError(f"connection error while streaming: {scrub(str(exc), secrets)}") from None
+    pipe.close(t)
+    if pipe.done:  # let the body's own end arrive, so the connection can be reused
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_drain(reads), DRAIN_S)
+
+
+async def _drain(reads: AsyncIterator[bytes]) -> None:
+    async for _ in reads:
+        pass
+
+
+async def _read_capped(response: httpx.Response, cap: int, deadline_s: float) -> bytes:
+    """At most ``cap`` bytes of the body, read for at most ``deadline_s``: a dripping or
+    huge body can neither hold the run nor fill the memory."""
+    parts: list[bytes] = []
+    size = 0
+
+    async def read() -> None:
+        nonlocal size
+        async for data in response.aiter_bytes():
+            parts.append(data)
+            size += len(data)
+            if size >= cap:
+                break
+
+    with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError):
+        await asyncio.wait_for(read(), deadline_s)
+    return b"".join(parts)[:cap]
 
 
 def _host(url: str) -> str:
     return httpx.URL(url).host or url
 
 
-def _message(body: str) -> str:
+def _snippet(body: bytes) -> str:
+    text = " ".join(body[:2000].decode("utf-8", "replace").split())
+    return repr(text[:200] + ("…" if len(text) > 200 else ""))
+
+
+def _message(body_bytes: bytes, secrets: tuple[str, ...]) -> str:
+    """The provider's error message, scrubbed of secrets *before* it is shortened (a key
+    straddling the cut would leak as a prefix)."""
+    body = scrub(body_bytes.decode("utf-8", "replace"), secrets)
     try:
         obj = json.loads(body)
     except ValueError:
-        return body.strip()[:500] or "(empty body)"
-    from .protocols.openai import error_message
-
+        text = " ".join(body.split())
+        return text[:500] or "(empty body)"
     return error_message(obj)

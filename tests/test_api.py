@@ -138,7 +138,8 @@ def test_cancelled_single_run() -> None:
 @pytest.mark.parametrize(("model", "provider", "expected"), [
     ("sim:fast", None, ("sim", "fast")),
     ("ollama:llama3:8b", None, ("ollama", "llama3:8b")),
-    ("llama3:8b", None, ("kral", "llama3:8b")),
+    ("kral:llama3:8b", None, ("kral", "llama3:8b")),
+    ("llama3:8b", "kral", ("kral", "llama3:8b")),
     ("openai/gpt-4o", "openrouter", ("openrouter", "openai/gpt-4o")),
     ("gpt-4o", None, ("kral", "gpt-4o")),
 ])
@@ -162,11 +163,71 @@ def test_provider_model_syntax(model: str, provider: str | None, expected: tuple
         "name": "f", "parameters": {"type": "object", "properties": {"city": {"type": "strnig"}}}}}]},
      "not a valid JSON schema at properties/city/type"),
     ({"prompt": "x", "model": "sim:"}, "no model after the colon"),
+    # careless callers: each names the argument
+    ({"prompt": "x", "model": "nope:x"}, "unknown provider 'nope'"),
+    ({"prompt": "x", "model": "sim:fast", "temprature": 0.3}, "did you mean 'temperature'"),
+    ({"prompt": "x", "model": "sim:fast", "top_p": 0.3}, "extra_body"),
+    ({"prompt": "x", "model": "sim:fast", "temperature": "hot"}, "temperature must be a number"),
+    ({"prompt": "x", "model": "sim:fast", "temperature": True}, "temperature must be a number"),
+    ({"prompt": "x", "model": "sim:fast", "max_tokens": True}, "max_tokens"),
+    ({"prompt": "x", "model": "sim:fast", "max_tokens": 5.0}, "max_tokens"),
+    ({"prompt": "x", "model": "sim:fast", "retries": "3"}, "retries"),
+    ({"prompt": "x", "model": "sim:fast", "retries": True}, "retries"),
+    ({"prompt": "x", "model": "sim:fast", "retries": 1000}, "retries must be an integer from 0 to 10"),
+    ({"prompt": "x", "model": "sim:fast", "timeout": float("nan")}, "timeout"),
+    ({"prompt": "x", "model": "sim:fast", "timeout": float("inf")}, "timeout"),
+    ({"prompt": "x", "model": "sim:fast", "timeout": True}, "timeout"),
+    ({"prompt": "x", "model": "sim:fast", "timeout": kral_nb.Timeouts}, "timeout"),
+    ({"prompt": "x", "model": "sim:fast", "base_url": 8080}, "base_url must be a string"),
+    ({"prompt": "x", "model": "sim:fast", "base_url": "http://localhost:99999/v1"}, "invalid port"),
+    ({"prompt": "x", "model": "sim:fast", "base_url": "http://localhost:abc/v1"}, "invalid port"),
+    ({"prompt": "x", "model": "sim:fast", "extra_body": [1]}, "extra_body must be a dict"),
+    ({"prompt": "x", "model": "sim:fast", "gemini_body": "array"}, "gemini protocol only"),
+    ({"prompt": "x", "model": "sim:fast@gemini", "gemini_body": "ndjson"}, "gemini_body must be"),
+    ({"prompt": "x", "model": "sim:fast", "api_key": "sk-abc\r\nX-Injected: 1"}, "control character"),
+    ({"prompt": "x", "model": "sim:fast", "api_key": "sk-clé"}, "non-ASCII"),
 ])
 def test_bad_input_fails_before_any_request(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(kral_nb.ConfigError, match=None) as info:
         kral_nb.run(**kwargs)  # type: ignore[arg-type]
     assert message in str(info.value)
+
+
+def test_timeouts_object_is_validated() -> None:
+    for bad in (-1, 0, float("nan"), float("inf"), "5", True):
+        with pytest.raises(kral_nb.ConfigError, match="idle_s"):
+            kral_nb.Timeouts(idle_s=bad)  # type: ignore[arg-type]
+    with pytest.raises(kral_nb.ConfigError, match="retries must be"):
+        kral_nb.RetryPolicy(max_retries=11)
+
+
+def test_a_bad_key_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET-1234\n")
+    with pytest.raises(kral_nb.ConfigError) as info:
+        kral_nb.run("x", model="openai:gpt-4o")
+    assert "$OPENAI_API_KEY" in str(info.value) and "SECRET" not in str(info.value)
+    with pytest.raises(kral_nb.ConfigError) as info:
+        kral_nb.set_key("openai", "sk-SECRET-1234\x00")
+    assert "SECRET" not in str(info.value)
+
+
+def test_extra_body_reaches_the_request(sim_root: str) -> None:
+    import httpx
+
+    r = kral_nb.run("x", model="sim:fast+n=2+seed=extra", extra_body={"top_p": 0.5}, check=False)
+    assert r.status == "ok"
+    job = kral_nb.api.sweep("x", ["sim:fast"], extra_body={"top_p": 0.5}).jobs[0]
+    assert job.spec.json["top_p"] == 0.5 and "temprature" not in job.spec.json
+    assert httpx.get(sim_root + "/_sim/health").status_code == 200
+
+
+def test_repeat_beyond_the_bound_fails_before_planning() -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(kral_nb.ConfigError, match="repeat"):
+        kral_nb.compare("x", ["sim:fast"], repeat=10**9)
+    with pytest.raises(kral_nb.ConfigError, match="runs"):
+        kral_nb.compare(["x"] * 1000, ["sim:fast"] * 100, repeat=10)
+    assert time.perf_counter() - t0 < 1  # nothing was planned
 
 
 def test_missing_key_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..records import ERROR, Chunk
 from ..sse import Comment, Event
@@ -20,7 +20,10 @@ def malformed(data: str) -> Chunk:
 
 
 class Decoder(Protocol):
-    """Bytes in, events out (``SSEDecoder``, Gemini's ``JSONArrayDecoder``)."""
+    """Bytes in, events out (``SSEDecoder``, Gemini's ``JSONArrayDecoder``); ``MEDIA_TYPE`` is
+    the content type the decoder reads."""
+
+    MEDIA_TYPE: str
 
     def decode(self, data: bytes) -> list[Event | Comment]: ...
 
@@ -36,6 +39,11 @@ class StreamParser(Protocol):
     done: bool
 
     def feed(self, item: Event | Comment) -> list[Chunk]: ...
+
+    def complete(self, obj: Any) -> list[Chunk]:
+        """A whole non-streamed answer (decoded JSON) -> chunks; raises ``ValueError`` subclasses
+        on a wrong shape."""
+        ...
 
 
 def get(name: str) -> ModuleType:

@@ -46,7 +46,7 @@ def build_request(req: ChatRequest, base_url: str, auth: dict[str, str]) -> Requ
                          for t in req.tools]
     if req.temperature is not None:
         body["temperature"] = req.temperature
-    body.update(req.params)
+    body.update(req.extra_body)
     headers = {"accept": "text/event-stream", "anthropic-version": VERSION, **auth}
     return RequestSpec(base_url.rstrip("/") + "/messages", headers, body)
 
@@ -123,6 +123,33 @@ class AnthropicParser:
             return [Chunk(ERROR, f"{shape.text(err.get('type'), 'error.type') or 'error'}: "
                                  f"{shape.text(err.get('message'), 'error.message')}")]
         return [Chunk(OTHER, kind)]
+
+    def complete(self, obj: Any) -> list[Chunk]:
+        """A whole ``message`` (a server that ignored ``stream: true``)."""
+        if not isinstance(obj, dict):
+            raise shape.ShapeError(f"expected a message object, got {shape.abbrev(obj)}")
+        if obj.get("type") == "error":
+            return self.feed(Event(json.dumps(obj)))
+        out = [Chunk(START)]
+        for i, block in enumerate(shape.items(obj.get("content"), "content")):
+            block = shape.obj(block, f"content[{i}]")
+            btype = shape.text(block.get("type"), f"content[{i}].type")
+            if btype == "text":
+                out.append(Chunk(TEXT, shape.text(block.get("text"), f"content[{i}].text")))
+            elif btype == "thinking":
+                out.append(Chunk(REASONING, shape.text(block.get("thinking"), f"content[{i}].thinking")))
+            else:
+                out += self._block_start({"index": i, "content_block": block})
+                if out[-1].kind in (TOOL_CALL, SERVER_TOOL_CALL):
+                    out[-1].tool_args = json.dumps(shape.obj(block.get("input"), f"content[{i}].input"))
+        reason = shape.opt_text(obj.get("stop_reason"), "stop_reason")
+        if reason:
+            out.append(Chunk(FINISH, finish_reason=reason))
+        usage = shape.obj(obj.get("usage"), "usage")
+        if usage:
+            out.append(_usage(usage))
+        self.done = True
+        return [*out, Chunk(DONE)]
 
     def _block_start(self, obj: dict[str, Any]) -> list[Chunk]:
         index = shape.count(obj.get("index", 0), "index") or 0

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
 from ..jsonlib import loads
+from ..messages import error_message
 from ..records import DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
 from ..request import ChatRequest, RequestSpec
 from ..sse import Comment, Event, SSEDecoder
 from . import malformed, shape
-from .openai import error_message
 
 _ROLES = {"assistant": "model", "user": "user", "model": "model"}
 
@@ -40,54 +41,115 @@ def build_request(req: ChatRequest, base_url: str, auth: dict[str, str], sse: bo
         body["generationConfig"] = config
     if req.tools:
         body["tools"] = [{"functionDeclarations": [t["function"] for t in req.tools]}]
-    body.update(req.params)
+    body.update(req.extra_body)
     url = f"{base_url.rstrip('/')}/v1beta/models/{quote(req.model, safe='+')}:streamGenerateContent"
     return RequestSpec(url + ("?alt=sse" if sse else ""), dict(auth), body)
 
 
-class JSONArrayDecoder:
-    """Incremental decoder of a streamed JSON array: each complete element -> one Event."""
+_STRUCT = re.compile(r'["{}\[\]]')  # outside strings: what changes nesting
+_IN_STR = re.compile(r'["\\]')  # inside a string: its end or an escape
+_SCALAR_END = re.compile(r"[\s,\]]")
+_SEPARATORS = " \t\r\n[,]"
 
-    __slots__ = ("_buf", "_closed", "_pos", "_raw", "_utf8")
+
+class JSONArrayDecoder:
+    """Incremental decoder of a streamed JSON array: each complete element -> one Event.
+
+    Finds element boundaries with a scanner that carries its state (nesting depth, inside a
+    string, after a backslash) across reads and looks at each character once, so the work is
+    linear in the body whatever the element size or read pattern; the element's text is
+    parsed once, by the parser. A top-level object (an error without the array) is an element
+    too."""
+
+    MEDIA_TYPE = "application/json"
+
+    __slots__ = ("_depth", "_esc", "_in_el", "_in_str", "_kind", "_parts", "_utf8")
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buf = ""
-        self._pos = 0
-        self._raw = json.JSONDecoder().raw_decode
-        self._closed = False
+        self._parts: list[str] = []  # pieces of the element being read
+        self._in_el = False
+        self._kind = ""  # "{" nested value, '"' string, "s" scalar
+        self._depth = 0
+        self._in_str = False
+        self._esc = False
 
     def decode(self, data: bytes) -> list[Event | Comment]:
-        self._buf += self._utf8.decode(data)
+        text = self._utf8.decode(data)
         out: list[Event | Comment] = []
-        buf = self._buf
-        while True:
-            pos = self._pos
-            while pos < len(buf) and buf[pos] in " \t\r\n[,]":
-                if buf[pos] == "]":
-                    self._closed = True
-                pos += 1
-            self._pos = pos
-            if pos >= len(buf):
+        pos, n = 0, len(text)
+        while pos < n:
+            if not self._in_el:
+                while pos < n and text[pos] in _SEPARATORS:
+                    pos += 1
+                if pos >= n:
+                    break
+                c = text[pos]
+                self._in_el, self._depth, self._esc = True, 0, False
+                self._kind = "{" if c in "{[" else c if c == '"' else "s"
+                self._in_str = False
+                if self._kind == '"':
+                    self._in_str, pos_scan = True, pos + 1
+                else:
+                    pos_scan = pos
+                start = pos
+            else:
+                start = pos_scan = pos
+            end = self._scan(text, pos_scan)
+            if end < 0:
+                self._parts.append(text[start:])
                 break
-            try:
-                _, end = self._raw(buf, pos)
-            except ValueError:
-                break  # incomplete element: wait for more bytes
-            out.append(Event(buf[pos:end]))
-            self._pos = end
-        if self._pos > 65536:
-            self._buf, self._pos = self._buf[self._pos:], 0
+            self._parts.append(text[start:end])
+            out.append(Event("".join(self._parts)))
+            self._parts, self._in_el, pos = [], False, end
         return out
+
+    def _scan(self, text: str, i: int) -> int:
+        """Index just past the end of the current element, or -1 if it goes on."""
+        n = len(text)
+        if self._kind == "s":
+            m = _SCALAR_END.search(text, i)
+            return m.start() if m else -1
+        while i < n:
+            if self._in_str:
+                if self._esc:
+                    self._esc, i = False, i + 1
+                    continue
+                m = _IN_STR.search(text, i)
+                if m is None:
+                    return -1
+                i = m.end()
+                if m.group() == "\\":
+                    self._esc = True
+                    continue
+                self._in_str = False
+                if self._kind == '"':
+                    return i
+            else:
+                m = _STRUCT.search(text, i)
+                if m is None:
+                    return -1
+                i, c = m.end(), m.group()
+                if c == '"':
+                    self._in_str = True
+                elif c in "{[":
+                    self._depth += 1
+                else:
+                    self._depth -= 1
+                    if self._depth <= 0:
+                        return i
+        return -1
 
     def flush(self) -> list[Event | Comment]:
         """End of body: an unfinished element is discarded (``pending`` tells: a cut-off)."""
-        self._buf += self._utf8.decode(b"", final=True)
+        rest = self._utf8.decode(b"", final=True)
+        if rest:
+            return self.decode(rest.encode())
         return []
 
     @property
     def pending(self) -> bool:
-        return bool(self._buf[self._pos:].strip())
+        return self._in_el
 
 
 class GeminiParser:
@@ -142,6 +204,13 @@ class GeminiParser:
                              cached_tokens=shape.count(u.get("cachedContentTokenCount"),
                                                        "usageMetadata.cachedContentTokenCount")))
         return out or [Chunk(OTHER)]
+
+    def complete(self, obj: Any) -> list[Chunk]:
+        """A whole response (a JSON object, or the array of a non-SSE body) read at once."""
+        out: list[Chunk] = []
+        for element in obj if isinstance(obj, list) else [obj]:
+            out += self.feed(Event(json.dumps(element)))
+        return out + self.close()
 
     def close(self) -> list[Chunk]:
         """End of body: complete only after a chunk with a ``finishReason``."""

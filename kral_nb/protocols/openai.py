@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..jsonlib import loads
+from ..messages import error_message
 from ..records import (
     DONE,
     ERROR,
@@ -41,19 +42,9 @@ def build_request(req: ChatRequest, base_url: str, auth: dict[str, str]) -> Requ
         body["temperature"] = req.temperature
     if req.max_tokens is not None:
         body["max_tokens"] = req.max_tokens
-    body.update(req.params)
+    body.update(req.extra_body)
     headers = {"accept": "text/event-stream", **auth}
     return RequestSpec(base_url.rstrip("/") + "/chat/completions", headers, body)
-
-
-def error_message(obj: Any) -> str:
-    """The human message of an error payload, whatever its shape."""
-    err = obj.get("error", obj) if isinstance(obj, dict) else obj
-    if isinstance(err, dict):
-        msg = err.get("message") or err.get("msg") or json.dumps(err)[:500]
-        kind = err.get("type") or err.get("status") or err.get("code")
-        return f"{kind}: {msg}" if kind and kind != msg else str(msg)
-    return str(err)[:500]
 
 
 class OpenAIParser:
@@ -84,6 +75,22 @@ class OpenAIParser:
             if isinstance(obj, dict) or item.event == "error":
                 return [Chunk(ERROR, error_message(obj))]
             return [Chunk(OTHER, data[:200])]
+        return self._object(obj)
+
+    def complete(self, obj: Any) -> list[Chunk]:
+        """A whole ``chat.completion`` (a server that ignored ``stream: true``): the message
+        is read as one delta."""
+        if not isinstance(obj, dict):
+            raise shape.ShapeError(f"expected a chat.completion object, got {shape.abbrev(obj)}")
+        choices = [dict(shape.obj(c, "choices[]"), delta=shape.obj(c, "choices[]").get("message"))
+                   for c in shape.items(obj.get("choices"), "choices")]
+        out = self._object({**obj, "choices": choices})
+        if out[0].kind != ERROR:
+            self.done = True
+            out.append(Chunk(DONE))
+        return out
+
+    def _object(self, obj: dict[str, Any]) -> list[Chunk]:
         usage = shape.obj(obj.get("usage"), "usage")
         if obj.get("error") or obj.get("object") == "error":
             # keep what the error chunk carried: its finish reason and the usage billed so far
