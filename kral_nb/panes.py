@@ -51,13 +51,43 @@ def stats(run: Run, now_ns: int) -> str:
     return " · ".join(parts)
 
 
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
+
+
 def safe_markdown(text: str) -> str:
-    """Partial LLM text as Markdown that cannot swallow the page: ``$`` escaped (no math),
-    an unclosed code fence closed."""
-    text = text.replace("$", r"\$")
-    if len(_FENCE.findall(text)) % 2:
+    """Partial LLM text as Markdown that cannot swallow or script the page: raw HTML
+    (``<script>``, ``<img onerror=...>``) is escaped outside code — in fenced blocks and code
+    spans Markdown shows it literally already; ``$`` is escaped (no math); an unclosed code
+    fence is closed."""
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+            out.append(line)
+        elif fenced:
+            out.append(line)
+        else:
+            out.append(_escape_prose(line))
+    text = "\n".join(out)
+    if fenced:
         text += "\n```"
     return text
+
+
+def _escape_prose(line: str) -> str:
+    """Escape ``&``, ``<`` (what can start markup) and ``$`` outside inline code spans."""
+    parts, pos = [], 0
+    for m in _CODE_SPAN.finditer(line):
+        parts.append(_escape_html(line[pos:m.start()]))
+        parts.append(m.group())
+        pos = m.end()
+    parts.append(_escape_html(line[pos:]))
+    return "".join(parts)
+
+
+def _escape_html(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace("$", r"\$")
 
 
 def _tools(run: Run) -> list[str]:
@@ -73,7 +103,7 @@ def markdown(runs: Sequence[Run], now_ns: int) -> str:
             body += [f"<details><summary>reasoning</summary>\n\n{safe_markdown(run.reasoning)}\n\n</details>", ""]
         body.append(safe_markdown(run.text) or "…")
         for t in _tools(run):
-            body += ["", f"🔧 `{t}`"]
+            body += ["", f"🔧 <code>{html.escape(t)}</code>"]
         if run.error:
             body += ["", f"**{run.status}:** {html.escape(run.error)}"]
         cells.append("\n".join(body))

@@ -24,7 +24,8 @@ from .providers import (
     split_model,
 )
 from .recorder import Pipeline, Run
-from .request import ChatRequest, Message, secrets_of
+from .redact import CredentialURL, Secret, secrets_of, split_credentials
+from .request import ChatRequest, Message
 from .transport import Timeouts
 
 GEMINI_BODIES = ("sse", "array")
@@ -53,6 +54,12 @@ class Options:
 
     @classmethod
     def from_kwargs(cls, kw: dict[str, Any], what: str = "option") -> Options:
+        """Options from keyword arguments. A key in ``kw`` is replaced, in place, by a
+        :class:`Secret`, so a verbose traceback showing the caller's ``**options`` masks it."""
+        if isinstance(kw.get("api_key"), str):
+            kw["api_key"] = Secret(kw["api_key"])
+        if isinstance(kw.get("base_url"), str) and "@" in kw["base_url"]:
+            kw["base_url"] = CredentialURL(kw["base_url"])
         unknown = [k for k in kw if k not in cls.__dataclass_fields__]
         if unknown:
             raise ConfigError(unknown_message(unknown[0], list(cls.__dataclass_fields__), what))
@@ -163,9 +170,12 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
                             extra_body=opts.extra_body)
     module = protocols.get(proto)
     auth = auth_headers(proto, key)
+    url, basic = split_credentials(url)  # user:password@ in base_url -> a Basic header
+    if basic is not None and "authorization" not in auth:
+        auth["authorization"] = basic
     spec = (module.build_request(req, url, auth, sse=opts.gemini_body == "sse") if proto == "gemini"
             else module.build_request(req, url, auth))
-    secrets = secrets_of(key, url)
+    secrets = secrets_of(key, opts.base_url or "")
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
     if opts.trace:
         run.trace = []

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, MissingKeyError
 from .protocols import PROTOCOLS
+from .redact import Secret
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,15 @@ PRESETS: dict[str, Provider] = {
     )
 }
 
-_session_keys: dict[str, str] = {}  # set by %kral key: memory only, never saved
+_session_keys: dict[str, Secret] = {}  # set by %kral key: memory only, never saved
 
 
 def set_key(provider: str, key: str) -> None:
     """Keep a key for ``provider`` in this process's memory only."""
     get_provider(provider)
-    _session_keys[provider] = check_key(key, f"set_key({provider!r}, ...)")
+    if not isinstance(key, str):
+        raise ConfigError(f"set_key({provider!r}, ...): the key must be a string")
+    _session_keys[provider] = check_key(Secret(key), f"set_key({provider!r}, ...)")
 
 
 def get_provider(name: str) -> Provider:
@@ -88,7 +91,7 @@ def split_model(model: str, provider: str | None) -> tuple[str, str]:
 
 
 def check_url(url: object) -> str:
-    from .request import redact_url
+    from .redact import redact_url
 
     if not isinstance(url, str):
         raise ConfigError(f"base_url must be a string such as 'http://localhost:8080/v1', got {type(url).__name__}")
@@ -102,14 +105,12 @@ def check_url(url: object) -> str:
     return url
 
 
-def resolve_key(p: Provider, api_key: str | None) -> str | None:
-    if api_key:
-        return check_key(api_key, "api_key=")
-    if p.name in _session_keys:
-        return check_key(_session_keys[p.name], f"the key set for {p.name}")
-    for var in p.key_env:
-        if os.environ.get(var):
-            return check_key(os.environ[var], f"${var}")
+def resolve_key(p: Provider, api_key: str | None) -> Secret | None:
+    """The key for ``p``: ``api_key=``, then ``set_key``, then the environment; checked, and
+    wrapped as a :class:`Secret` from here on."""
+    key, source = _find_key(p, api_key)
+    if key is not None:
+        return check_key(key, source)
     if p.keyless:
         return None
     hint = " or ".join(p.key_env)
@@ -119,9 +120,20 @@ def resolve_key(p: Provider, api_key: str | None) -> str | None:
     )
 
 
-def check_key(key: str, source: str) -> str:
+def _find_key(p: Provider, api_key: str | None) -> tuple[Secret | None, str]:
+    if api_key:
+        return Secret(api_key), "api_key="
+    if p.name in _session_keys:
+        return _session_keys[p.name], f"the key set for {p.name}"
+    for var in p.key_env:
+        if os.environ.get(var):
+            return Secret(os.environ[var]), f"${var}"
+    return None, ""
+
+
+def check_key(key: Secret, source: str) -> Secret:
     """A key must be printable ASCII (it goes into an HTTP header); the message never shows it."""
-    if not isinstance(key, str) or not key.isascii() or not key.isprintable():
+    if not key.isascii() or not key.isprintable():
         raise ConfigError(
             f"the API key from {source} contains a control character (often a trailing newline "
             "from a file) or a non-ASCII character; it is not shown here. Strip it and set it again")
@@ -132,10 +144,10 @@ def auth_headers(protocol: str, key: str | None) -> dict[str, str]:
     if not key:
         return {}
     if protocol == "anthropic":
-        return {"x-api-key": key}
+        return {"x-api-key": Secret(key)}
     if protocol == "gemini":
-        return {"x-goog-api-key": key}
-    return {"authorization": f"Bearer {key}"}
+        return {"x-goog-api-key": Secret(key)}
+    return {"authorization": Secret(f"Bearer {key}")}
 
 
 def check_protocol(protocol: str) -> str:

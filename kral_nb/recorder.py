@@ -33,7 +33,7 @@ from .records import (
     Chunk,
     ToolCall,
 )
-from .request import scrub
+from .redact import scrub
 from .sse import Comment, Event
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")

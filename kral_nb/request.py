@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
+from .redact import redact_headers, redact_url
 
 Message = dict[str, Any]
-_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 
 
 @dataclass
@@ -113,41 +111,3 @@ class RequestSpec:
     def __repr__(self) -> str:
         return (f"RequestSpec(method={self.method!r}, url={redact_url(self.url)!r}, "
                 f"headers={redact_headers(self.headers)!r})")
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
-
-
-def redact_url(url: str) -> str:
-    """``http://user:pass@host/x`` -> ``http://***@host/x``."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
-
-
-def secrets_of(key: str | None, url: str) -> tuple[str, ...]:
-    """Every form in which the key or the URL's credentials could come back from a server:
-    as given, URL-encoded, and as HTTP Basic (base64 of ``user:password``)."""
-    raw: list[str] = [key] if key else []
-    parts = urlsplit(url)
-    if parts.password:
-        user, password = unquote(parts.username or ""), unquote(parts.password)
-        pair = f"{user}:{password}"
-        raw += [password, pair, base64.b64encode(pair.encode()).decode()]
-    out: list[str] = []
-    for s in raw:
-        for form in (s, quote(s, safe=""), quote_plus(s)):
-            if len(form) >= 4 and form not in out:
-                out.append(form)
-    return tuple(sorted(out, key=len, reverse=True))  # longest first: no partial replacement
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Remove every secret from text that came back from a server (a 401 may echo headers).
-    Call it before shortening the text: a cut through a key would leave its prefix."""
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "***")
-    return text

@@ -28,7 +28,8 @@ from .encoding import BodyDecodeError, Identity, decoder_for
 from .errors import ConfigError, HTTPStatusError, KralError, KralTimeoutError
 from .messages import error_message
 from .recorder import Pipeline
-from .request import RequestSpec, scrub
+from .redact import scrub
+from .request import RequestSpec
 
 perf_ns = time.perf_counter_ns
 

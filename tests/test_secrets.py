@@ -4,11 +4,15 @@ log output."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -16,7 +20,10 @@ from IPython.utils.capture import capture_output
 
 import kral_nb
 from kral_nb.providers import PRESETS
+from kral_nb.redact import redact_url
 from kral_nb.request import RequestSpec
+
+from .hostile import hostile
 
 KEYS = {var: f"FAKEKEY-{var}-0123456789" for p in PRESETS.values() for var in p.key_env}
 
@@ -108,3 +115,98 @@ def test_executed_notebook_json_and_html(tmp_path: Path, monkeypatch: pytest.Mon
     written = execute(str(Path(__file__).parent.parent / "notebooks" / "01-quickstart.ipynb"), str(tmp_path))
     assert any(p.endswith(".ipynb") for p in written) and any(p.endswith(".html") for p in written)
     assert_clean(*[Path(p).read_bytes() for p in written if os.path.isfile(p)])
+
+
+# -- hostile echoes (issue: scrub before truncating, in-stream errors, encoded forms) ---------
+
+KEY = "sk-live/ab+cd=ef-0123456789SECRET"  # '/', '+', '=' change under URL encoding
+PASSWORD = "pa ss:w/ord-SECRET"
+
+
+def echo_401(offset: int) -> object:
+    async def handler(r: object, w: object, req: bytes) -> None:
+        auth = next(line.split(b":", 1)[1].strip() for line in req.split(b"\r\n")
+                    if line.lower().startswith(b"authorization:"))
+        token = auth.split(b" ", 1)[1]
+        body = b"x" * offset + token + b" " + quote(token.decode(), safe="").encode() + b" " + b"y" * 600
+        w.write(b"HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s"  # type: ignore[attr-defined]
+                % (len(body), body))
+        await w.drain()  # type: ignore[attr-defined]
+
+    return handler
+
+
+async def echo_in_stream(r: object, w: object, req: bytes) -> None:
+    auth = next(line.split(b":", 1)[1].strip() for line in req.split(b"\r\n")
+                if line.lower().startswith(b"authorization:")).split(b" ", 1)[1].decode()
+    body = (b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n' + b"event: error\ndata: "
+            + json.dumps({"error": {"message": f"bad key {auth} / {quote(auth, safe='')} / {quote_plus(auth)}"}}).encode()
+            + b"\n\n")
+    w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n%s"  # type: ignore[attr-defined]
+            % (len(body), body))
+    await w.drain()  # type: ignore[attr-defined]
+
+
+SECRET_FORMS = [KEY, quote(KEY, safe=""), quote_plus(KEY), PASSWORD, quote(PASSWORD, safe=""),
+                base64.b64encode(f"user:{PASSWORD}".encode()).decode()]
+
+
+def assert_no_secret(*texts: object) -> None:
+    blob = "\n".join(t.decode("latin-1") if isinstance(t, bytes) else str(t) for t in texts)
+    for s in SECRET_FORMS:
+        assert s not in blob, s
+        assert s[:12] not in blob, s[:12]  # no prefix left by a cut through the key
+
+
+def verbose_tb(exc: BaseException) -> str:
+    """IPython's verbose traceback (each frame's values) of kral_nb's frames: the first
+    frame, the test's own (which names the key it passed), is left out."""
+    from IPython.core.ultratb import VerboseTB
+
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+    text = VerboseTB(color_scheme="NoColor").text(type(exc), exc, tb)
+    assert "kral_nb" in text and ("plan" in text or "_raise_for" in text)  # frames with values were shown
+    return text
+
+
+@pytest.mark.parametrize("offset", [0, 480, 495, 499, 500, 510])
+def test_scrub_before_truncating_and_in_stream(offset: int, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with hostile({"/401": echo_401(offset), "/stream": echo_in_stream}) as (url, _):  # type: ignore[dict-item]
+        texts: list[object] = []
+        with pytest.raises(kral_nb.HTTPStatusError) as info:
+            kral_nb.run("hi", model="llamacpp:m", base_url=f"{url}/401", api_key=KEY, retries=0)
+        assert info.value.status == 401
+        texts += [info.value, repr(info.value), verbose_tb(info.value),
+                  "".join(traceback.format_exception(info.value.with_traceback(info.value.__traceback__.tb_next))), info.value.result.runs.to_csv()]
+        r = kral_nb.run("hi", model="llamacpp:m", base_url=f"{url}/stream", api_key=KEY, check=False)
+        assert r.status == "error" and "bad key ***" in r.error and r.text == "hi"
+        texts += [r.runs.to_csv(), r.chunks.to_csv(), r._repr_html_()]
+        r.to_parquet(str(tmp_path))
+        texts += [p.read_bytes() for p in tmp_path.iterdir()]
+        texts += [caplog.text]
+        assert_no_secret(*texts)
+
+
+def test_credentials_in_base_url_are_never_shown(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with hostile({"/401": echo_401(10)}) as (url, _):  # type: ignore[dict-item]
+        base = url.replace("http://", f"http://user:{quote(PASSWORD, safe='')}@") + "/401"
+        with pytest.raises(kral_nb.HTTPStatusError) as info:
+            kral_nb.run("hi", model="llamacpp:m", base_url=base, retries=0)
+        sw = kral_nb.start("hi", [{"model": "llamacpp:m", "base_url": base}], retries=0, api_key=KEY)
+        sw.wait()
+        job = sw.jobs[0]
+        texts = [info.value, verbose_tb(info.value), info.value.result.runs.to_csv(), repr(sw), repr(job),
+                 repr(job.spec), str(job), sw.result.runs.to_csv(), caplog.text,
+                 repr(kral_nb.api.Options.from_kwargs({"api_key": KEY, "base_url": base}))]
+        assert "@" not in job.spec.url and "'authorization': '***'" in repr(job.spec)  # sent as Basic
+        assert redact_url(base) == url.replace("http://", "http://***@") + "/401"
+        assert_no_secret(*texts)
+
+
+def test_a_bad_key_in_a_verbose_traceback() -> None:
+    with pytest.raises(kral_nb.ConfigError) as info:
+        kral_nb.run("hi", model="llamacpp:m", base_url="http://127.0.0.1:9/v1", api_key=KEY + "\n")
+    assert_no_secret(verbose_tb(info.value), "".join(traceback.format_exception(info.value.with_traceback(info.value.__traceback__.tb_next))))
