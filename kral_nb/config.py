@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import ConfigError
+from .providers import get_provider, split_model
+
+#: live pane updates per second: below 1 a pane looks frozen, above 60 no screen shows it
+RATE_HZ = (1.0, 60.0)
 
 
 @dataclass
@@ -24,13 +29,19 @@ class Defaults:
             try:
                 parsed = float(value)
             except ValueError:
-                parsed = -1.0
-            if not 0 < parsed <= 60:
-                raise ConfigError(f"rate_hz must be a number in (0, 60], got {value!r}")
+                parsed = math.nan
+            if not RATE_HZ[0] <= parsed <= RATE_HZ[1]:
+                raise ConfigError(f"rate_hz must be a number from {RATE_HZ[0]:g} to {RATE_HZ[1]:g} "
+                                  f"(updates per second), got {value!r}")
         elif key == "format" and value not in ("markdown", "text"):
-            raise ConfigError("format must be markdown or text")
-        elif key == "provider" and value in ("", "none", "None"):
-            parsed = None
+            raise ConfigError(f"format must be markdown or text, got {value!r}")
+        elif key == "provider":
+            if value in ("", "none", "None"):
+                parsed = None
+            else:
+                get_provider(value)
+        elif key == "model":
+            split_model(value, self.provider)  # a mistyped provider fails here, not in every later cell
         setattr(self, key, parsed)
 
 

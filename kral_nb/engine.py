@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import gc
+import os
 import random
 import threading
 import time
@@ -103,6 +104,13 @@ class GCPause:
             if self._open == 0 and self._was_enabled:
                 self._was_enabled = False
                 gc.enable()
+
+    def reset(self) -> None:
+        """In a forked child: no stream of the parent is open here."""
+        self._lock = threading.Lock()
+        if self._open and self._was_enabled:
+            gc.enable()
+        self._open, self._was_enabled = 0, False
 
 
 gc_pause = GCPause()
@@ -353,12 +361,29 @@ def engine() -> LoopThread:
     with _engine_lock:
         if _engine is None:
             _engine = LoopThread()
-            atexit.register(_engine.close)
+            atexit.register(_close_if_owner, _engine, os.getpid())
         return _engine
+
+
+def _close_if_owner(loop: LoopThread, pid: int) -> None:
+    if os.getpid() == pid:
+        loop.close()
 
 
 def run_sync(make: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]]) -> T:
     return engine().run_sync(make)
+
+
+def _after_fork() -> None:
+    """A forked child (multiprocessing's default on Linux) has none of the parent's threads:
+    it gets its own engine loop on first use instead of waiting forever on the parent's."""
+    global _engine, _engine_lock, _monitors
+    _engine, _engine_lock = None, threading.Lock()
+    _monitors = weakref.WeakKeyDictionary()
+    gc_pause.reset()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 __all__ = ["Job", "LoopThread", "RetryPolicy", "execute", "execute_all", "run_sync"]

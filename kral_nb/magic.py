@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import shlex
 import string
 import sys
@@ -9,7 +10,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import api
 from .config import DEFAULTS
@@ -20,12 +21,36 @@ from .result import Result
 
 
 def interpolate(text: str, namespace: dict[str, Any]) -> str:
-    """``{name}`` from the user namespace (``{{`` escapes); unknown names are a clear error."""
+    """``{name}`` from the user namespace (``{{`` escapes); every failure is one clear error."""
     try:
         return string.Formatter().vformat(text, (), namespace)
     except KeyError as exc:
         raise ConfigError(f"the prompt uses {{{exc.args[0]}}} but no such variable exists; "
                           "write {{ and }} for literal braces") from None
+    except IndexError:
+        raise ConfigError("the prompt uses a positional field such as {0}; name a variable, "
+                          "or write {{ and }} for literal braces") from None
+    except (AttributeError, ValueError, TypeError) as exc:
+        raise ConfigError(f"the prompt's braces could not be filled ({exc}); write {{{{ and }}}} "
+                          "for literal braces") from None
+
+
+def parse_line(parser: Any, line: str) -> Any:
+    """The magic's options, split like a shell (quotes removed: ``-m 'sim:fast'``)."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise ConfigError(f"could not read the options ({exc}): {line.strip()}") from None
+    args = parser.parse_args(argv)
+    if args.out is not None and not valid_name(args.out):
+        raise ConfigError(f"--out {args.out}: not a name a result can be bound to (use a plain "
+                          "identifier that is not a keyword or a __dunder__ name)")
+    return args
+
+
+def valid_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and not (
+        name.startswith("__") and name.endswith("__"))
 
 
 @magics_class
@@ -52,12 +77,13 @@ class KralMagics(Magics):  # type: ignore[misc]
     def kral(self, line: str, cell: str) -> None:
         """Stream the cell (the prompt) from one or more models, side by side, live.
         The Result is bound to ``_kral`` (and ``--out NAME``)."""
+        args = None
         try:
-            args = parse_argstring(self.kral, line)
+            args = parse_line(self.kral.parser, line)
             result = run_cell(args, cell, self._ns)
         except Cancelled as exc:
             self._ns["_kral"] = exc.result
-            if args.out:
+            if args is not None and args.out:
                 self._ns[args.out] = exc.result
             print("kral: interrupted — streams cancelled; partial results kept in _kral", file=sys.stderr)
             return
@@ -71,7 +97,11 @@ class KralMagics(Magics):  # type: ignore[misc]
     @line_magic("kral")  # type: ignore[arg-type]
     def kral_line(self, line: str) -> None:
         """``%kral key [provider]`` · ``%kral config [key=value ...]`` · ``%kral history``"""
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            print(f"kral: could not read {line.strip()!r} ({exc})", file=sys.stderr)
+            return
         cmd = words[0] if words else "help"
         try:
             if cmd == "key":

@@ -319,3 +319,18 @@ def test_loop_lag_is_charged_to_every_open_run() -> None:
     runs = kral_nb.history().run_list[before:]
     assert len(runs) == 2 and all(r.status == "ok" for r in runs)
     assert all(r.loop_lag_max_s >= 0.05 for r in runs), [r.loop_lag_max_s for r in runs]
+
+
+def test_gemini_array_body_is_chosen_through_run_and_compare(sim_root: str) -> None:
+    import httpx
+
+    r = kral_nb.run("hi", model="sim:fast+n=6+seed=arr@gemini", gemini_body="array")
+    assert r.status == "ok" and len(r.text.split()) == 6 and r.runs["tokens_source"].iloc[0] == "usage"
+    c = kral_nb.compare("hi", [{"model": "sim:fast+n=4+seed=arr2@gemini", "gemini_body": "array"},
+                               "sim:fast+n=4+seed=arr3@gemini"])
+    assert list(c.runs["status"]) == ["ok", "ok"]
+    log = {e["model"]: e for e in httpx.get(sim_root + "/_sim/log").json()}
+    assert log["fast+n=6+seed=arr"]["protocol"] == "gemini"
+    job = kral_nb.api.sweep("hi", ["sim:fast@gemini"], gemini_body="array").jobs[0]
+    assert "alt=sse" not in job.spec.url
+    assert "alt=sse" in kral_nb.api.sweep("hi", ["sim:fast@gemini"]).jobs[0].spec.url

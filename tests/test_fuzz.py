@@ -80,3 +80,27 @@ def test_fuzz_gemini_json_array_decoder(data: bytes, cuts: list[int]) -> None:
 def test_valid_json_of_unexpected_shape_is_an_error_record(protocol: str, data: bytes) -> None:
     run = replay(protocol, [(1, data)])
     assert run.status == "error" and run.error is not None and "unexpected event shape" in run.error
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=6), JSON, max_size=4), max_size=5),
+       st.lists(st.integers(0, 10_000), max_size=6), st.sampled_from(["", " ", "\n", "\r\n  "]))
+def test_json_array_decoder_finds_every_element_at_any_split(elements: list[dict[str, object]], cuts: list[int],
+                                                              ws: str) -> None:
+    import json
+
+    from kral_nb.protocols.gemini import JSONArrayDecoder
+
+    data = ("[" + ws + ("," + ws).join(json.dumps(e, ensure_ascii=False) for e in elements) + ws + "]").encode()
+    d = JSONArrayDecoder()
+    events, prev = [], 0
+    for c in sorted(c % (len(data) + 1) for c in cuts):
+        events += d.decode(data[prev:c])
+        prev = c
+    events += d.decode(data[prev:]) + d.flush()
+    assert [json.loads(e.data) for e in events] == elements and not d.pending  # type: ignore[union-attr]

@@ -57,6 +57,11 @@ def test_repeat_uses_the_comparison_machinery(ip: InteractiveShell) -> None:
     ("-m warp:x -p warp", "unknown provider"),
     ("-m sim:fast -n 0", "at least 1"),
     ("-m sim:fast --format pdf", "invalid choice"),
+    ("-m 'sim:fast", "No closing quotation"),
+    ("-m sim:fast --out __builtins__", "--out __builtins__: not a name"),
+    ("-m sim:fast --out class", "--out class: not a name"),
+    ("-m sim:fast --out 2x", "--out 2x: not a name"),
+    ("-m nope:x", "unknown provider 'nope'"),
 ])
 def test_bad_options_give_one_clear_line(ip: InteractiveShell, line: str, message: str) -> None:
     with capture_output() as cap:
@@ -68,6 +73,24 @@ def test_unknown_prompt_variable(ip: InteractiveShell) -> None:
     with capture_output() as cap:
         ip.run_cell_magic("kral", "-m sim:fast", "hi {missing_var}")
     assert "{missing_var}" in cap.stderr
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ("hi {", "literal braces"), ("hi }", "literal braces"), ("hi {0}", "positional field"),
+    ("hi {x.missing}", "could not be filled"), ("hi {x[3]}", "could not be filled"),
+])
+def test_bad_prompt_braces_are_one_line(ip: InteractiveShell, cell: str, message: str) -> None:
+    ip.user_ns["x"] = 1
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast+n=2", cell)
+    assert cap.stderr.startswith("kral: ") and cap.stderr.count("\n") == 1 and message in cap.stderr
+
+
+def test_quoted_model_names_lose_their_quotes(ip: InteractiveShell) -> None:
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m 'sim:fast+n=2' -m \"sim:fast+n=3\"", "hi")
+    assert not cap.stderr
+    assert list(ip.user_ns["_kral"].runs["model"]) == ["fast+n=2", "fast+n=3"]
 
 
 def test_live_updates_are_throttled_and_end_with_a_final_refresh(
@@ -131,7 +154,15 @@ def test_config_and_history(ip: InteractiveShell) -> None:
         ip.run_line_magic("kral", "config model=sim:instant+n=2")
         ip.run_cell_magic("kral", "", "hi")
         ip.run_line_magic("kral", "config rate_hz=500")
-    assert "rate_hz must be" in cap.stderr
+        ip.run_line_magic("kral", "config rate_hz=1e-300")
+        ip.run_line_magic("kral", "config model=nope:x")
+        ip.run_line_magic("kral", "config provider=nope")
+        ip.run_line_magic("kral", "config 'unclosed")
+    lines = cap.stderr.strip().split("\n")
+    assert len(lines) == 5 and all(line.startswith("kral: ") for line in lines)
+    assert "rate_hz must be" in lines[0] and "rate_hz must be" in lines[1]
+    assert "unknown provider 'nope'" in lines[2] and "unknown provider 'nope'" in lines[3]
+    assert DEFAULTS.rate_hz == 15 and DEFAULTS.model == "sim:instant+n=2"
     assert ip.user_ns["_kral"].runs["model"].iloc[0] == "instant+n=2"
     DEFAULTS.set("model", "sim:fast")
     with capture_output() as cap:

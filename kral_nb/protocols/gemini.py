@@ -48,7 +48,7 @@ def build_request(req: ChatRequest, base_url: str, auth: dict[str, str], sse: bo
 
 _STRUCT = re.compile(r'["{}\[\]]')  # outside strings: what changes nesting
 _IN_STR = re.compile(r'["\\]')  # inside a string: its end or an escape
-_SCALAR_END = re.compile(r"[\s,\]]")
+_SCALAR_END = re.compile(r"[ \t\r\n,\]]")  # exactly the separators (not Unicode \s)
 _SEPARATORS = " \t\r\n[,]"
 
 
@@ -96,6 +96,8 @@ class JSONArrayDecoder:
             else:
                 start = pos_scan = pos
             end = self._scan(text, pos_scan)
+            if end == start and not self._parts:  # never an empty element: always make progress
+                end = start + 1
             if end < 0:
                 self._parts.append(text[start:])
                 break

@@ -3,22 +3,30 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import uvicorn
 
+from ..helpers import spawn, stop
 from .app import create_app
 
 _auto: tuple[str, object] | None = None
 _auto_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    """A forked child starts its own sim if it needs one (the parent's is the parent's)."""
+    global _auto, _auto_lock
+    _auto, _auto_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _socket(port: int = 0) -> socket.socket:
@@ -46,8 +54,7 @@ def serve(*, process: bool = False, port: int = 0) -> Iterator[str]:
         try:
             yield url
         finally:
-            proc.terminate()
-            proc.wait(5)
+            stop(proc)
         return
     sock = _socket(port)
     server = uvicorn.Server(_config())
@@ -68,8 +75,9 @@ def serve(*, process: bool = False, port: int = 0) -> Iterator[str]:
 
 
 def start_process(port: int = 0) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "kral_nb.sim", "--port", str(port)],
-                            stdout=subprocess.PIPE, text=True)
+    """The sim in a helper process: its own session (a kernel interrupt does not reach it),
+    stopped when this process exits or dies (``kral_nb.helpers``)."""
+    proc = spawn("kral_nb.sim", ["--port", str(port)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "http://" not in line:
@@ -87,7 +95,6 @@ def ensure_running() -> str:
     with _auto_lock:
         if _auto is None or _auto[1].poll() is not None:  # type: ignore[attr-defined]
             proc, url = start_process()
-            atexit.register(proc.terminate)
             _auto = (url, proc)
         return _auto[0]
 

@@ -1,0 +1,111 @@
+"""Processes: a forked child can run; helper servers live in their own session, survive a
+kernel-style interrupt of the parent's process group and exit when the parent dies."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import kral_nb
+
+PARENT = """
+import os, sys, time
+import kral_nb
+from kral_nb.sim import server
+kral_nb.run("hi", model="sim:fast+n=2")
+print(server._auto[1].pid, flush=True)
+mode = sys.argv[1]
+if mode == "os_exit":
+    os._exit(0)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    time.sleep(60)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie has exited
+        return f.read().split(") ")[1][0] != "Z"
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def start_parent(mode: str) -> tuple[subprocess.Popen[str], int]:
+    env = {k: v for k, v in os.environ.items() if k != "KRAL_SIM_URL"}
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, mode], stdout=subprocess.PIPE, text=True,
+                              env=env, start_new_session=True)
+    assert parent.stdout is not None
+    return parent, int(parent.stdout.readline())
+
+
+@pytest.mark.parametrize("death", ["sigterm", "sigkill", "os_exit"])
+def test_helper_exits_when_its_parent_dies(death: str) -> None:
+    parent, sim_pid = start_parent(death)
+    assert os.getpgid(sim_pid) != os.getpgid(parent.pid)  # its own process group
+    if death == "sigterm":
+        parent.terminate()
+    elif death == "sigkill":
+        parent.kill()
+    parent.wait(10)
+    assert gone_within(sim_pid, 8), "the sim outlived its parent"
+
+
+def test_interrupting_the_parents_process_group_spares_the_helper() -> None:
+    parent, sim_pid = start_parent("wait")
+    try:
+        os.killpg(parent.pid, signal.SIGINT)  # what Jupyter's interrupt does to the kernel's group
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "interrupted"
+        time.sleep(0.5)
+        assert alive(sim_pid)
+    finally:
+        parent.kill()
+        parent.wait(10)
+    assert gone_within(sim_pid, 8)
+
+
+def _child(q: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    r = kral_nb.run("hi", model="sim:fast+n=3", check=False)
+    q.put((r.status, r.text))
+
+
+def test_run_works_in_a_forked_child(sim_root: str) -> None:
+    kral_nb.run("hi", model="sim:fast+n=2")  # the parent's engine loop thread exists
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q,))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0, "the forked child hung or failed"
+    status, text = q.get(timeout=1)
+    assert status == "ok" and len(text.split()) == 3
+    assert kral_nb.run("hi", model="sim:fast+n=2").status == "ok"  # the parent still works
+
+
+def test_cancelled_is_not_caught_by_except_exception() -> None:
+    assert not issubclass(kral_nb.Cancelled, Exception)
+    assert issubclass(kral_nb.Cancelled, KeyboardInterrupt)
+    with pytest.raises(kral_nb.Cancelled) as info:
+        try:
+            raise kral_nb.Cancelled("stop", result="partial")
+        except Exception:  # a user's broad handler must not swallow Ctrl-C
+            pytest.fail("Cancelled was caught by except Exception")
+    assert info.value.result == "partial"
