@@ -70,7 +70,8 @@ def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: floa
                "--port", str(port), "--n_ctx", "2048", "--verbose", "false"]
         if chat_format:
             cmd += ["--chat_format", chat_format]
-        log = tempfile.TemporaryFile()  # read only if it fails: a pipe nobody reads could fill and block it
+        # lives as long as the server; read only if it fails (a pipe nobody reads could fill and block it)
+        log = tempfile.TemporaryFile()  # noqa: SIM115
         proc = spawn("llama_cpp.server", cmd, python=python, stdout=subprocess.DEVNULL, stderr=log)
         url = f"http://127.0.0.1:{port}"
         sys.stderr.write(f"kral_nb: starting llama.cpp server for {os.path.basename(path)} on {url} ")
