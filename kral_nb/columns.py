@@ -1,4 +1,4 @@
-"""Column names and dtypes of the two frames (design.md §2). The public data contract:
+"""Column names and dtypes of the two frames (docs/metrics.md). The public data contract:
 pinned by ``tests/test_schema.py`` and documented in the README."""
 
 from __future__ import annotations

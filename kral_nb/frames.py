@@ -1,4 +1,4 @@
-"""Build the two pandas frames (design.md §2) from runs. Pure: records in, frames out."""
+"""Build the two pandas frames (docs/metrics.md) from runs. Pure: records in, frames out."""
 
 from __future__ import annotations
 

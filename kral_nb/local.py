@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from typing import IO
 
 import httpx
 
@@ -24,7 +25,7 @@ from .errors import ConfigError, KralError
 from .helpers import spawn, stop
 
 DEFAULT_MODEL = "gemma3-270m"
-_servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+_servers: dict[str, tuple[subprocess.Popen[bytes], str, IO[bytes]]] = {}  # process, URL, its log
 _lock = threading.Lock()
 
 
@@ -79,11 +80,12 @@ def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: floa
             if proc.poll() is not None:
                 log.seek(0)
                 err = log.read().decode(errors="replace")[-800:]
+                log.close()
                 raise KralError(f"the llama.cpp server exited (code {proc.returncode}): {err}")
             try:
                 if httpx.get(url + "/v1/models", timeout=1.0).status_code == 200:
                     sys.stderr.write(" ready\n")
-                    _servers[model] = (proc, url)
+                    _servers[model] = (proc, url, log)
                     return url
             except httpx.TransportError:
                 pass
@@ -92,4 +94,5 @@ def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: floa
                 sys.stderr.flush()
             threading.Event().wait(poll_s)
         stop(proc)
+        log.close()
         raise KralError(f"the llama.cpp server did not answer within {polls * poll_s:.0f} s")

@@ -1,4 +1,4 @@
-"""Pure metric helpers (design.md §3): token estimates and the buffered flag."""
+"""Pure metric helpers (docs/metrics.md): token estimates and the buffered flag."""
 
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ class Run:
         return "".join(self.reasoning_parts)
 
     def row(self) -> dict[str, Any]:
-        """The runs-frame row (design.md §3 definitions)."""
+        """The runs-frame row (definitions: docs/metrics.md)."""
         t_first_event = ttft = ttfa = math.nan
         content_t: list[int] = []
         n_content = 0

@@ -29,7 +29,7 @@ def fake_runs(values: dict[str, list[float]]) -> pd.DataFrame:
 
 
 def test_run_metrics_match_hand_computed_values() -> None:
-    """design.md §3 on exact stamps: role chunk at 50 ms, reasoning at 100 ms, text at 200,
+    """docs/metrics.md on exact stamps: role chunk at 50 ms, reasoning at 100 ms, text at 200,
     250, 350, 400 ms, usage (5 output tokens) and [DONE] at 500 ms."""
     from kral_nb.replay import replay
 

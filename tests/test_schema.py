@@ -1,4 +1,4 @@
-"""The frame schema is the public data contract (design.md §2): pinned here."""
+"""The frame schema is the public data contract (docs/metrics.md): pinned here."""
 
 from __future__ import annotations
 
