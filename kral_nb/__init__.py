@@ -17,6 +17,7 @@ from .engine import RetryPolicy
 from .errors import (
     Cancelled,
     ConfigError,
+    ConnectError,
     HTTPStatusError,
     KralError,
     KralTimeoutError,
@@ -35,6 +36,7 @@ __all__ = [
     "Cancelled",
     "ChatWidget",
     "ConfigError",
+    "ConnectError",
     "HTTPStatusError",
     "KralError",
     "KralTimeoutError",

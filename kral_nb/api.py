@@ -13,10 +13,9 @@ from typing import Any
 
 from . import engine as _engine
 from . import transport
-from .errors import Cancelled, HTTPStatusError, KralError, KralTimeoutError, ProtocolError, StreamError
+from .errors import ERROR_CLASSES, Cancelled, HTTPStatusError, KralError, StreamError
 from .plan import Options, plan
-from .protocols import MALFORMED
-from .recorder import UNEXPECTED, Run
+from .recorder import Run
 from .records import Chunk
 from .request import Message
 from .result import Result
@@ -66,19 +65,16 @@ def _options(kw: dict[str, Any]) -> Options:
 
 
 def _raise_for(result: Result) -> Result:
-    """``run(check=True)``: a run that is not ok raises the matching error, result attached."""
+    """``run(check=True)``: a run that is not ok raises the exception of its error kind
+    (``errors.ERROR_CLASSES``), the result attached."""
     run = result.run_list[0]
-    error = run.error or ""
-    if run.status == "http_error":
-        raise HTTPStatusError(error or "HTTP error", status=run.http_status or 0, result=result)
-    if run.status in ("error", "cut_off"):
-        cls: type[KralError] = StreamError
-        if run.timed_out:
-            cls = KralTimeoutError
-        elif error.startswith((MALFORMED, UNEXPECTED)):
-            cls = ProtocolError
-        raise cls(f"{run.status}: {error}", result=result)
-    return result
+    if run.status == "ok":
+        return result
+    cls = ERROR_CLASSES.get(run.error_kind or "", StreamError)
+    message = run.error or run.status
+    if cls is HTTPStatusError:
+        raise HTTPStatusError(message, status=run.http_status or 0, result=result)
+    raise cls(f"{run.status}: {message}", result=result)
 
 
 def run(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
@@ -251,8 +247,7 @@ class Sweep:
         if self.future is not None:
             self.future.cancel_task()
         for j in self.jobs:
-            if j.run.status in ("pending", "streaming"):
-                j.run.status = "cancelled"
+            j.run.cancel()
             self._keep(j.run)
 
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import transport
-from .errors import ConfigError, HTTPStatusError, KralError, KralTimeoutError
+from .errors import ConfigError, HTTPStatusError, KralError
 from .recorder import Pipeline, Run
 from .request import RequestSpec
 from .transport import Timeouts
@@ -133,6 +133,7 @@ async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | Non
         while attempt < job.retry.max_retries:
             attempt += 1
             run.attempts += 1
+            run.begin_attempt()
             left_s = None if deadline_ns is None else (deadline_ns - now_ns()) / 1e9
             try:
                 if left_s is not None and left_s <= 0:
@@ -142,49 +143,44 @@ async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | Non
                     left_s,
                 )
                 return run
-            except HTTPStatusError as exc:
-                run.status, run.error = "http_error", str(exc)
-                if exc.status == 400 and "stream_options" in str(exc) and _drop_stream_options(job):
+            except KralError as exc:  # before TimeoutError: KralTimeoutError is one too
+                run.fail(exc.kind, str(exc), now_ns())  # type: ignore[arg-type]
+                if isinstance(exc, HTTPStatusError) and exc.status == 400 \
+                        and "stream_options" in exc.provider_message and _drop_stream_options(job):
                     attempt -= 1  # a protocol fallback, not a retry: once, at once, tokens estimated
-                    run.status, run.error, run.http_status = "pending", None, None
                     continue
-                if exc.status not in RETRY_STATUSES or attempt == job.retry.max_retries:
-                    return run
-                wait = job.retry.wait_s(attempt, exc.retry_after_s, rng)
-            except KralTimeoutError as exc:  # before TimeoutError: it is one too
-                run.status, run.error, run.timed_out = "error", str(exc), True
-                return run  # an idle timeout means a stall; a retry would re-bill
+                if not _retryable(exc) or attempt == job.retry.max_retries or run.records:
+                    return run  # never retry once content arrived: billed twice, timing lies
+                wait = job.retry.wait_s(attempt, getattr(exc, "retry_after_s", None), rng)
             except asyncio.TimeoutError:
-                if run.status == "ok":  # the deadline fell while draining after the terminator
+                if run.final:  # the deadline fell while draining after the terminator
                     return run
-                run.end_ns = now_ns()
-                run.status, run.timed_out = "error", True
-                run.error = f"total timeout: the request took more than {total_s:g} s"
+                message = f"total timeout: the request took more than {total_s:g} s"
                 if attempt:
-                    run.error += f" ({attempt + 1} attempts, {run.retry_wait_s:.1f} s of retry waits included)"
-                return run
-            except KralError as exc:
-                run.status, run.error = "error", str(exc)
-                if attempt == job.retry.max_retries:
-                    return run
-                wait = job.retry.wait_s(attempt, None, rng)
-            if run.records:  # content arrived: never retry
+                    message += f" ({attempt + 1} attempts, {run.retry_wait_s:.1f} s of retry waits included)"
+                run.fail("timeout", message, now_ns())
                 return run
             if deadline_ns is not None and now_ns() + int(wait * 1e9) >= deadline_ns:
-                run.error = f"{run.error} (not retried: waiting {wait:.1f} s would pass the total timeout of {total_s:g} s)"
+                run.fail(run.error_kind or "error",
+                         f"{run.error} (not retried: waiting {wait:.1f} s would pass the total timeout of "
+                         f"{total_s:g} s)")
                 return run
             run.retry_wait_s += wait
             await asyncio.sleep(wait)
-            run.status, run.error, run.http_status = "pending", None, None
         return run
     except asyncio.CancelledError:
-        run.status = "cancelled"
-        run.error = run.error or "cancelled by the user"
-        if run.end_ns is None:
-            run.end_ns = now_ns()
+        run.cancel(now_ns())
         raise
     finally:
         lag.close(run)
+
+
+def _retryable(exc: KralError) -> bool:
+    """Before any response byte: connection failures and 429/502/503/529; never a timeout
+    (an idle timeout means a stall, and a retry would bill again)."""
+    if isinstance(exc, HTTPStatusError):
+        return exc.status in RETRY_STATUSES
+    return exc.kind in ("connect", "stream")
 
 
 def _drop_stream_options(job: Job) -> bool:
@@ -259,8 +255,7 @@ async def execute_all(client: httpx.AsyncClient, jobs: list[Job], concurrency: i
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for j in jobs:
-            if j.run.status in ("pending", "streaming"):
-                j.run.status = "cancelled"
+            j.run.cancel(now_ns())
         raise
 
 

@@ -3,10 +3,14 @@
     KralError (Exception)
     ├── ConfigError            bad arguments, unknown provider, invalid URL (before any request)
     │   └── MissingKeyError    the provider needs a key and none was found
+    ├── ConnectError           could not connect, or the connection closed before any answer
     ├── HTTPStatusError        the server answered with a non-2xx status
-    ├── StreamError            the stream carried an error event, or was cut off
+    ├── StreamError            the stream carried an error event, broke, or was cut off
     │   └── ProtocolError      bytes that are not the wire format they should be
     └── KralTimeoutError       connect, idle-read or total timeout
+
+A failed run records an error *kind* (``Run.error_kind``); each class names its kind and
+:data:`ERROR_CLASSES` maps a kind back to its class — the one table between the two.
 
     Cancelled (KeyboardInterrupt, *not* an Exception): the user stopped the run. Like
     Ctrl-C itself it passes through ``except Exception:``, so a script stops; it carries
@@ -29,6 +33,7 @@ class KralError(Exception):
     """Base class of every kral_nb error."""
 
     result: Any = None
+    kind = "error"  # the run's error_kind when this error ends a run
 
     def __init__(self, message: str, *, result: Any = None) -> None:
         super().__init__(message)
@@ -43,12 +48,23 @@ class MissingKeyError(ConfigError):
     """The provider needs an API key and none was given or found in the environment."""
 
 
-class HTTPStatusError(KralError):
-    """The server answered with a non-2xx status before streaming."""
+class ConnectError(KralError):
+    """Could not connect, or the server closed the connection before answering."""
 
-    def __init__(self, message: str, *, status: int, result: Any = None) -> None:
+    kind = "connect"
+
+
+class HTTPStatusError(KralError):
+    """The server answered with a non-2xx status before streaming. ``provider_message`` is
+    the server's own message (scrubbed of secrets)."""
+
+    kind = "http"
+
+    def __init__(self, message: str, *, status: int = 0, result: Any = None,
+                 provider_message: str = "") -> None:
         super().__init__(message, result=result)
         self.status = status
+        self.provider_message = provider_message
         self.retry_after_s: float | None = None
 
     def with_retry_after(self, header: str | None, now: datetime) -> HTTPStatusError:
@@ -79,13 +95,26 @@ def parse_retry_after(header: str | None, now: datetime) -> float | None:
 class StreamError(KralError):
     """The stream reported an error, or ended without its terminator (cut off)."""
 
+    kind = "stream"
+
 
 class ProtocolError(StreamError):
     """Data that does not follow the wire format (recorded as an ``error`` chunk)."""
 
+    kind = "protocol"
+
 
 class KralTimeoutError(KralError, TimeoutError):
     """A connect, idle-read or total timeout expired."""
+
+    kind = "timeout"
+
+
+#: error kind -> the exception ``run(check=True)`` raises for a run that failed that way
+ERROR_CLASSES: dict[str, type[KralError]] = {
+    cls.kind: cls for cls in (ConnectError, HTTPStatusError, StreamError, ProtocolError, KralTimeoutError)
+}
+ERROR_CLASSES["cut_off"] = StreamError
 
 
 class Cancelled(KeyboardInterrupt):
@@ -99,8 +128,10 @@ class Cancelled(KeyboardInterrupt):
 
 
 __all__ = [
+    "ERROR_CLASSES",
     "Cancelled",
     "ConfigError",
+    "ConnectError",
     "HTTPStatusError",
     "KralError",
     "KralTimeoutError",

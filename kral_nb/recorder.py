@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,12 @@ from .sse import Comment, Event
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
 
+#: a run's state: pending -> streaming -> one of columns.STATUSES
+Status = Literal["pending", "streaming", "ok", "error", "cut_off", "cancelled", "http_error"]
+#: why a run failed; errors.ERROR_CLASSES maps it to the exception run(check=True) raises
+ErrorKind = Literal["connect", "timeout", "http", "protocol", "stream", "cut_off", "cancelled", "error"]
+_STATUS_OF_KIND: dict[str, Status] = {"http": "http_error", "cut_off": "cut_off", "cancelled": "cancelled"}
+
 
 @dataclass
 class Run:
@@ -50,8 +56,9 @@ class Run:
     repeat: int = 0
     prompt_id: int = 0
     warmup: bool = False
-    status: str = "pending"  # pending -> streaming -> ok | error | cut_off | cancelled | http_error
+    status: Status = "pending"  # changed only through the methods below
     error: str | None = None
+    error_kind: ErrorKind | None = None
     started_at: datetime | None = None
     t0_ns: int | None = None  # request start: just before the request bytes are written
     connect_ns: int = 0
@@ -75,7 +82,6 @@ class Run:
     n_bytes: int = 0
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
-    timed_out: bool = False  # the error is a connect / idle-read / total timeout
     streamed: bool = True  # False: the server answered with one JSON completion, not a stream
     _pending_bytes: int = 0
     _arrivals: list[int] = field(default_factory=list)
@@ -112,10 +118,46 @@ class Run:
                 self.reasoning_parts.append(c.text)
             elif kind == ERROR and self.error is None:
                 self.error = c.text
+                self.error_kind = c.error_kind or "stream"  # type: ignore[assignment]
             elif kind == SERVER:
                 self.server_metrics.update(json.loads(c.text))
         if self.listener is not None:
             self.listener(t_ns, chunks)
+
+    # -- status: the only writers ---------------------------------------------------------
+    def begin_attempt(self) -> None:
+        """A (new) attempt starts: nothing of a failed earlier attempt is kept but the counts."""
+        self.status, self.error, self.error_kind, self.http_status = "pending", None, None, None
+
+    def begin_streaming(self) -> None:
+        self.status = "streaming"
+
+    def fail(self, kind: ErrorKind, message: str, t_ns: int | None = None) -> None:
+        """End the run as failed: status from the kind (``http`` -> ``http_error``,
+        ``cut_off``, ``cancelled``; others -> ``error``)."""
+        self.status = _STATUS_OF_KIND.get(kind, "error")
+        self.error, self.error_kind = message, kind
+        if self.end_ns is None and t_ns is not None:
+            self.end_ns = t_ns
+
+    def cancel(self, t_ns: int | None = None) -> None:
+        """Interrupted by the user: a run not yet final becomes ``cancelled``."""
+        if self.status in ("pending", "streaming"):
+            self.fail("cancelled", self.error or "cancelled by the user", t_ns)
+
+    def finish(self, t_ns: int, done: bool, mid_event: bool) -> None:
+        """The body ended at ``t_ns``: ok at the terminator, else error / cut_off."""
+        self.end_ns = t_ns
+        if self.error is not None:
+            self.status = "error"
+        elif not done:
+            self.fail("cut_off", cut_off_message(self, mid_event))
+        else:
+            self.status = "ok"
+
+    @property
+    def final(self) -> bool:
+        return self.status not in ("pending", "streaming")
 
     # -- reading (any thread) ------------------------------------------------------------
     @property
@@ -210,7 +252,7 @@ def unexpected(item: Event | Comment, exc: Exception) -> Chunk:
     """The error record for valid JSON of the wrong shape: names the field and the value."""
     data = item.data if isinstance(item, Event) else item.text
     why = str(exc) if isinstance(exc, ShapeError) else f"{type(exc).__name__}: {exc}"
-    return Chunk(ERROR, f"{UNEXPECTED} ({why}): {abbrev(data, 200)}")
+    return Chunk(ERROR, f"{UNEXPECTED} ({why}): {abbrev(data, 200)}", error_kind="protocol")
 
 
 class Pipeline:
@@ -261,8 +303,9 @@ class Pipeline:
         self.run.add(t_ns, len(body), chunks)
 
     def fail(self, t_ns: int, n_wire: int, message: str) -> None:
-        """Record an error found below the parser (a body that fails to decompress)."""
-        self.run.add(t_ns, n_wire, [Chunk(ERROR, scrub(message, self.secrets))])
+        """Record data that is not the wire format, found below the parser (a body that fails
+        to decompress, an HTML page)."""
+        self.run.add(t_ns, n_wire, [Chunk(ERROR, scrub(message, self.secrets), error_kind="protocol")])
 
     def _parse(self, items: list[Event | Comment]) -> list[Chunk]:
         parser = self.parser
@@ -287,17 +330,9 @@ class Pipeline:
         close = getattr(self.parser, "close", None)
         if close is not None:
             chunks += close()
-        run = self.run
         if chunks:
-            run.add(t_ns, 0, chunks)
-        run.end_ns = t_ns
-        if run.error is not None:
-            run.status = "error"
-        elif not self.parser.done:
-            run.status = "cut_off"
-            run.error = cut_off_message(run, mid_event)
-        else:
-            run.status = "ok"
+            self.run.add(t_ns, 0, chunks)
+        self.run.finish(t_ns, self.parser.done, mid_event)
 
 
 COMMON_IDLE_TIMEOUTS_S = (30.0, 60.0, 100.0, 120.0, 300.0)

@@ -66,6 +66,7 @@ class Chunk:
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
     cached_tokens: int | None = None
+    error_kind: str | None = None  # on error records: "protocol" for data that is not the wire format
 
 
 @dataclass(slots=True)

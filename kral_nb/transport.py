@@ -25,7 +25,7 @@ import httpcore
 import httpx
 
 from .encoding import BodyDecodeError, Identity, decoder_for
-from .errors import ConfigError, HTTPStatusError, KralError, KralTimeoutError
+from .errors import ConfigError, ConnectError, HTTPStatusError, KralTimeoutError, StreamError
 from .messages import error_message
 from .recorder import Pipeline
 from .redact import scrub
@@ -204,10 +204,10 @@ async def stream(client: httpx.AsyncClient, spec: RequestSpec, pipe: Pipeline,
     except httpx.TimeoutException:
         raise KralTimeoutError(f"no response headers within {timeouts.idle_s:g} s from {host}") from None
     except httpx.ConnectError as exc:
-        raise KralError(f"could not connect to {host}: {scrub(str(exc), secrets) or type(exc).__name__}") from None
+        raise ConnectError(f"could not connect to {host}: {scrub(str(exc), secrets) or type(exc).__name__}") from None
     except httpx.TransportError as exc:
-        raise KralError(f"{host} closed the connection after the request was sent, before answering "
-                        f"({scrub(str(exc), secrets) or type(exc).__name__})") from None
+        raise ConnectError(f"{host} closed the connection after the request was sent, before answering "
+                           f"({scrub(str(exc), secrets) or type(exc).__name__})") from None
     net = response.extensions.get("network_stream")
     stamped = net if isinstance(net, StampedStream) else None
     try:
@@ -221,11 +221,12 @@ async def stream(client: httpx.AsyncClient, spec: RequestSpec, pipe: Pipeline,
         if not response.is_success:
             body = await _read_capped(response, ERROR_BODY_BYTES, ERROR_BODY_S)
             run.end_ns = perf_ns()
+            message = _message(body, secrets)
             raise HTTPStatusError(
-                f"HTTP {response.status_code} from {host}: {_message(body, secrets)}",
-                status=response.status_code,
+                f"HTTP {response.status_code} from {host}: {message}",
+                status=response.status_code, provider_message=message,
             ).with_retry_after(response.headers.get("retry-after"), datetime.now(timezone.utc))
-        run.status = "streaming"
+        run.begin_streaming()
         ctype = response.headers.get("content-type", "").partition(";")[0].strip().lower()
         expected = pipe.decoder.MEDIA_TYPE
         if ctype in NOT_A_STREAM:
@@ -283,7 +284,7 @@ async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream
         t = perf_ns()  # the peer closed mid-body: the pipeline decides cut_off below
     except httpx.TransportError as exc:
         run.end_ns = perf_ns()
-        raise KralError(f"connection error while streaming: {scrub(str(exc), secrets)}") from None
+        raise StreamError(f"connection error while streaming: {scrub(str(exc), secrets)}") from None
     pipe.close(t)
     if pipe.done:  # let the body's own end arrive, so the connection can be reused
         with contextlib.suppress(Exception):

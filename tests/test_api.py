@@ -334,3 +334,27 @@ def test_gemini_array_body_is_chosen_through_run_and_compare(sim_root: str) -> N
     job = kral_nb.api.sweep("hi", ["sim:fast@gemini"], gemini_body="array").jobs[0]
     assert "alt=sse" not in job.spec.url
     assert "alt=sse" in kral_nb.api.sweep("hi", ["sim:fast@gemini"]).jobs[0].spec.url
+
+
+@pytest.mark.parametrize(("model", "kw", "cls", "kind"), [
+    ("sim:fast+n=5+malformed=2", {}, kral_nb.ProtocolError, "protocol"),
+    ("sim:fast+n=5+error=2", {}, kral_nb.StreamError, "stream"),
+    ("sim:fast+n=9+cut=3", {}, kral_nb.StreamError, "cut_off"),
+    ("sim:fast+status=404", {}, kral_nb.HTTPStatusError, "http"),
+    ("sim:fast+n=10+stall=2+stall_after=3", {"timeout": kral_nb.Timeouts(idle_s=0.3, total_s=10)},
+     kral_nb.KralTimeoutError, "timeout"),
+    ("llamacpp:m", {"base_url": "http://127.0.0.1:9/v1"}, kral_nb.ConnectError, "connect"),
+])
+def test_each_error_kind_raises_its_class(model: str, kw: dict[str, object], cls: type, kind: str) -> None:
+    with pytest.raises(kral_nb.KralError) as info:
+        kral_nb.run("x", model=model, retries=0, **kw)  # type: ignore[arg-type]
+    assert type(info.value) is cls
+    run = info.value.result.run_list[0]
+    assert run.error_kind == kind and run.status == {"http": "http_error", "cut_off": "cut_off"}.get(kind, "error")
+
+
+def test_a_servers_words_never_choose_the_exception() -> None:
+    from kral_nb.replay import replay
+
+    run = replay("openai", [(1, b'data: {"error": {"message": "malformed JSON in stream event: no"}}\n\n')])
+    assert run.status == "error" and run.error_kind == "stream"  # the server's text, not kral_nb's finding

@@ -35,7 +35,7 @@ def test_readme_documents_every_column() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(kral_nb.__all__) == sorted([
-        "PRESETS", "Cancelled", "ConfigError", "HTTPStatusError", "KralError", "KralTimeoutError",
+        "PRESETS", "Cancelled", "ConfigError", "ConnectError", "HTTPStatusError", "KralError", "KralTimeoutError",
         "MissingKeyError", "ProtocolError", "Record", "Result", "RetryPolicy", "Stream",
         "StreamError", "Timeouts", "__version__", "astream", "compare", "history", "read_parquet",
         "read_csv", "run", "set_key", "start", "stream", "load_ipython_extension", "ChatWidget",

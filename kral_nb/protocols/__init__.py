@@ -16,7 +16,7 @@ MALFORMED = "malformed JSON in stream event"  # run(check=True) raises ProtocolE
 
 def malformed(data: str) -> Chunk:
     """The error record for an event whose data is not JSON."""
-    return Chunk(ERROR, f"{MALFORMED}: {data[:200]!r}")
+    return Chunk(ERROR, f"{MALFORMED}: {data[:200]!r}", error_kind="protocol")
 
 
 class Decoder(Protocol):
