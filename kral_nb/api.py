@@ -7,11 +7,13 @@ import concurrent.futures
 import queue
 import random
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import engine as _engine
+from . import loop as _loop
 from . import transport
 from .errors import ERROR_CLASSES, Cancelled, HTTPStatusError, KralError, StreamError
 from .plan import Options, plan
@@ -23,7 +25,30 @@ from .result import Result
 __all__ = ["KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "run", "start",
            "stream", "sweep"]
 
-_HISTORY: list[Run] = []
+class _History:
+    """Every finished run of the session, once each, in the order they finished: the one
+    place that keeps runs (``run``, ``stream``, ``astream``, sweeps, cancellations)."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+        self._ids: set[int] = set()
+
+    def keep(self, *runs: Run) -> None:
+        for run in runs:
+            if id(run) not in self._ids:
+                self._ids.add(id(run))
+                self.runs.append(run)
+
+
+_HISTORY = _History()
+
+
+def _cancelled(result: Result) -> Cancelled:
+    """The exception an interrupt becomes: every run settled and kept, the partial result on it."""
+    for run in result.run_list:
+        run.cancel()
+    _HISTORY.keep(*result.run_list)
+    return Cancelled("cancelled: partial result in exc.result and kral_nb.history()", result=result)
 ORDERS = ("interleaved", "random", "blocked")
 #: bounds checked before anything is planned (each run holds its records in memory)
 MAX_REPEAT = 10_000
@@ -55,7 +80,7 @@ class Record:
 
 def history() -> Result:
     """Every finished run of this Python session (kernel), in order."""
-    return Result(list(_HISTORY))
+    return Result(list(_HISTORY.runs))
 
 
 def _options(kw: dict[str, Any]) -> Options:
@@ -87,12 +112,10 @@ def run(prompt: str | None = None, *, messages: list[Message] | None = None, mod
     """
     job = plan(prompt, messages, model, _options(options))
     try:
-        _engine.run_sync(lambda client: _engine.execute(client, job))
+        _loop.run_sync(lambda client: _engine.execute(client, job))
     except KeyboardInterrupt:
-        _HISTORY.append(job.run)
-        raise Cancelled("cancelled: partial result in exc.result and kral_nb.history()",
-                        result=Result([job.run])) from None
-    _HISTORY.append(job.run)
+        raise _cancelled(Result([job.run])) from None
+    _HISTORY.keep(job.run)
     result = Result([job.run])
     return _raise_for(result) if check else result
 
@@ -119,7 +142,7 @@ class Stream:
         self.result = Result([run])
 
         run.listener = _records_to(run, self._q.put)
-        loop = _engine.engine()
+        loop = _loop.engine()
         self._future = loop.submit(lambda client: self._go(client))
 
     async def _go(self, client: Any) -> None:
@@ -127,7 +150,7 @@ class Stream:
             await _engine.execute(client, self._job)
         finally:
             self._q.put(None)
-            _HISTORY.append(self._job.run)
+            _HISTORY.keep(self._job.run)
 
     def __iter__(self) -> Iterator[Record]:
         try:
@@ -135,14 +158,11 @@ class Stream:
                 yield item
         except KeyboardInterrupt:
             self.cancel()
-            raise Cancelled("cancelled: partial result in .result", result=self.result) from None
+            raise _cancelled(self.result) from None
 
     def cancel(self) -> None:
-        self._future.cancel()
-        try:
-            self._future.result(timeout=10)
-        except BaseException:
-            pass
+        """Stop the stream and wait until it has unwound (connection closed)."""
+        self._future.cancel_task()
 
 
 def stream(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
@@ -170,7 +190,7 @@ async def astream(prompt: str | None = None, *, messages: list[Message] | None =
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-            _HISTORY.append(run_)
+            _HISTORY.keep(run_)
 
 
 def order_jobs(n_prompts: int, n_models: int, warmup: int, repeat: int, order: str,
@@ -204,21 +224,19 @@ class Sweep:
     def __init__(self, jobs: list[_engine.Job], concurrency: int, seed: int | None) -> None:
         self.jobs, self.concurrency, self.seed = jobs, concurrency, seed
         self.result = Result(j.run for j in jobs)
-        self.future: _engine.TaskFuture[None] | None = None
-        self._kept: set[str] = set()  # run_ids already in the session history
+        self.future: _loop.TaskFuture[None] | None = None
 
-    def _keep(self, run: Run) -> None:
-        if run.run_id not in self._kept:
-            self._kept.add(run.run_id)
-            _HISTORY.append(run)
+    def __repr__(self) -> str:
+        counts = Counter(j.run.status for j in self.jobs)
+        return f"<kral_nb.Sweep {len(self.jobs)} run(s): {', '.join(f'{n} {s}' for s, n in counts.items())}>"
 
-    def submit(self, on_done: Callable[[Run], None] | None = None) -> _engine.TaskFuture[None]:
+    def submit(self, on_done: Callable[[Run], None] | None = None) -> _loop.TaskFuture[None]:
         def done(run: Run) -> None:
-            self._keep(run)
+            _HISTORY.keep(run)
             if on_done is not None:
                 on_done(run)
 
-        self.future = _engine.engine().submit(
+        self.future = _loop.engine().submit(
             lambda client: _engine.execute_all(client, self.jobs, self.concurrency, done, self.seed))
         return self.future
 
@@ -237,8 +255,7 @@ class Sweep:
                         tick()
         except (KeyboardInterrupt, concurrent.futures.CancelledError):
             self.cancel()
-            raise Cancelled("cancelled: partial result in exc.result and kral_nb.history()",
-                            result=self.result) from None
+            raise _cancelled(self.result) from None
         finally:
             sys.setswitchinterval(switch_s)
         return self.result
@@ -248,7 +265,7 @@ class Sweep:
             self.future.cancel_task()
         for j in self.jobs:
             j.run.cancel()
-            self._keep(j.run)
+        _HISTORY.keep(*(j.run for j in self.jobs))
 
 
 def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,

@@ -358,3 +358,36 @@ def test_a_servers_words_never_choose_the_exception() -> None:
 
     run = replay("openai", [(1, b'data: {"error": {"message": "malformed JSON in stream event: no"}}\n\n')])
     assert run.status == "error" and run.error_kind == "stream"  # the server's text, not kral_nb's finding
+
+
+def test_task_future_honours_the_concurrent_futures_contract() -> None:
+    import concurrent.futures
+
+    from kral_nb import loop
+
+    async def slow(client: object) -> int:
+        await asyncio.sleep(30)
+        return 1
+
+    async def quick(client: object) -> int:
+        return 7
+
+    fut = loop.engine().submit(slow)
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    assert fut.cancel() is True and time.perf_counter() - t0 < 0.5  # returns at once
+    assert fut.cancelled() and fut.done()
+    with pytest.raises(concurrent.futures.CancelledError):
+        fut.result(timeout=1)
+    done = loop.engine().submit(quick)
+    assert done.result(timeout=5) == 7
+    assert done.cancel() is False and not done.cancelled()  # a finished call cannot be cancelled
+
+
+def test_history_keeps_each_run_once() -> None:
+    before = len(kral_nb.history())
+    sw = kral_nb.start("hi", ["sim:slow+n=200"])
+    time.sleep(0.3)
+    sw.cancel()
+    sw.cancel()
+    assert len(kral_nb.history()) == before + 1 and "1 cancelled" in repr(sw)
