@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .labels import model_label
+
 GROUP = ["provider", "model", "protocol"]
 N_RESAMPLES = 2000
 
@@ -104,7 +106,7 @@ def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
     if metric not in runs.columns:
         raise KeyError(f"unknown metric {metric!r}; e.g. ttft_s, e2e_s, output_tokens_per_s")
     ok = _measured(runs)
-    groups = {":".join(map(str, (k[0], k[1]))) + f"@{k[2]}": g[metric].to_numpy(dtype=float, na_value=np.nan)
+    groups = {model_label(*k): g[metric].to_numpy(dtype=float, na_value=np.nan)
               for k, g in ok.groupby(GROUP, observed=True, sort=False)}
     rows = []
     for (a, xa), (b, xb) in combinations(groups.items(), 2):

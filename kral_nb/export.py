@@ -50,7 +50,8 @@ def read(directory: str, fmt: str) -> Result:
 def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:
     dates = [c for c, d in dtypes.items() if d.startswith("datetime")]
     plain = {c: d for c, d in dtypes.items() if c not in dates and d != "bool"}
-    df = pd.read_csv(path, dtype=plain, keep_default_na=True)
+    # only an empty field is missing: a model may well answer "NA" or "null"
+    df = pd.read_csv(path, dtype=plain, keep_default_na=False, na_values=[""])
     for c in dates:
         df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     for c, d in dtypes.items():

@@ -64,11 +64,20 @@ class LoopThread:
             raise
 
     def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            fut = asyncio.run_coroutine_threadsafe(client.aclose(), self.loop)
+        """Close the client, cancel what still runs on the loop (the lag monitor's timer
+        among them: no "Task was destroyed but it is pending" at exit), stop the loop."""
+        async def shutdown() -> None:
+            if self._client is not None:
+                client, self._client = self._client, None
+                await client.aclose()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        if self.loop.is_running():
             try:
-                fut.result(timeout=2)
+                asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=3)
             except Exception:
                 pass
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Sequence
 
+from .labels import run_label
 from .recorder import Run
 
 COLUMNS = 3  # panes per row before wrapping
@@ -19,12 +20,7 @@ _ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹"
          "pending": "⏳", "streaming": "▶"}
 
 
-def label(run: Run) -> str:
-    sim = " (simulated)" if run.provider == "sim" else ""
-    proto = "" if run.protocol == "openai" else f" @{run.protocol}"
-    rep = f" #{run.repeat}" if run.repeat else ""
-    warm = " warmup" if run.warmup else ""
-    return f"{run.provider}:{run.model}{proto}{rep}{warm}{sim}"
+label = run_label
 
 
 def stats(run: Run, now_ns: int) -> str:

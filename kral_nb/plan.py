@@ -177,10 +177,11 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
             else module.build_request(req, url, auth))
     secrets = secrets_of(key, opts.base_url or "")
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
+    run.secrets = secrets
     if opts.trace:
         run.trace = []
 
     def make_pipeline(run: Run) -> Pipeline:
-        return Pipeline(module.new_decoder(spec), module.new_parser(), run, secrets)
+        return Pipeline(module.new_decoder(spec), module.new_parser(), run)
 
     return Job(run, spec, make_pipeline, timeouts_of(opts.timeout), retry_of(opts.retries), secrets)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .analysis import GROUP, bootstrap_median_ci
+from .labels import model_label
 from .records import CONTENT_KINDS
 
 if TYPE_CHECKING:
@@ -17,11 +18,9 @@ if TYPE_CHECKING:
 
 
 def _plt() -> Any:
+    """pyplot, with the user's backend untouched (matplotlib itself falls back to a headless
+    backend where there is no display)."""
     try:
-        import matplotlib
-
-        if matplotlib.get_backend() == "" or not _interactive():
-            matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - depends on the environment
         from .errors import ConfigError
@@ -30,16 +29,11 @@ def _plt() -> Any:
     return plt
 
 
-def _interactive() -> bool:
-    import sys
-
-    return "ipykernel" in sys.modules or "IPython" in sys.modules
-
-
 def _label(key: tuple[Any, ...]) -> str:
-    provider, model, protocol = key
-    sim = " (simulated)" if provider == "sim" else ""
-    return f"{provider}:{model}" + ("" if protocol == "openai" else f" @{protocol}") + sim
+    return model_label(*key)
+
+
+TIMELINE_UNITS = ("chars", "chunks")
 
 
 class Plots:
@@ -60,9 +54,15 @@ class Plots:
         return {k: cmap(i % 10) for i, k in enumerate(keys)}
 
     def timeline(self, ax: Any = None, *, unit: str = "chars") -> Any:
-        """Cumulative output (characters) versus time since the request, one line per run,
-        one colour per model: who starts first, who streams faster."""
-        ax = self._axes(ax, "Token timeline (cumulative output vs time since request)")
+        """Cumulative output versus time since the request, one line per run, one colour per
+        model: who starts first, who streams faster. ``unit``: ``"chars"`` (characters of
+        text, reasoning and tool arguments) or ``"chunks"`` (content chunks). Warmup runs are
+        drawn pale and left out of the legend."""
+        if unit not in TIMELINE_UNITS:
+            from .errors import ConfigError
+
+            raise ConfigError(f"unit must be one of {', '.join(TIMELINE_UNITS)}, got {unit!r}")
+        ax = self._axes(ax, f"Output timeline (cumulative {unit} vs time since request)")
         runs, chunks = self.result.runs, self.result.chunks
         colors = self._colors()
         content = chunks[chunks["kind"].isin(list(CONTENT_KINDS))]
@@ -71,10 +71,13 @@ class Plots:
             meta = runs[runs["run_id"] == run_id].iloc[0]
             key = (meta["provider"], meta["model"], meta["protocol"])
             t = np.concatenate([[0.0], g["t_s"].to_numpy(float)])
-            y = np.concatenate([[0], np.cumsum(g["n_chars"].to_numpy(int))])
-            ax.step(t, y, where="post", color=colors[key], alpha=0.35 if meta["warmup"] else 0.85,
-                    label=None if key in seen else _label(key), lw=1.4)
-            seen.add(key)
+            step = g["n_chars"].to_numpy(int) if unit == "chars" else np.ones(len(g), dtype=int)
+            y = np.concatenate([[0], np.cumsum(step)])
+            warm = bool(meta["warmup"])
+            ax.step(t, y, where="post", color=colors[key], alpha=0.35 if warm else 0.85,
+                    label=None if key in seen or warm else _label(key), lw=1.4)
+            if not warm:
+                seen.add(key)
         ax.set_xlabel("time since request (s)")
         ax.set_ylabel(f"cumulative output ({unit})")
         if seen:

@@ -82,6 +82,7 @@ class Run:
     n_bytes: int = 0
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from error records
     streamed: bool = True  # False: the server answered with one JSON completion, not a stream
     _pending_bytes: int = 0
     _arrivals: list[int] = field(default_factory=list)
@@ -116,9 +117,12 @@ class Run:
                 self.finish_reason = c.finish_reason
             elif kind == REASONING:
                 self.reasoning_parts.append(c.text)
-            elif kind == ERROR and self.error is None:
-                self.error = c.text
-                self.error_kind = c.error_kind or "stream"  # type: ignore[assignment]
+            elif kind == ERROR:
+                if self.secrets:  # a server may echo the key in an error
+                    c.text = scrub(c.text, self.secrets)
+                if self.error is None:
+                    self.error = c.text
+                    self.error_kind = c.error_kind or "stream"  # type: ignore[assignment]
             elif kind == SERVER:
                 self.server_metrics.update(json.loads(c.text))
         if self.listener is not None:
@@ -259,17 +263,15 @@ class Pipeline:
     """decoder -> parser -> run: ``feed(t_ns, data)`` per raw read, ``close(t_ns)`` at the end.
 
     Nothing after the protocol's terminator is parsed: bytes a server sends after ``[DONE]``
-    or ``message_stop`` never change the answer. Error records are scrubbed of ``secrets``
-    (a server may echo the key in an in-stream error)."""
+    or ``message_stop`` never change the answer. The run scrubs its error records of the
+    secrets it was given (a server may echo the key in an in-stream error)."""
 
-    __slots__ = ("decoder", "parser", "run", "secrets")
+    __slots__ = ("decoder", "parser", "run")
 
-    def __init__(self, decoder: Decoder, parser: StreamParser, run: Run,
-                 secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, decoder: Decoder, parser: StreamParser, run: Run) -> None:
         self.decoder = decoder
         self.parser = parser
         self.run = run
-        self.secrets = secrets
 
     @property
     def done(self) -> bool:
@@ -297,15 +299,12 @@ class Pipeline:
                 chunks = self.parser.complete(obj)
             except _SHAPE_ERRORS as exc:
                 chunks = [unexpected(Event(text), exc)]
-        for c in chunks:
-            if c.kind == ERROR:
-                c.text = scrub(c.text, self.secrets)
         self.run.add(t_ns, len(body), chunks)
 
     def fail(self, t_ns: int, n_wire: int, message: str) -> None:
         """Record data that is not the wire format, found below the parser (a body that fails
         to decompress, an HTML page)."""
-        self.run.add(t_ns, n_wire, [Chunk(ERROR, scrub(message, self.secrets), error_kind="protocol")])
+        self.run.add(t_ns, n_wire, [Chunk(ERROR, message, error_kind="protocol")])
 
     def _parse(self, items: list[Event | Comment]) -> list[Chunk]:
         parser = self.parser
@@ -314,13 +313,9 @@ class Pipeline:
             if parser.done:
                 break
             try:
-                new = parser.feed(item)
+                chunks += parser.feed(item)
             except _SHAPE_ERRORS as exc:  # valid JSON of an unexpected shape: data, not a crash
-                new = [unexpected(item, exc)]
-            for c in new:
-                if c.kind == ERROR and self.secrets:
-                    c.text = scrub(c.text, self.secrets)
-            chunks += new
+                chunks.append(unexpected(item, exc))
         return chunks
 
     def close(self, t_ns: int) -> None:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .labels import run_label
 from .recorder import Run
 from .records import ToolCall
 
@@ -33,7 +34,7 @@ class Result:
 
     @property
     def texts(self) -> dict[str, str]:
-        return {f"{r.provider}:{r.model}@{r.protocol}#{r.repeat}": r.text for r in self.run_list}
+        return {run_label(r): r.text for r in self.run_list}
 
     @property
     def status(self) -> str:
@@ -118,7 +119,7 @@ class Result:
         return iter(self.run_list)
 
     def __repr__(self) -> str:
-        parts = [f"{r.provider}:{r.model}@{r.protocol} {r.status}" for r in self.run_list[:6]]
+        parts = [f"{run_label(r)} {r.status}" for r in self.run_list[:6]]
         more = f", +{len(self.run_list) - 6}" if len(self.run_list) > 6 else ""
         return f"<kral_nb.Result {len(self.run_list)} run(s): {', '.join(parts)}{more}>"
 

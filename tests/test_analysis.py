@@ -82,7 +82,7 @@ def test_summary_and_pairs_on_fixed_data() -> None:
     assert a["runs"] == 5 and a["warmup"] == 1 and a["ttft_s_p50"] == pytest.approx(0.3)
     assert a["ttft_s_p90"] == pytest.approx(0.46) and a["ttft_s_median"] == pytest.approx(0.3)
     p = compare_pairs(runs, "ttft_s")
-    assert p.loc[0, "diff"] == pytest.approx(-0.9) and p.loc[0, "verdict"].startswith("sim:a@openai faster by 900 ms")
+    assert p.loc[0, "diff"] == pytest.approx(-0.9) and p.loc[0, "verdict"].startswith("sim:a (simulated) faster by 900 ms")
     noisy = fake_runs({"a": [0.1, 0.5, 0.2, 0.6], "b": [0.15, 0.55, 0.25, 0.45]})
     assert "no clear difference" in compare_pairs(noisy, "ttft_s").loc[0, "verdict"]
 
@@ -99,7 +99,7 @@ def test_plots_return_axes_with_labels_and_legends(sweep: kral_nb.Result) -> Non
     matplotlib.use("Agg")
     ax = sweep.plot.timeline()
     assert "time since request (s)" in ax.get_xlabel() and len(ax.get_lines()) == 8
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"sim:fast+n=20 (simulated)", "sim:steady+n=10 @anthropic (simulated)"}
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"sim:fast+n=20 (simulated)", "sim:steady+n=10@anthropic (simulated)"}
     ax = sweep.plot.ttft()
     assert ax.get_ylabel() == "TTFT (ms)" and len(ax.collections) >= 2
     ax = sweep.plot.gaps()
@@ -159,3 +159,53 @@ def test_buffered_flag() -> None:
     assert not is_buffered(0.1, 0.7, 60, [0.01] * 59)  # a normal stream
     assert not is_buffered(5.0, 5.2, 10, [0.02] * 9)  # slow to start, then real token gaps
     assert not is_buffered(0.3, 0.3, 10, [])  # too short to tell
+
+
+def test_one_label_everywhere(sim_root: str) -> None:
+    """The same model is named the same way in the pane, the repr, the verdicts and the plots."""
+    from kral_nb import panes
+    from kral_nb.labels import model_label
+
+    r = kral_nb.compare("hi", ["sim:fast+n=3", "sim:fast+n=3@anthropic"], repeat=2)
+    names = [model_label("sim", "fast+n=3", "openai"), model_label("sim", "fast+n=3", "anthropic")]
+    assert names == ["sim:fast+n=3 (simulated)", "sim:fast+n=3@anthropic (simulated)"]
+    assert all(n in repr(r) and n in panes.plain(r.run_list, 0) for n in names)
+    verdict = r.compare_pairs("ttft_s")["verdict"].iloc[0]
+    assert names[0] in verdict and names[1] in verdict
+
+
+def test_timeline_unit_changes_the_data_and_warmups_stay_out_of_the_legend(sim_root: str) -> None:
+    r = kral_nb.compare("hi", ["sim:fast+n=6"], repeat=1, warmup=1)
+    chars = r.plot.timeline(unit="chars")
+    chunks = r.plot.timeline(unit="chunks")
+    top = lambda ax: max(line.get_ydata()[-1] for line in ax.get_lines())  # noqa: E731
+    assert top(chunks) == 6 and top(chars) == len(r.run_list[-1].text) > 6
+    assert "chunks" in chunks.get_title() and "chunks" in chunks.get_ylabel()
+    assert [t.get_text() for t in chunks.get_legend().get_texts()] == ["sim:fast+n=6 (simulated)"]
+    legend_line = chunks.get_legend().get_lines()[0]
+    assert legend_line.get_alpha() == 0.85  # the measured run's colour, not the pale warmup's
+    with pytest.raises(kral_nb.ConfigError, match="unit must be"):
+        r.plot.timeline(unit="tokens")
+
+
+def test_plots_leave_the_users_backend_alone(sim_root: str) -> None:
+    code = ("import matplotlib; matplotlib.use('svg'); import kral_nb; "
+            "r = kral_nb.run('hi', model='sim:fast+n=3'); r.plot.ttft(); print(matplotlib.get_backend())")
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "svg", out.stderr
+
+
+def test_csv_keeps_text_that_looks_missing(tmp_path: Path) -> None:
+    from kral_nb.replay import replay
+
+    runs = []
+    for word in ("NA", "null", "None", "NaN"):
+        run = replay("openai", [(1, b'data: {"choices":[{"delta":{"content":"' + word.encode() + b'"}}]}\n\n'
+                                   b"data: [DONE]\n\n")])
+        run.run_id = word
+        runs.append(run)
+    kral_nb.Result(runs).to_csv(str(tmp_path))
+    back = kral_nb.read_csv(str(tmp_path))
+    assert list(back.runs["text"]) == ["NA", "null", "None", "NaN"]
+    assert list(back.chunks.loc[back.chunks["kind"] == "text", "text"]) == ["NA", "null", "None", "NaN"]

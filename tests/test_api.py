@@ -27,7 +27,7 @@ def test_run_returns_text_and_frames() -> None:
     assert r.status == "ok" and len(r.text.split()) == 7
     assert list(r.runs["run_id"]) == list(r.chunks["run_id"].unique())
     html = r._repr_html_()
-    assert "sim:fast+n=7@openai ok" in html and "TTFT" in html and "simulated" in html
+    assert "sim:fast+n=7 (simulated) ok" in html and "TTFT" in html and "simulated" in html
 
 
 def test_stream_yields_records_live_then_result() -> None:
@@ -391,3 +391,13 @@ def test_history_keeps_each_run_once() -> None:
     sw.cancel()
     sw.cancel()
     assert len(kral_nb.history()) == before + 1 and "1 cancelled" in repr(sw)
+
+
+def test_interpreter_exit_is_clean(sim_root: str) -> None:
+    import subprocess
+    import sys
+
+    code = "import kral_nb; kral_nb.run('hi', model='sim:fast+n=3'); kral_nb.compare('hi', ['sim:fast+n=2'] * 3)"
+    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "KRAL_SIM_URL": sim_root})
+    assert out.returncode == 0 and "Task was destroyed" not in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -91,16 +91,21 @@ class OpenAIParser:
         return out
 
     def _object(self, obj: dict[str, Any]) -> list[Chunk]:
-        usage = shape.obj(obj.get("usage"), "usage")
+        usage = obj.get("usage")
+        if usage is not None and type(usage) is not dict:
+            raise shape.ShapeError(f"usage: expected an object, got {shape.abbrev(usage)}")
         if obj.get("error") or obj.get("object") == "error":
             # keep what the error chunk carried: its finish reason and the usage billed so far
             out = [Chunk(ERROR, error_message(obj))]
             out.extend(c for c in self._choices(obj) if c.kind == FINISH)
         else:
             out = self._choices(obj)
+        server: dict[str, Any] = {}
         if usage:
             out.append(_usage(usage))
-        server = _server_metrics(obj, usage) if usage or "timings" in obj else None
+            server = _server_metrics(obj, usage)
+        elif "timings" in obj:
+            server = _server_metrics(obj, {})
         if server:
             out.append(Chunk(SERVER, json.dumps(server, sort_keys=True)))
         if out[:1] and out[0].kind == ERROR:
@@ -114,36 +119,47 @@ class OpenAIParser:
         return out
 
     def _choices(self, obj: dict[str, Any]) -> list[Chunk]:
-        choices = shape.items(obj.get("choices"), "choices")
+        """The per-chunk hot path: type checks inline, on present values only
+        (``bench/throughput.py``); the messages are ``shape``'s."""
+        choices = obj.get("choices")
         if not choices:
             return []
-        choice = shape.obj(choices[0], "choices[0]")  # n > 1 is not supported: the first is recorded
-        delta = shape.obj(choice.get("delta"), "delta")
+        if type(choices) is not list:
+            raise shape.ShapeError(f"choices: expected an array, got {shape.abbrev(choices)}")
+        choice = choices[0]  # n > 1 is not supported: the first choice is recorded
+        if type(choice) is not dict:
+            raise shape.ShapeError(f"choices[0]: expected an object, got {shape.abbrev(choice)}")
+        delta = choice.get("delta")
         out: list[Chunk] = []
-        if "role" in delta and not self._started:
-            self._started = True
-            out.append(Chunk(START))
-        reasoning = delta.get("reasoning_content")
-        if reasoning is None:
-            reasoning = delta.get("reasoning")
-        reasoning = shape.text(reasoning, "delta.reasoning_content")
-        if reasoning:
-            out.append(Chunk(REASONING, reasoning))
-        content = delta.get("content")
-        if isinstance(content, list):
-            out += _parts(content)
-        else:
-            content = shape.text(content, "delta.content")
+        if delta:
+            if type(delta) is not dict:
+                raise shape.ShapeError(f"delta: expected an object, got {shape.abbrev(delta)}")
+            if not self._started and "role" in delta:
+                self._started = True
+                out.append(Chunk(START))
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                out.append(Chunk(REASONING, reasoning if type(reasoning) is str
+                                 else shape.text(reasoning, "delta.reasoning_content")))
+            content = delta.get("content")
             if content:
-                out.append(Chunk(TEXT, content))
-        refusal = shape.text(delta.get("refusal"), "delta.refusal")
-        if refusal:
-            out.append(Chunk(REFUSAL, refusal))
-        for pos, tc in enumerate(shape.items(delta.get("tool_calls"), "delta.tool_calls")):
-            out.append(self._tool(pos, shape.obj(tc, f"delta.tool_calls[{pos}]")))
-        reason = shape.opt_text(choice.get("finish_reason"), "finish_reason")
+                if type(content) is str:
+                    out.append(Chunk(TEXT, content))
+                elif type(content) is list:
+                    out += _parts(content)
+                else:
+                    shape.text(content, "delta.content")  # raises
+            refusal = delta.get("refusal")
+            if refusal:
+                out.append(Chunk(REFUSAL, shape.text(refusal, "delta.refusal")))
+            tool_calls = delta.get("tool_calls")
+            if tool_calls:
+                for pos, tc in enumerate(shape.items(tool_calls, "delta.tool_calls")):
+                    out.append(self._tool(pos, shape.obj(tc, f"delta.tool_calls[{pos}]")))
+        reason = choice.get("finish_reason")
         if reason:
-            out.append(Chunk(FINISH, finish_reason=reason))
+            out.append(Chunk(FINISH, finish_reason=reason if type(reason) is str
+                             else shape.text(reason, "finish_reason")))
         return out
 
     def _tool(self, pos: int, tc: dict[str, Any]) -> Chunk:
