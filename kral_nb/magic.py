@@ -16,6 +16,7 @@ from . import api
 from .config import DEFAULTS
 from .display import LivePanes
 from .errors import Cancelled, ConfigError, KralError
+from .plan import option_doc
 from .providers import PRESETS, set_key
 from .result import Result
 
@@ -62,16 +63,16 @@ class KralMagics(Magics):  # type: ignore[misc]
     @magic_arguments()  # type: ignore[untyped-decorator]
     @argument("-m", "--model", action="append", help="provider:model[@protocol]; repeat for side by side")
     @argument("-M", "--models", help="name of a list of model names in the namespace")
-    @argument("-p", "--provider", help="provider for models without a prefix")
-    @argument("--protocol", choices=["openai", "anthropic", "gemini"], help="wire protocol")
-    @argument("-s", "--system", help="system prompt")
-    @argument("-t", "--temperature", type=float)
-    @argument("--max-tokens", type=int)
+    @argument("-p", "--provider", help=option_doc("provider"))
+    @argument("--protocol", choices=["openai", "anthropic", "gemini"], help=option_doc("protocol"))
+    @argument("-s", "--system", help=option_doc("system"))
+    @argument("-t", "--temperature", type=float, help=option_doc("temperature"))
+    @argument("--max-tokens", type=int, help=option_doc("max_tokens"))
     @argument("-n", "--repeat", type=int, default=1, help="runs per model (fair interleaved trials)")
     @argument("--tools", help="name of a list of tool specs in the namespace")
     @argument("--format", choices=["markdown", "text"], default=None)
     @argument("--out", help="also bind the Result to this name")
-    @argument("--timeout", type=float, help="idle-read and total timeout, seconds")
+    @argument("--timeout", type=float, help=option_doc("timeout"))
     @argument("--no-usage", action="store_true", help="do not ask for stream usage")
     @cell_magic
     def kral(self, line: str, cell: str) -> None:

@@ -6,11 +6,14 @@ prompt, bad option values, invalid tools, non-http(s) base URL, missing key.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import inspect
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import protocols
 from .engine import MAX_RETRIES, Job, RetryPolicy
@@ -26,9 +29,37 @@ from .providers import (
 from .recorder import Pipeline, Run
 from .redact import CredentialURL, Secret, secrets_of, split_credentials
 from .request import ChatRequest, Message
-from .transport import Timeouts
+from .transport import TOKENIZERS, Timeouts
 
 GEMINI_BODIES = ("sse", "array")
+
+
+def _opt(default: Any, doc: str) -> Any:
+    """A field of :class:`Options` with its one-line documentation (shown by ``help()`` of
+    every entry point, the magic and the CLI)."""
+    return field(default=default, metadata={"doc": doc})
+
+
+def option_doc(name: str) -> str:
+    return str(Options.__dataclass_fields__[name].metadata["doc"])
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_options(func: F) -> F:
+    """Make ``func(..., **options)`` show every option as a keyword-only parameter in
+    ``help()``, ``inspect.signature`` and Jupyter's completion (Options is the one spelling)."""
+    sig = inspect.signature(func)
+    params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    for f in dataclasses.fields(Options):
+        default = f.default if f.default is not dataclasses.MISSING else None
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=f.type))
+    func.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    lines = "\n".join(f"    {f.name}: {f.metadata['doc']}" for f in dataclasses.fields(Options))
+    func.__doc__ = (func.__doc__ or "").rstrip() + "\n\n    Request options (keyword-only):\n" + lines + "\n"
+    return func
 
 
 @dataclass
@@ -37,20 +68,23 @@ class Options:
     spelled. Unknown names raise (a typo must not be sent silently in the request body);
     provider-specific body fields go in ``extra_body``."""
 
-    provider: str | None = None
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    protocol: str | None = None
-    system: str | None = None
-    tools: list[dict[str, Any]] | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    timeout: float | Timeouts | None = None
-    retries: int | RetryPolicy | None = None
-    include_usage: bool = True
-    trace: bool = False  # keep raw reads for export and replay
-    gemini_body: str = "sse"  # Gemini only: "sse" (?alt=sse) or "array" (one streamed JSON array)
-    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into the request body
+    provider: str | None = _opt(None, "provider for a model name without a prefix (default kral)")
+    base_url: str | None = _opt(None, "endpoint base URL, e.g. http://localhost:8080/v1 (overrides the preset)")
+    api_key: str | None = field(default=None, repr=False, metadata={
+        "doc": "the key (default: set_key(), then the provider's environment variable)"})
+    protocol: str | None = _opt(None, "wire protocol: openai, anthropic or gemini (or model@protocol)")
+    system: str | None = _opt(None, "system prompt")
+    tools: list[dict[str, Any]] | None = _opt(None, "OpenAI-style function specs; calls stream as tool_call chunks")
+    temperature: float | None = _opt(None, "sampling temperature, 0 to 2")
+    max_tokens: int | None = _opt(None, "cap on generated tokens")
+    timeout: float | Timeouts | None = _opt(None, "seconds (idle read and total) or a Timeouts")
+    retries: int | RetryPolicy | None = _opt(None, "retries before any response byte, 0-10, or a RetryPolicy")
+    include_usage: bool = _opt(True, "ask for token usage in the stream (stream_options.include_usage)")
+    trace: bool = _opt(False, "keep raw reads, for export and replay")
+    gemini_body: str = _opt("sse", "Gemini only: 'sse' (?alt=sse) or 'array' (one streamed JSON array)")
+    tokenizer: str | None = _opt(None, "'llama-cpp-python' or 'llama.cpp': count output tokens on that server")
+    extra_body: dict[str, Any] = field(default_factory=dict, metadata={
+        "doc": "provider-specific request fields, merged into the body"})
 
     @classmethod
     def from_kwargs(cls, kw: dict[str, Any], what: str = "option") -> Options:
@@ -67,6 +101,8 @@ class Options:
 
     def check(self) -> None:
         """Types and ranges, with the argument's name in the message."""
+        if self.extra_body is None:  # the signature shows None as its default
+            self.extra_body = {}
         for name in ("provider", "base_url", "api_key", "protocol", "system"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
@@ -80,6 +116,8 @@ class Options:
         for name in ("include_usage", "trace"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.tokenizer is not None and self.tokenizer not in TOKENIZERS:
+            raise ConfigError(f"tokenizer must be one of {', '.join(TOKENIZERS)} or None, got {self.tokenizer!r}")
         if self.gemini_body not in GEMINI_BODIES:
             raise ConfigError(f"gemini_body must be 'sse' or 'array', got {self.gemini_body!r}")
         if not isinstance(self.extra_body, dict) or not all(isinstance(k, str) for k in self.extra_body):
@@ -184,4 +222,7 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     def make_pipeline(run: Run) -> Pipeline:
         return Pipeline(module.new_decoder(spec), module.new_parser(), run)
 
-    return Job(run, spec, make_pipeline, timeouts_of(opts.timeout), retry_of(opts.retries), secrets)
+    style = opts.tokenizer or {"local": "llama-cpp-python", "llamacpp": "llama.cpp"}.get(prov.name)
+    tokenizer = (url.rstrip("/").removesuffix("/v1"), style) if style else None
+    return Job(run, spec, make_pipeline, timeouts_of(opts.timeout), retry_of(opts.retries), secrets,
+               tokenizer)

@@ -83,6 +83,7 @@ class Run:
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
     secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from error records
+    counted_output_tokens: int | None = None  # by the server's tokenizer, when usage is missing
     streamed: bool = True  # False: the server answered with one JSON completion, not a stream
     _pending_bytes: int = 0
     _arrivals: list[int] = field(default_factory=list)
@@ -172,6 +173,11 @@ class Run:
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
 
+    def generated_text(self) -> str:
+        """Everything the model generated as text: reasoning, answer, tool arguments."""
+        return self.reasoning + self.text + "".join(
+            tc.arguments for tc in (*self.tool_calls.values(), *self.server_tool_calls.values()))
+
     def row(self) -> dict[str, Any]:
         """The runs-frame row (definitions: docs/metrics.md)."""
         t_first_event = ttft = ttfa = math.nan
@@ -194,10 +200,11 @@ class Run:
         idle = [(b - a) / 1e9 for a, b in itertools.pairwise(arrivals)]
         out_tok = self.usage.get("output_tokens")
         source = "usage"
-        if out_tok is None:
+        if out_tok is None and self.counted_output_tokens is not None:
+            out_tok, source = self.counted_output_tokens, "tokenizer"
+        elif out_tok is None:
             source = "estimate"
-            out_tok = metrics.estimate_tokens(self.text + self.reasoning + "".join(
-                tc.arguments for tc in (*self.tool_calls.values(), *self.server_tool_calls.values())))
+            out_tok = metrics.estimate_tokens(self.generated_text())
         decode_s = e2e - ttft
         rate = (out_tok - 1) / decode_s if out_tok > 1 and decode_s > 0 else math.nan
         tpot = decode_s / (out_tok - 1) if out_tok > 1 and decode_s > 0 else math.nan

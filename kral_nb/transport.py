@@ -334,3 +334,37 @@ def _message(body_bytes: bytes, secrets: tuple[str, ...]) -> str:
         text = " ".join(body.split())
         return text[:500] or "(empty body)"
     return error_message(obj)
+
+
+#: how a llama.cpp server counts tokens with the model's own tokenizer
+TOKENIZERS = ("llama-cpp-python", "llama.cpp")
+_bos_counts: dict[str, int] = {}  # per tokenize URL: what the empty text counts (a BOS token)
+
+
+async def count_tokens(client: httpx.AsyncClient, root_url: str, style: str, text: str,
+                       timeout_s: float = 5.0) -> int | None:
+    """Tokens of ``text`` by the server's tokenizer, special tokens it adds (BOS) excluded:
+    llama-cpp-python ``POST /extras/tokenize/count``, llama.cpp ``POST /tokenize``. None when
+    the server cannot say (the caller keeps its estimate)."""
+    try:
+        if style == "llama.cpp":
+            r = await client.post(root_url + "/tokenize", json={"content": text, "add_special": False},
+                                  timeout=timeout_s)
+            tokens = r.json().get("tokens") if r.is_success else None
+            return len(tokens) if isinstance(tokens, list) else None
+        url = root_url + "/extras/tokenize/count"
+
+        async def count(t: str) -> int | None:
+            r = await client.post(url, json={"input": t}, timeout=timeout_s)
+            n = r.json().get("count") if r.is_success else None
+            return n if type(n) is int and n >= 0 else None
+
+        if url not in _bos_counts:
+            bos = await count("")
+            if bos is None:
+                return None
+            _bos_counts[url] = bos
+        n = await count(text)
+        return None if n is None else max(0, n - _bos_counts[url])
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None

@@ -401,3 +401,20 @@ def test_interpreter_exit_is_clean(sim_root: str) -> None:
     out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "KRAL_SIM_URL": sim_root})
     assert out.returncode == 0 and "Task was destroyed" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_every_option_shows_in_the_signatures_and_help() -> None:
+    import dataclasses
+    import inspect
+
+    from kral_nb.plan import Options
+
+    names = [f.name for f in dataclasses.fields(Options)]
+    for fn in (kral_nb.run, kral_nb.stream, kral_nb.astream, kral_nb.compare, kral_nb.start):
+        params = inspect.signature(fn).parameters
+        assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in names), fn
+        assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()), fn
+    assert all(f"{n}:" in (kral_nb.run.__doc__ or "") for n in names)
+    from kral_nb.magic import KralMagics
+
+    assert "sampling temperature, 0 to 2" in (KralMagics.kral.__doc__ or "")

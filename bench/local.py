@@ -1,0 +1,82 @@
+"""The local model at full speed: tokens/s and TTFT through kral_nb's ``local`` provider
+(llama-cpp-python's server on loopback, streamed, recorded) versus the same GGUF in process
+with llama-cpp-python (no HTTP at all), with the same thread count, side by side in one run
+(rounds alternate the two). Target: kral_nb within 10 % of in-process tokens/s.
+
+With ``--threads 1,2`` it also shows which thread count serves best on this machine while
+the client runs beside it. Usage: python bench/local.py [--runs 5] [--max-tokens 200]
+[--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import kral_nb
+from kral_nb import local
+
+PROMPT = "Write a long story about a lighthouse keeper who befriends a storm."
+
+
+def in_process(llm: object, max_tokens: int) -> tuple[float, float, int]:
+    """(TTFT s, decode tokens/s, tokens) of one streamed chat completion, in process."""
+    t0 = time.perf_counter()
+    first = last = 0.0
+    n = 0
+    for chunk in llm.create_chat_completion(  # type: ignore[attr-defined]
+            messages=[{"role": "user", "content": PROMPT}], max_tokens=max_tokens, temperature=0,
+            stream=True):
+        if chunk["choices"][0]["delta"].get("content"):
+            last = time.perf_counter()
+            first = first or last
+            n += 1  # llama-cpp-python streams one token per chunk
+    return first - t0, (n - 1) / (last - first) if n > 1 else float("nan"), n
+
+
+def through_kral_nb(max_tokens: int) -> tuple[float, float, int]:
+    r = kral_nb.run(PROMPT, model="local:gemma3-270m", max_tokens=max_tokens, temperature=0)
+    row = r.runs.iloc[0]
+    assert row["tokens_source"] == "tokenizer", row["tokens_source"]
+    return float(row["ttft_s"]), float(row["output_tokens_per_s"]), int(row["output_tokens"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--max-tokens", type=int, default=200)
+    ap.add_argument("--threads", default=str(local.default_threads()))
+    args = ap.parse_args()
+    import llama_cpp
+
+    path, chat_format = local.model_path(local.DEFAULT_MODEL)
+    print(f"{os.path.basename(path)}, {args.max_tokens}-token answers, {args.runs} runs each, "
+          f"{os.cpu_count()} cores; medians")
+    for threads in (int(t) for t in args.threads.split(",")):
+        os.environ["KRAL_LOCAL_THREADS"] = str(threads)
+        local.stop_all()
+        local.ensure_running()
+        llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, n_threads_batch=threads,
+                              chat_format=chat_format, verbose=False)
+        through_kral_nb(16)  # warm both: the first answer loads caches
+        in_process(llm, 16)
+        ours, theirs = [], []
+        for _ in range(args.runs):  # alternate, so drift hits both alike
+            ours.append(through_kral_nb(args.max_tokens))
+            theirs.append(in_process(llm, args.max_tokens))
+        del llm
+        for name, rows in (("kral_nb local (HTTP)", ours), ("in-process llama-cpp", theirs)):
+            ttft = statistics.median(r[0] for r in rows)
+            rate = statistics.median(r[1] for r in rows)
+            toks = statistics.median(r[2] for r in rows)
+            print(f"  threads={threads}  {name:<22} TTFT {ttft * 1000:7.1f} ms   {rate:6.1f} tok/s   "
+                  f"{toks:.0f} tokens")
+        ratio = statistics.median(r[1] for r in ours) / statistics.median(r[1] for r in theirs)
+        print(f"  threads={threads}  kral_nb / in-process tokens/s: {ratio:.3f}  (target >= 0.90)")
+    local.stop_all()
+
+
+if __name__ == "__main__":
+    main()
