@@ -69,7 +69,7 @@ class Job:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    tokenizer: tuple[str, str] | None = None  # (server root URL, style): exact output token counts
+    tokenizer: tuple[str, str] | None = None  # (GGUF path, "gguf") or (server root URL, style)
 
 
 class GCPause:
@@ -117,7 +117,13 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
     with gc_pause:
         run = await _execute(client, job, rng)
     if job.tokenizer is not None and "output_tokens" not in run.usage and run.records:
-        run.counted_output_tokens = await transport.count_tokens(client, *job.tokenizer, run.generated_text())
+        where, style = job.tokenizer
+        if style == "gguf":
+            from .local import count_tokens
+
+            run.counted_output_tokens = count_tokens(where, run.generated_text())
+        else:
+            run.counted_output_tokens = await transport.count_tokens(client, where, style, run.generated_text())
     return run
 
 

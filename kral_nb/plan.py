@@ -179,6 +179,7 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     prov_name, model_name = split_model(model, opts.provider)
     prov = get_provider(prov_name)
     proto = check_protocol(opts.protocol or proto_suffix or prov.protocol)
+    gguf = ""  # the local model's file: its tokenizer counts the output
     if opts.base_url:
         url = check_url(opts.base_url)
     elif prov.name == "sim":
@@ -192,8 +193,10 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
         url = root if proto == "gemini" else root + "/v1"
     elif prov.name == "local":
         from .local import ensure_running as start_local
+        from .local import model_path
 
         url = start_local(model_name) + ("" if proto == "gemini" else "/v1")
+        gguf = model_path(model_name)[0]
     else:
         if proto != prov.protocol and not (prov.native and proto in prov.native):
             raise ConfigError(f"provider {prov.name!r} does not serve the {proto} protocol; "
@@ -222,7 +225,8 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     def make_pipeline(run: Run) -> Pipeline:
         return Pipeline(module.new_decoder(spec), module.new_parser(), run)
 
-    style = opts.tokenizer or {"local": "llama-cpp-python", "llamacpp": "llama.cpp"}.get(prov.name)
-    tokenizer = (url.rstrip("/").removesuffix("/v1"), style) if style else None
+    # the local model is counted in process from its GGUF; a server counts only when asked
+    tokenizer = ((url.rstrip("/").removesuffix("/v1"), opts.tokenizer) if opts.tokenizer
+                 else (gguf, "gguf") if prov.name == "local" and not opts.base_url else None)
     return Job(run, spec, make_pipeline, timeouts_of(opts.timeout), retry_of(opts.retries), secrets,
                tokenizer)

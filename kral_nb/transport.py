@@ -342,7 +342,7 @@ _bos_counts: dict[str, int] = {}  # per tokenize URL: what the empty text counts
 
 
 async def count_tokens(client: httpx.AsyncClient, root_url: str, style: str, text: str,
-                       timeout_s: float = 5.0) -> int | None:
+                       timeout_s: float = 2.0) -> int | None:
     """Tokens of ``text`` by the server's tokenizer, special tokens it adds (BOS) excluded:
     llama-cpp-python ``POST /extras/tokenize/count``, llama.cpp ``POST /tokenize``. None when
     the server cannot say (the caller keeps its estimate)."""

@@ -55,11 +55,8 @@ def text(value: Any, where: str) -> str:
 
 
 def opt_text(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _bad(where, "a string", value)
-    return value
+    """A string, or None when ``null`` or absent."""
+    return None if value is None else text(value, where)
 
 
 def count(value: Any, where: str) -> int | None:
