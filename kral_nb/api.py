@@ -10,7 +10,6 @@ import random
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from . import engine as _engine
@@ -19,7 +18,7 @@ from . import transport
 from .errors import ERROR_CLASSES, Cancelled, HTTPStatusError, KralError, StreamError
 from .plan import Options, plan, with_options
 from .recorder import Run
-from .records import Chunk
+from .records import Chunk, Record
 from .request import Message
 from .result import Result
 
@@ -59,24 +58,6 @@ MAX_CONCURRENCY = 4096
 
 def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One normalized chunk as it arrives: ``t_s`` since the request started."""
-
-    run_id: str
-    seq: int
-    t_s: float
-    chunk: Chunk
-
-    @property
-    def kind(self) -> str:
-        return self.chunk.kind
-
-    @property
-    def text(self) -> str:
-        return self.chunk.text
 
 
 def history() -> Result:

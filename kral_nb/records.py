@@ -1,4 +1,6 @@
-"""Normalized chunks: what every protocol parser emits and every consumer reads.
+"""The vocabulary that flows between stages: normalized chunks (what every protocol parser
+emits and every consumer reads), accumulated tool calls, and the ``Record`` that ``stream()``
+and ``astream()`` hand out.
 
 Kinds (``Chunk.kind``):
 
@@ -86,3 +88,21 @@ class ToolCall:
 
     def to_dict(self) -> dict[str, object]:
         return {"index": self.index, "id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One normalized chunk as it arrives: ``t_s`` since the request started."""
+
+    run_id: str
+    seq: int
+    t_s: float
+    chunk: Chunk
+
+    @property
+    def kind(self) -> str:
+        return self.chunk.kind
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text

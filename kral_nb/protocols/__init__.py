@@ -3,7 +3,6 @@ stream parser (``build_request``, ``new_decoder``, ``new_parser``)."""
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -48,4 +47,11 @@ class StreamParser(Protocol):
 
 def get(name: str) -> ModuleType:
     """The module implementing protocol ``name``."""
-    return importlib.import_module(f"{__name__}.{name}")
+    return REGISTRY[name]
+
+
+# the protocol modules use the helpers above, so they are imported after them
+from . import anthropic, gemini, openai  # noqa: E402
+
+#: protocol name -> its module (``build_request``, ``new_decoder``, ``new_parser``)
+REGISTRY: dict[str, ModuleType] = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
