@@ -19,7 +19,8 @@ import httpx
 
 from . import transport
 from .errors import ConfigError, HTTPStatusError, KralError
-from .recorder import Pipeline, Run
+from .pipeline import Pipeline
+from .recorder import Run
 from .request import RequestSpec
 from .transport import Timeouts
 

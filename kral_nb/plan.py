@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from . import protocols
 from .engine import MAX_RETRIES, Job, RetryPolicy
 from .errors import ConfigError
+from .pipeline import Pipeline
 from .providers import (
     auth_headers,
     check_protocol,
@@ -26,7 +27,7 @@ from .providers import (
     resolve_key,
     split_model,
 )
-from .recorder import Pipeline, Run
+from .recorder import Run
 from .redact import CredentialURL, Secret, secrets_of, split_credentials
 from .request import ChatRequest, Message
 from .transport import TOKENIZERS, Timeouts

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import protocols
-from .recorder import Pipeline, Run
+from .pipeline import Pipeline
+from .recorder import Run
 from .request import RequestSpec
 
 

@@ -27,7 +27,7 @@ import httpx
 from .encoding import BodyDecodeError, Identity, decoder_for
 from .errors import ConfigError, ConnectError, HTTPStatusError, KralTimeoutError, StreamError
 from .messages import error_message
-from .recorder import Pipeline
+from .pipeline import Pipeline
 from .redact import scrub
 from .request import RequestSpec
 
