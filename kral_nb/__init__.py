@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .api import Record, Stream, astream, compare, history, run, start, stream
+from .client import Timeouts
 from .engine import RetryPolicy
 from .errors import (
     Cancelled,
@@ -27,7 +28,6 @@ from .errors import (
 )
 from .providers import PRESETS, set_key
 from .result import Result
-from .transport import Timeouts
 
 __version__ = "0.1.0"
 

@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
+from . import client as http_client
 from . import engine as _engine
 from . import loop as _loop
-from . import transport
 from .errors import ERROR_CLASSES, Cancelled, HTTPStatusError, KralError, StreamError
 from .plan import Options, plan, with_options
 from .recorder import Run
@@ -164,7 +164,7 @@ async def astream(prompt: str | None = None, *, messages: list[Message] | None =
     run_ = job.run
 
     run_.listener = _records_to(run_, q.put_nowait)
-    async with transport.new_client() as client:
+    async with http_client.new_client() as client:
         task = asyncio.ensure_future(_engine.execute(client, job))
         task.add_done_callback(lambda _: q.put_nowait(None))
         try:

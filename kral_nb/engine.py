@@ -18,11 +18,11 @@ from typing import TypeVar
 import httpx
 
 from . import transport
+from .client import Timeouts
 from .errors import ConfigError, HTTPStatusError, KralError
 from .pipeline import Pipeline
 from .recorder import Run
 from .request import RequestSpec
-from .transport import Timeouts
 
 T = TypeVar("T")
 now_ns = time.perf_counter_ns  # the one clock; displays read it through here

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import transport
+from . import client as http_client
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class LoopThread:
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = transport.new_client()
+            self._client = http_client.new_client()
         return self._client
 
     def submit(self, make: Callable[[httpx.AsyncClient], Coroutine[Any, Any, T]]) -> TaskFuture[T]:

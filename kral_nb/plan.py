@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import protocols
+from .client import Timeouts
 from .engine import MAX_RETRIES, Job, RetryPolicy
 from .errors import ConfigError
 from .pipeline import Pipeline
@@ -30,7 +31,7 @@ from .providers import (
 from .recorder import Run
 from .redact import CredentialURL, Secret, secrets_of, split_credentials
 from .request import ChatRequest, Message
-from .transport import TOKENIZERS, Timeouts
+from .transport import TOKENIZERS
 
 GEMINI_BODIES = ("sse", "array")
 

@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 import kral_nb
-from kral_nb import transport
+from kral_nb import client as http_client
 
 
 def _sse(obj: object) -> bytes:
@@ -83,8 +83,8 @@ def _burst_server(tls: ssl.SSLContext | None) -> Iterator[str]:
 
 def test_the_client_stamps_socket_reads() -> None:
     """Fails when an httpx/httpcore release moves the pool's backend attribute: update
-    ``transport._stamp_socket_reads`` then (reads would be stamped after parsing)."""
-    assert transport._stamp_socket_reads(httpx.AsyncHTTPTransport())
+    ``client._stamp_socket_reads`` then (reads would be stamped after parsing)."""
+    assert http_client._stamp_socket_reads(httpx.AsyncHTTPTransport())
 
 
 def test_pieces_of_one_read_share_its_stamp(burst_server: str) -> None:
