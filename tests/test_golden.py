@@ -149,3 +149,15 @@ def test_usage_is_last_value_not_sum_anthropic() -> None:
     run = run_of("anthropic", data)
     assert run.usage["output_tokens"] == 30  # message_start said 1, message_delta said 30
     assert json.loads(run.row()["tool_calls"])[0]["name"] == "get_weather"
+
+
+def test_an_empty_thinking_delta_does_not_set_ttft() -> None:
+    """Anthropic opens a thinking block with an empty ``thinking_delta``: not content."""
+    start = b'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":1}}}\n\n'
+    empty = b'data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":""}}\n\n'
+    real = b'data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}\n\n'
+    stop = b'data: {"type":"message_stop"}\n\n'
+    run = replay("anthropic", [(1_000_000, start), (2_000_000, empty), (5_000_000, real), (6_000_000, stop)])
+    row = run.row()
+    assert run.status == "ok" and run.reasoning == "hm"
+    assert row["ttft_s"] == 0.005 and row["t_first_event_s"] == 0.001
