@@ -3,17 +3,24 @@
 1. load: 64 concurrent streams at 10 ms per chunk: arrival-stamp error percentiles, compared
    side by side with one stream alone (ratio);
 2. soak: 64 concurrent streams totalling >= 10^6 chunks: chunks and bytes sent vs recorded
-   (must be equal) and resident memory per 10^6 chunk rows (records held, then the frame).
+   (must be equal) and resident memory per 10^6 chunk rows (records held, and the total with
+   the chunks frame's build peak), side by side with the layout of ``--baseline`` (records as
+   a tuple and a Chunk object each), each soak in a fresh interpreter.
 
-Usage: python bench/scale.py [--streams 64] [--soak-chunks 1000000]
+Usage: python bench/scale.py [--streams 64] [--soak-chunks 1000000] [--baseline REF]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import re
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -39,13 +46,80 @@ def run(root: str, models: list[str], trace: bool) -> tuple[list, dict]:
     return result.run_list, log
 
 
+def soak(root: str, n: int, total: int) -> dict[str, float]:
+    """>= ``total`` content chunks over ``n`` streams; memory measured before anything else is
+    held (the sim's log, with a number per chunk, is fetched afterwards)."""
+    from kral_nb.frames import chunks_frame
+
+    per = -(-total // n)
+    gc.collect()
+    base = rss_mb()
+    t = time.perf_counter()
+    sw = sweep("scale", [f"sim:instant+n={per}+seed=s{i}" for i in range(n)], base_url=root + "/v1",
+               retries=0, timeout=600)
+    sw.submit()
+    runs = sw.wait().run_list
+    wall = time.perf_counter() - t
+    gc.collect()
+    held = rss_mb()
+    rows = sum(len(r.records) for r in runs)
+    with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to what is held now
+        f.write("5")
+    frame = chunks_frame(runs)
+    peak = hwm_mb()
+    frame_b = frame.memory_usage(deep=True).sum()
+    del frame
+    log = {e["model"]: e for e in httpx.get(root + "/_sim/log", timeout=60).json()}
+    sent = per * n
+    return {
+        "rows": rows, "wall_s": wall, "sent": sent,
+        "recorded": sum(r.row()["n_content_chunks"] for r in runs),
+        "bytes_sent": sum(sum(log[r.model]["n_bytes"]) for r in runs),
+        "bytes_recorded": sum(r.n_bytes for r in runs),
+        "records_mb": (held - base) / rows * 1e6, "total_mb": (peak - base) / rows * 1e6,
+        "frame_b_per_row": frame_b / rows,
+    }
+
+
+def hwm_mb() -> float:
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) * 1024 / 1e6  # type: ignore[union-attr]
+
+
+def soak_elsewhere(root: str, n: int, total: int, pythonpath: str) -> dict[str, float]:
+    """The soak in a fresh interpreter (a clean peak), importing kral_nb from ``pythonpath``."""
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    out = subprocess.run([sys.executable, __file__, "--soak-only", root, "--streams", str(n),
+                          "--soak-chunks", str(total)], env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def baseline_tree(ref: str) -> str | None:
+    """A worktree of ``ref`` (the layout before columnar records), or None without git."""
+    path = os.path.join(tempfile.gettempdir(), f"kral-nb-{ref}")
+    if not os.path.isdir(path):
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        done = subprocess.run(["git", "-C", repo, "worktree", "add", "--detach", path, ref],
+                              capture_output=True, text=True)
+        if done.returncode:
+            print(f"  (no baseline: {done.stderr.strip()})")
+            return None
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--streams", type=int, default=64)
     ap.add_argument("--chunks", type=int, default=200, help="chunks per stream in the load phase")
     ap.add_argument("--soak-chunks", type=int, default=1_000_000)
+    ap.add_argument("--baseline", default="65554c0",
+                    help="git ref whose record layout the soak is compared with (records as objects)")
+    ap.add_argument("--soak-only", metavar="SIM_URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = args.streams
+    if args.soak_only:
+        print(json.dumps(soak(args.soak_only, n, args.soak_chunks)))
+        return
     with sim.serve(process=True) as root:
         run(root, [f"sim:fast+n=3+seed=w{i}" for i in range(n)], False)  # open the connections
         one, log1 = run(root, [f"sim:steady+n={args.chunks}+seed=one"], True)
@@ -60,30 +134,26 @@ def main() -> None:
         print(f"  p50 ratio {n} streams / 1 stream: {np.percentile(en, 50) / np.percentile(e1, 50):.2f}x; "
               f"chunks lost: {lost}")
         del one, many, log1, logn
-        gc.collect()
 
-        per = -(-args.soak_chunks // n)
-        base = rss_mb()
-        t = time.perf_counter()
-        runs, log = run(root, [f"sim:instant+n={per}+seed=s{i}" for i in range(n)], False)
-        wall = time.perf_counter() - t
-        held = rss_mb()
-        sent = per * n
-        recorded = sum(r.row()["n_content_chunks"] for r in runs)
-        bytes_sent = sum(sum(log[r.model]["n_bytes"]) for r in runs)
-        bytes_recorded = sum(r.n_bytes for r in runs)
-        rows = sum(len(r.records) for r in runs)
-        from kral_nb.frames import chunks_frame
-
-        frame = chunks_frame(runs)
-        framed = rss_mb()
-        print(f"soak: {n} streams, {sent:,} content chunks in {wall:.1f} s ({sent / wall:,.0f} chunks/s)")
-        print(f"  chunks sent {sent:,}  recorded {recorded:,}  ratio {recorded / sent:.6f}")
-        print(f"  bytes  sent {bytes_sent:,}  recorded {bytes_recorded:,}  ratio {bytes_recorded / bytes_sent:.6f}")
-        print(f"  memory per 10^6 chunk rows: records {(held - base) / rows * 1e6:.0f} MB, "
-              f"+ chunks frame {(framed - held) / rows * 1e6:.0f} MB (frame reports "
-              f"{frame.memory_usage(deep=True).sum() / rows:.0f} B/row)")
-        if recorded != sent or bytes_recorded != bytes_sent or lost:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        now = soak_elsewhere(root, n, args.soak_chunks, here)
+        base_path = baseline_tree(args.baseline)
+        before = soak_elsewhere(root, n, args.soak_chunks, base_path) if base_path else None
+        sent = now["sent"]
+        print(f"soak: {n} streams, {sent:,} content chunks in {now['wall_s']:.1f} s "
+              f"({sent / now['wall_s']:,.0f} chunks/s)")
+        print(f"  chunks sent {sent:,}  recorded {now['recorded']:,}  ratio {now['recorded'] / sent:.6f}")
+        print(f"  bytes  sent {now['bytes_sent']:,}  recorded {now['bytes_recorded']:,}  "
+              f"ratio {now['bytes_recorded'] / now['bytes_sent']:.6f}")
+        print("  memory per 10^6 chunk rows     records held   total incl. frame build peak   frame")
+        for label, m in (("columns (this tree)", now), (f"objects ({args.baseline})", before)):
+            if m is not None:
+                print(f"  {label:30s} {m['records_mb']:8.0f} MB   {m['total_mb']:14.0f} MB"
+                      f"               {m['frame_b_per_row']:.0f} B/row")
+        if before is not None:
+            print(f"  ratio columns / objects: records {now['records_mb'] / before['records_mb']:.2f}x, "
+                  f"total {now['total_mb'] / before['total_mb']:.2f}x")
+        if now["recorded"] != sent or now["bytes_recorded"] != now["bytes_sent"] or lost:
             sys.exit("LOST DATA")
 
 

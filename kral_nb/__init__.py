@@ -66,13 +66,14 @@ def read_parquet(directory: str) -> Result:
     """Reload frames written by ``Result.to_parquet(directory)``."""
     from .export import read
 
-    return read(directory, "parquet")
+    return Result.from_frames(*read(directory, "parquet"))
 
 
 def read_csv(directory: str) -> Result:
+    """Reload frames written by ``Result.to_csv(directory)``."""
     from .export import read
 
-    return read(directory, "csv")
+    return Result.from_frames(*read(directory, "csv"))
 
 
 def __getattr__(name: str) -> Any:

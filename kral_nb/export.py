@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -12,13 +13,14 @@ from .columns import CHUNK_DTYPES, RUN_DTYPES
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .result import Result
+    from .recorder import Run
 
 
-def write(result: Result, directory: str, fmt: str, *, traces: bool = False) -> str:
-    """``chunks.<fmt>`` and ``runs.<fmt>`` in ``directory``; CSV also gets ``dtypes.json``."""
+def write(chunks: pd.DataFrame, runs: pd.DataFrame, directory: str, fmt: str, *,
+          traces: Sequence[Run] | None = None) -> str:
+    """``chunks.<fmt>`` and ``runs.<fmt>`` in ``directory``; with ``traces`` (runs that kept
+    their raw reads) also ``traces.jsonl``."""
     os.makedirs(directory, exist_ok=True)
-    chunks, runs = result.chunks, result.runs
     if fmt == "parquet":
         try:
             chunks.to_parquet(os.path.join(directory, "chunks.parquet"), index=False)
@@ -30,21 +32,20 @@ def write(result: Result, directory: str, fmt: str, *, traces: bool = False) -> 
         runs.to_csv(os.path.join(directory, "runs.csv"), index=False)
     else:
         raise ConfigError(f"unknown format {fmt!r}: parquet or csv")
-    if traces:
-        write_traces(result, os.path.join(directory, "traces.jsonl"))
+    if traces is not None:
+        write_traces(traces, os.path.join(directory, "traces.jsonl"))
     return directory
 
 
-def read(directory: str, fmt: str) -> Result:
-    from .result import FrameResult
-
+def read(directory: str, fmt: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (chunks, runs) frames written by :func:`write`, dtypes intact."""
     if fmt == "parquet":
         chunks = pd.read_parquet(os.path.join(directory, "chunks.parquet"))
         runs = pd.read_parquet(os.path.join(directory, "runs.parquet"))
     else:
         chunks = _read_csv(os.path.join(directory, "chunks.csv"), CHUNK_DTYPES)
         runs = _read_csv(os.path.join(directory, "runs.csv"), RUN_DTYPES)
-    return FrameResult(chunks, runs)
+    return chunks, runs
 
 
 def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:
@@ -60,10 +61,10 @@ def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:
     return df[list(dtypes)]
 
 
-def write_traces(result: Result, path: str) -> None:
+def write_traces(runs: Sequence[Run], path: str) -> None:
     """One JSON line per run: protocol, model and every raw read as (t_ns since request, bytes)."""
     with open(path, "w", encoding="utf-8") as f:
-        for run in result.run_list:
+        for run in runs:
             if run.trace is None:
                 continue
             t0 = run.t0_ns or 0

@@ -14,7 +14,7 @@ from .labels import model_label
 from .records import CONTENT_KINDS
 
 if TYPE_CHECKING:
-    from .result import Result
+    import pandas as pd
 
 
 def _plt() -> Any:
@@ -37,8 +37,11 @@ TIMELINE_UNITS = ("chars", "chunks")
 
 
 class Plots:
-    def __init__(self, result: Result) -> None:
-        self.result = result
+    """The plots of one set of frames (``Result.plot``, or ``Plots(chunks, runs)`` directly
+    on frames you filtered yourself)."""
+
+    def __init__(self, chunks: pd.DataFrame, runs: pd.DataFrame) -> None:
+        self.chunks, self.runs = chunks, runs
 
     def _axes(self, ax: Any, title: str) -> Any:
         if ax is None:
@@ -49,7 +52,7 @@ class Plots:
 
     def _colors(self) -> dict[tuple[Any, ...], Any]:
         plt = _plt()
-        keys = list(dict.fromkeys(tuple(k) for k in self.result.runs[GROUP].itertuples(index=False)))
+        keys = list(dict.fromkeys(tuple(k) for k in self.runs[GROUP].itertuples(index=False)))
         cmap = plt.get_cmap("tab10")
         return {k: cmap(i % 10) for i, k in enumerate(keys)}
 
@@ -63,7 +66,7 @@ class Plots:
 
             raise ConfigError(f"unit must be one of {', '.join(TIMELINE_UNITS)}, got {unit!r}")
         ax = self._axes(ax, f"Output timeline (cumulative {unit} vs time since request)")
-        runs, chunks = self.result.runs, self.result.chunks
+        runs, chunks = self.runs, self.chunks
         colors = self._colors()
         content = chunks[chunks["kind"].isin(list(CONTENT_KINDS))]
         seen: set[tuple[Any, ...]] = set()
@@ -95,7 +98,7 @@ class Plots:
 
     def _strip(self, metric: str, title: str, ylabel: str, scale: float, ax: Any) -> Any:
         ax = self._axes(ax, title)
-        runs = self.result.runs
+        runs = self.runs
         ok = runs[(runs["status"] == "ok") & ~runs["warmup"].astype(bool)]
         colors = self._colors()
         rng = np.random.default_rng(0)
@@ -121,7 +124,7 @@ class Plots:
     def gaps(self, ax: Any = None) -> Any:
         """ECDF of inter-chunk gaps (content chunks), log-scaled time axis, one line per model."""
         ax = self._axes(ax, "Inter-chunk gaps (ECDF)")
-        runs, chunks = self.result.runs, self.result.chunks
+        runs, chunks = self.runs, self.chunks
         ok_ids = set(runs.loc[(runs["status"] == "ok") & ~runs["warmup"].astype(bool), "run_id"])
         content = chunks[chunks["kind"].isin(list(CONTENT_KINDS)) & chunks["run_id"].isin(ok_ids)]
         colors = self._colors()

@@ -16,12 +16,14 @@ from typing import Any, Literal
 import numpy as np
 
 from . import metrics
+from .columnar import KIND_CODE, RecordColumns, TextBuffer
 from .records import (
     ANSWER_KINDS,
     CONTENT_KINDS,
     ERROR,
     FINISH,
     REASONING,
+    REFUSAL,
     SERVER,
     SERVER_TOOL_CALL,
     TEXT,
@@ -38,6 +40,8 @@ _USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_to
 Status = Literal["pending", "streaming", "ok", "error", "cut_off", "cancelled", "http_error"]
 #: why a run failed; errors.ERROR_CLASSES maps it to the exception run(check=True) raises
 ErrorKind = Literal["connect", "timeout", "http", "protocol", "stream", "cut_off", "cancelled", "error"]
+_CONTENT_CODES = frozenset(KIND_CODE[k] for k in CONTENT_KINDS)
+_ANSWER_CODES = frozenset(KIND_CODE[k] for k in ANSWER_KINDS)
 _STATUS_OF_KIND: dict[str, Status] = {"http": "http_error", "cut_off": "cut_off", "cancelled": "cancelled"}
 
 
@@ -65,10 +69,10 @@ class Run:
     attempts: int = 0
     retry_wait_s: float = 0.0
     loop_lag_max_s: float = math.nan
-    # records: (t_ns, n_bytes, chunk), in arrival order
-    records: list[tuple[int, int, Chunk]] = field(default_factory=list)
-    text_parts: list[str] = field(default_factory=list)
-    reasoning_parts: list[str] = field(default_factory=list)
+    # records: (t_ns, n_bytes, chunk) in arrival order, held as columns
+    records: RecordColumns = field(default_factory=RecordColumns)
+    text_parts: TextBuffer = field(default_factory=TextBuffer)
+    reasoning_parts: TextBuffer = field(default_factory=TextBuffer)
     tool_calls: dict[int, ToolCall] = field(default_factory=dict)
     server_tool_calls: dict[int, ToolCall] = field(default_factory=dict)  # run by the provider
     usage: dict[str, int] = field(default_factory=dict)
@@ -82,29 +86,45 @@ class Run:
     counted_output_tokens: int | None = None  # by the server's tokenizer, when usage is missing
     streamed: bool = True  # False: the server answered with one JSON completion, not a stream
     _pending_bytes: int = 0
-    _arrivals: list[int] = field(default_factory=list)
+    _last_read_ns: int | None = None  # the latest read's arrival
+    _max_read_gap_ns: int | None = None  # the longest gap between reads (from the request start)
 
     # -- writing (engine thread) ---------------------------------------------------------
     def add(self, t_ns: int, n_bytes: int, chunks: list[Chunk]) -> None:
         """Record the chunks decoded from one raw read that arrived at ``t_ns``."""
         self.n_bytes += n_bytes
         self._pending_bytes += n_bytes
-        self._arrivals.append(t_ns)
+        last = self._last_read_ns if self._last_read_ns is not None else self.t0_ns
+        if last is not None and (self._max_read_gap_ns is None or t_ns - last > self._max_read_gap_ns):
+            self._max_read_gap_ns = t_ns - last
+        self._last_read_ns = t_ns
         if not chunks:
             return
-        records = self.records
+        if self.secrets:  # a server may echo the key in an error
+            for c in chunks:
+                if c.kind == ERROR:
+                    c.text = scrub(c.text, self.secrets)
+        if self.records.add(t_ns, self._pending_bytes, chunks):
+            self.text_parts.compact()
+            self.reasoning_parts.compact()
+        self._pending_bytes = 0
+        content = False
         for c in chunks:
-            records.append((t_ns, self._pending_bytes, c))
-            self._pending_bytes = 0
             kind = c.kind
-            if self.first_content_ns is None and kind in CONTENT_KINDS:
-                self.first_content_ns = t_ns
             if kind == TEXT:
                 self.text_parts.append(c.text)
+                content = True
+            elif kind == REASONING:
+                self.reasoning_parts.append(c.text)
+                content = True
             elif kind == TOOL_CALL:
                 _add_tool(self.tool_calls, c)
+                content = True
             elif kind == SERVER_TOOL_CALL:
                 _add_tool(self.server_tool_calls, c)
+                content = True
+            elif kind == REFUSAL:
+                content = True
             elif kind == USAGE:
                 for f in _USAGE_FIELDS:
                     v = getattr(c, f)
@@ -112,16 +132,14 @@ class Run:
                         self.usage[f] = v  # last non-null value wins: never a sum
             elif kind == FINISH:
                 self.finish_reason = c.finish_reason
-            elif kind == REASONING:
-                self.reasoning_parts.append(c.text)
             elif kind == ERROR:
-                if self.secrets:  # a server may echo the key in an error
-                    c.text = scrub(c.text, self.secrets)
                 if self.error is None:
                     self.error = c.text
                     self.error_kind = c.error_kind or "stream"  # type: ignore[assignment]
             elif kind == SERVER:
                 self.server_metrics.update(json.loads(c.text))
+        if content and self.first_content_ns is None:
+            self.first_content_ns = t_ns
         if self.listener is not None:
             self.listener(t_ns, chunks)
 
@@ -129,6 +147,7 @@ class Run:
     def begin_attempt(self) -> None:
         """A (new) attempt starts: nothing of a failed earlier attempt is kept but the counts."""
         self.status, self.error, self.error_kind, self.http_status = "pending", None, None, None
+        self.records.closed = False
 
     def begin_streaming(self) -> None:
         self.status = "streaming"
@@ -138,6 +157,7 @@ class Run:
         ``cut_off``, ``cancelled``; others -> ``error``)."""
         self.status = _STATUS_OF_KIND.get(kind, "error")
         self.error, self.error_kind = message, kind
+        self.records.close()
         if self.end_ns is None and t_ns is not None:
             self.end_ns = t_ns
 
@@ -149,6 +169,7 @@ class Run:
     def finish(self, t_ns: int, done: bool, mid_event: bool) -> None:
         """The body ended at ``t_ns``: ok at the terminator, else error / cut_off."""
         self.end_ns = t_ns
+        self.records.close()
         if self.error is not None:
             self.status = "error"
         elif not done:
@@ -163,11 +184,11 @@ class Run:
     # -- reading (any thread) ------------------------------------------------------------
     @property
     def text(self) -> str:
-        return "".join(self.text_parts)
+        return str(self.text_parts)
 
     @property
     def reasoning(self) -> str:
-        return "".join(self.reasoning_parts)
+        return str(self.reasoning_parts)
 
     def generated_text(self) -> str:
         """Everything the model generated as text: reasoning, answer, tool arguments."""
@@ -177,23 +198,26 @@ class Run:
     def row(self) -> dict[str, Any]:
         """The runs-frame row (definitions: docs/metrics.md)."""
         t_first_event = ttft = ttfa = math.nan
-        content_t: list[int] = []
+        content_t: list[int] = []  # arrival of each read that carried content
         n_content = 0
-        for t, _, c in self.records:
+        cols = self.records.settled()
+        row = 0
+        for t, count in zip(cols.read_t_ns, cols.read_count, strict=True):
             if math.isnan(t_first_event):
                 t_first_event = self._s(t)
-            if c.kind in CONTENT_KINDS:
-                n_content += 1
-                if not content_t or content_t[-1] != t:
-                    content_t.append(t)
+            codes = cols.kind[row:row + count]
+            row += count
+            n = sum(code in _CONTENT_CODES for code in codes)
+            if n:
+                n_content += n
+                content_t.append(t)
                 if math.isnan(ttft):
                     ttft = self._s(t)
-                if math.isnan(ttfa) and c.kind in ANSWER_KINDS:
+                if math.isnan(ttfa) and any(code in _ANSWER_CODES for code in codes):
                     ttfa = self._s(t)
         gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(content_t)]
         e2e = self._s(self.end_ns) if self.end_ns is not None else math.nan
-        arrivals = ([self.t0_ns] if self.t0_ns is not None else []) + self._arrivals
-        idle = [(b - a) / 1e9 for a, b in itertools.pairwise(arrivals)]
+        idle = math.nan if self._max_read_gap_ns is None else self._max_read_gap_ns / 1e9
         out_tok = self.usage.get("output_tokens")
         source = "usage"
         if out_tok is None and self.counted_output_tokens is not None:
@@ -224,7 +248,7 @@ class Run:
             "tool_calls": json.dumps([tc.to_dict() for tc in self.tool_calls.values()]),
             "repeat": self.repeat, "prompt_id": self.prompt_id, "warmup": self.warmup,
             "buffered": metrics.is_buffered(ttft, e2e, n_content, gaps),
-            "max_idle_s": max(idle) if idle else math.nan, "attempts": self.attempts,
+            "max_idle_s": idle, "attempts": self.attempts,
             "retry_wait_s": self.retry_wait_s, "loop_lag_max_s": self.loop_lag_max_s,
             "n_bytes": self.n_bytes,
             "server_metrics": json.dumps(self.server_metrics) if self.server_metrics else None,
@@ -256,9 +280,10 @@ COMMON_IDLE_TIMEOUTS_S = (30.0, 60.0, 100.0, 120.0, 300.0)
 
 def cut_off_message(run: Run, mid_event: bool) -> str:
     """Why a stream ended without its terminator, with the likely cause."""
-    arrivals = run._arrivals + ([run.end_ns] if run.end_ns is not None else [])
-    row_idle = [(b - a) / 1e9 for a, b in itertools.pairwise(arrivals)]
-    idle = max(row_idle, default=0.0)
+    idle_ns = run._max_read_gap_ns or 0
+    if run.end_ns is not None and run._last_read_ns is not None:
+        idle_ns = max(idle_ns, run.end_ns - run._last_read_ns)
+    idle = idle_ns / 1e9
     where = "in the middle of an event" if mid_event else "between events"
     msg = (f"stream ended {where} without its terminator after {len(run.records)} chunks "
            f"(longest idle gap {idle:.1f} s)")

@@ -14,65 +14,91 @@ from .records import ToolCall
 if TYPE_CHECKING:
     import pandas as pd
 
-FINAL = frozenset({"ok", "error", "cut_off", "cancelled", "http_error"})
 KEY_COLUMNS = ["provider", "model", "protocol", "status", "ttft_s", "e2e_s", "output_tokens",
                "tokens_source", "output_tokens_per_s", "itl_p50_s", "error"]
 
 
 class Result:
-    """The runs of a call. ``.runs`` and ``.chunks`` are the design's two frames."""
+    """The runs of a call, read through its two frames (docs/metrics.md): ``.runs`` (one row
+    per run) and ``.chunks`` (one row per chunk). Everything else — ``text``, ``status``,
+    ``len()``, iteration, summaries, plots, export — reads those frames, so a Result from live
+    runs and one reloaded with ``kral_nb.read_parquet`` behave alike. ``run_list`` holds the
+    live :class:`~kral_nb.recorder.Run` objects (raw traces, live state); it is empty for a
+    Result rebuilt from frames."""
 
-    def __init__(self, runs: Iterable[Run]) -> None:
+    def __init__(self, runs: Iterable[Run] = ()) -> None:
         self.run_list: list[Run] = list(runs)
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._runs_frame: pd.DataFrame | None = None
+
+    @classmethod
+    def from_frames(cls, chunks: pd.DataFrame, runs: pd.DataFrame) -> Result:
+        """A Result of frames alone (reloaded from disk, or concatenated)."""
+        result = cls()
+        result._frames = (chunks, runs)
+        return result
 
     # -- what people read first ---------------------------------------------------------
     @property
     def text(self) -> str:
         """The answer text of the first run (see :attr:`texts` for every run)."""
-        return self.run_list[0].text if self.run_list else ""
+        runs = self.runs
+        return "" if runs.empty or pd_isna(runs["text"].iloc[0]) else str(runs["text"].iloc[0])
 
     @property
     def texts(self) -> dict[str, str]:
-        return {run_label(r): r.text for r in self.run_list}
+        """Every run's answer text by its label."""
+        return {run_label(r): "" if pd_isna(r.text) else str(r.text) for r in self}
 
     @property
     def status(self) -> str:
         """``ok`` when every run is ok, else the first other status."""
-        for r in self.run_list:
-            if r.status != "ok":
-                return r.status
-        return "ok"
+        bad = self.runs.loc[self.runs["status"] != "ok", "status"]
+        return "ok" if bad.empty else str(bad.iloc[0])
 
     @property
     def error(self) -> str | None:
-        return next((r.error for r in self.run_list if r.error), None)
+        errors = self.runs["error"].dropna()
+        return None if errors.empty else str(errors.iloc[0])
 
     @property
     def tool_calls(self) -> list[ToolCall]:
         """The tool calls accumulated in the first run, by index."""
-        if not self.run_list:
+        runs = self.runs
+        if runs.empty or pd_isna(runs["tool_calls"].iloc[0]):
             return []
-        return [self.run_list[0].tool_calls[i] for i in sorted(self.run_list[0].tool_calls)]
+        calls = _tool_calls(runs["tool_calls"].iloc[0])
+        return [calls[i] for i in sorted(calls)]
 
     # -- frames ---------------------------------------------------------------------------
-    def _build(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        from .frames import chunks_frame, runs_frame
-
-        if self._frames is not None:
-            return self._frames
-        frames = (chunks_frame(self.run_list), runs_frame(self.run_list))
-        if all(r.status in FINAL for r in self.run_list):
-            self._frames = frames  # cache only once nothing can change
-        return frames
+    def _final(self) -> bool:
+        return all(r.final for r in self.run_list)
 
     @property
     def chunks(self) -> pd.DataFrame:
-        return self._build()[0]
+        if self._frames is not None:
+            return self._frames[0]
+        from .frames import chunks_frame, runs_frame
+
+        final = self._final()  # before building: a run may end meanwhile
+        chunks = chunks_frame(self.run_list)
+        if final:  # cache only once nothing can change
+            self._frames = (chunks, self._runs_frame if self._runs_frame is not None else runs_frame(self.run_list))
+        return chunks
 
     @property
     def runs(self) -> pd.DataFrame:
-        return self._build()[1]
+        if self._frames is not None:
+            return self._frames[1]
+        if self._runs_frame is not None:
+            return self._runs_frame
+        from .frames import runs_frame
+
+        final = self._final()
+        runs = runs_frame(self.run_list)
+        if final:
+            self._runs_frame = runs
+        return runs
 
     # -- analysis, plots, export (kral_nb.analysis) ------------------------------------
     def summary(self, **kwargs: Any) -> pd.DataFrame:
@@ -89,39 +115,45 @@ class Result:
     def plot(self) -> Any:
         from .plots import Plots
 
-        return Plots(self)
+        return Plots(self.chunks, self.runs)
 
     def to_parquet(self, directory: str, *, traces: bool = False) -> str:
         from .export import write
 
-        return write(self, directory, "parquet", traces=traces)
+        return write(self.chunks, self.runs, directory, "parquet", traces=self.run_list if traces else None)
 
     def to_csv(self, directory: str, *, traces: bool = False) -> str:
         from .export import write
 
-        return write(self, directory, "csv", traces=traces)
+        return write(self.chunks, self.runs, directory, "csv", traces=self.run_list if traces else None)
 
     # -- containers -----------------------------------------------------------------------
     def __add__(self, other: Result) -> Result:
         if not isinstance(other, Result):
             return NotImplemented
-        if type(self) is Result and type(other) is Result:
+        if self._frames is None and other._frames is None:
             return Result(self.run_list + other.run_list)
         import pandas as pd
 
-        return FrameResult(pd.concat([self.chunks, other.chunks], ignore_index=True),
-                           pd.concat([self.runs, other.runs], ignore_index=True))
+        return Result.from_frames(pd.concat([self.chunks, other.chunks], ignore_index=True),
+                                  pd.concat([self.runs, other.runs], ignore_index=True))
 
     def __len__(self) -> int:
-        return len(self.run_list)
+        return len(self.run_list) if self._frames is None else len(self.runs)
 
-    def __iter__(self) -> Iterator[Run]:
-        return iter(self.run_list)
+    def __iter__(self) -> Iterator[Any]:
+        """Each run: the live :class:`~kral_nb.recorder.Run`, or for a Result of frames alone a
+        :class:`FrameRun` read from its row (the same attributes where they survive on disk)."""
+        if self._frames is None:
+            return iter(self.run_list)
+        return (FrameRun({str(k): v for k, v in row.items()}) for row in self.runs.to_dict("records"))
 
     def __repr__(self) -> str:
-        parts = [f"{run_label(r)} {r.status}" for r in self.run_list[:6]]
-        more = f", +{len(self.run_list) - 6}" if len(self.run_list) > 6 else ""
-        return f"<kral_nb.Result {len(self.run_list)} run(s): {', '.join(parts)}{more}>"
+        runs = self.runs
+        rows = list(runs.head(6).itertuples(index=False))
+        parts = [f"{run_label(r)} {r.status}" for r in rows]
+        more = f", +{len(runs) - 6}" if len(runs) > 6 else ""
+        return f"<kral_nb.Result {len(runs)} run(s): {', '.join(parts)}{more}>"
 
     def _repr_html_(self) -> str:
         df = self.runs[KEY_COLUMNS].copy()
@@ -137,37 +169,56 @@ class Result:
         return f"<div><b>{head}</b>{df.to_html(index=False, na_rep='', escape=True)}{note}</div>"
 
 
+class FrameRun:
+    """A run read back from its runs-frame row: ``run_id``, ``provider``, ``model``,
+    ``status``, ``error``, ``text``, ``tool_calls``, ``usage``, every column as an attribute,
+    and ``row()`` — what a live ``Run`` offers that survives on disk."""
 
-class FrameResult(Result):
-    """A Result reloaded from frames (``kral_nb.read_parquet``): frames, summary, plots and
-    export work; the live run objects are gone."""
+    __slots__ = ("_row",)
 
-    def __init__(self, chunks: pd.DataFrame, runs: pd.DataFrame) -> None:
-        super().__init__([])
-        self._frames = (chunks, runs)
+    def __init__(self, row: dict[str, Any]) -> None:
+        self._row = {k: None if pd_isna(v) else v for k, v in row.items()}
 
-    def _build(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        assert self._frames is not None
-        return self._frames
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._row[name]
+        except KeyError:
+            raise AttributeError(f"a run read from frames has no {name!r} (only its runs-frame columns)") from None
 
     @property
     def text(self) -> str:
-        runs = self.runs
-        return "" if runs.empty or runs["text"].isna().iloc[0] else str(runs["text"].iloc[0])
+        return str(self._row["text"] or "")
 
     @property
-    def status(self) -> str:
-        bad = self.runs.loc[self.runs["status"] != "ok", "status"]
-        return "ok" if bad.empty else str(bad.iloc[0])
+    def final(self) -> bool:
+        return True
 
     @property
-    def tool_calls(self) -> list[ToolCall]:
-        if self.runs.empty:
-            return []
-        return [ToolCall(**d) for d in json.loads(self.runs["tool_calls"].iloc[0] or "[]")]
+    def tool_calls(self) -> dict[int, ToolCall]:
+        return _tool_calls(self._row["tool_calls"])
 
-    def __len__(self) -> int:
-        return len(self.runs)
+    @property
+    def server_tool_calls(self) -> dict[int, ToolCall]:
+        return _tool_calls(self._row["server_tool_calls"])
+
+    @property
+    def usage(self) -> dict[str, int]:
+        names = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
+        return {n: int(v) for n in names if (v := self._row[n]) is not None}
+
+    def row(self) -> dict[str, Any]:
+        return dict(self._row)
 
     def __repr__(self) -> str:
-        return f"<kral_nb.Result {len(self.runs)} run(s), reloaded from frames>"
+        return f"<FrameRun {run_label(self)} {self._row['status']}>"
+
+
+def _tool_calls(text: str | None) -> dict[int, ToolCall]:
+    calls = [ToolCall(**d) for d in json.loads(text or "[]")]
+    return {c.index: c for c in calls}
+
+
+def pd_isna(value: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))

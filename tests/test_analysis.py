@@ -209,3 +209,27 @@ def test_csv_keeps_text_that_looks_missing(tmp_path: Path) -> None:
     back = kral_nb.read_csv(str(tmp_path))
     assert list(back.runs["text"]) == ["NA", "null", "None", "NaN"]
     assert list(back.chunks.loc[back.chunks["kind"] == "text", "text"]) == ["NA", "null", "None", "NaN"]
+
+
+def test_a_reloaded_result_reads_like_the_live_one(tmp_path: Path) -> None:
+    """One Result, built on its frames: after a round trip through disk, len, iteration,
+    texts, status, error and tool calls agree with the live result (failures included)."""
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    live = kral_nb.compare("hi", ["sim:fast+n=6+tools=1", "sim:fast+n=9+error=4", "sim:fast+n=3@anthropic"],
+                           tools=tools)
+    live.to_csv(str(tmp_path / "c"))
+    live.to_parquet(str(tmp_path / "p"))
+    for back in (kral_nb.read_csv(str(tmp_path / "c")), kral_nb.read_parquet(str(tmp_path / "p"))):
+        assert len(back) == len(list(back)) == len(live) == 3 and not back.run_list
+        assert back.texts == live.texts and back.text == live.text
+        assert back.status == live.status == "error" and back.error == live.error is not None
+        assert [c.to_dict() for c in back.tool_calls] == [c.to_dict() for c in live.tool_calls] != []
+        for was, now in zip(live, back, strict=True):
+            assert (now.run_id, now.status, now.error, now.text, now.usage) == (
+                was.run_id, was.status, was.error, was.text, was.usage)
+            assert {i: c.to_dict() for i, c in now.tool_calls.items()} == {
+                i: c.to_dict() for i, c in was.tool_calls.items()}
+            assert now.row()["ttft_s"] == was.row()["ttft_s"] and now.final
+        assert repr(back) == repr(live)
+        both = live + back
+        assert len(both) == len(list(both)) == 6 and both.texts == live.texts

@@ -264,7 +264,7 @@ def test_model_html_never_becomes_markup() -> None:
     from kral_nb.recorder import Run
 
     run = Run("r", "sim", "fast", "openai", status="ok")
-    run.text_parts = [EVIL]
+    run.text_parts.append(EVIL)
     html = markdown2html_mistune(panes.markdown([run], 0))
     assert "<script" not in html and "<img" not in html and "onerror=" not in html.replace("onerror=&quot;", "")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "AT&amp;T" in html

@@ -83,3 +83,38 @@ def test_importing_kral_nb_imports_no_ui() -> None:
     code = "import sys, kral_nb; print(sorted(m for m in ('IPython','ipywidgets','matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """Every import, lazy and TYPE_CHECKING ones included, points one way (a package's own
+    ``__init__`` re-exporting its modules aside): result -> plots/export, never back."""
+    graph: dict[str, set[str]] = {}
+    for path in PKG.rglob("*.py"):
+        name = module_name(path)
+        graph[name] = set()
+        for imp in imports(path):
+            target = next((m for m in (imp, imp.rsplit(".", 1)[0]) if m.startswith("kral_nb")), None)
+            if target and target != name and not name.startswith(target + "."):
+                graph[name].add(target)
+    graph = {m: {d for d in deps if d in graph and d != "kral_nb"} for m, deps in graph.items()}
+    cycles: list[list[str]] = []
+
+    def walk(node: str, stack: list[str], done: set[str]) -> None:
+        for dep in sorted(graph[node]):
+            if dep in stack:
+                cycles.append([*stack[stack.index(dep):], dep])
+            elif dep not in done:
+                walk(dep, [*stack, dep], done)
+        done.add(node)
+
+    done: set[str] = set()
+    for m in sorted(graph):
+        if m not in done:
+            walk(m, [m], done)
+    assert "kral_nb.result" in graph and graph["kral_nb.result"] and not cycles, cycles

@@ -19,11 +19,11 @@ import os, sys, time
 import kral_nb
 from kral_nb.sim import server
 kral_nb.run("hi", model="sim:fast+n=2")
-print(server._auto[1].pid, flush=True)
 mode = sys.argv[1]
-if mode == "os_exit":
-    os._exit(0)
-try:
+try:  # the pid is printed inside: an interrupt right after it is still caught
+    print(server._auto[1].pid, flush=True)
+    if mode == "os_exit":
+        os._exit(0)
     time.sleep(60)
 except KeyboardInterrupt:
     print("interrupted", flush=True)

@@ -177,7 +177,8 @@ def test_cut_off_message_names_the_proxy_idle_timeout() -> None:
 
     run = Run("r", "kral", "m", "openai")
     run.t0_ns = 0
-    run._arrivals = [1_000_000, 2_000_000]
+    run.add(1_000_000, 1, [])
+    run.add(2_000_000, 1, [])
     run.end_ns = 2_000_000 + 60_200_000_000  # the body ended 60.2 s after the last bytes
     msg = cut_off_message(run, mid_event=False)
     assert "longest idle gap 60.2 s" in msg and "proxy idle timeout (60 s)" in msg and "keepalives" in msg

@@ -1,0 +1,148 @@
+"""Columnar records: every chunk a parser emits survives the columns (and a pickle) unchanged,
+and the column-wise chunks frame equals the row-by-row definition of docs/metrics.md."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from kral_nb import protocols
+from kral_nb.columnar import RecordColumns
+from kral_nb.columns import CHUNK_COLUMNS, CHUNK_DTYPES
+from kral_nb.frames import chunks_frame
+from kral_nb.pipeline import Pipeline
+from kral_nb.recorder import Run
+from kral_nb.records import CONTENT_KINDS, Chunk
+from kral_nb.request import RequestSpec
+
+from .conftest import golden, golden_files
+
+CASES = [(p, n) for p in ("openai", "anthropic", "gemini") for n in golden_files(p)]
+
+
+def replay_keeping(protocol: str, name: str, run_id: str) -> tuple[Run, list[tuple[int, Chunk]]]:
+    """Replay a golden file one line per read, keeping every chunk the parser handed over."""
+    module = protocols.get(protocol)
+    data = golden(protocol, name)
+    sse = not name.endswith(".json")
+    run = Run(run_id, "replay", name, protocol)
+    run.t0_ns = 0
+    seen: list[tuple[int, Chunk]] = []
+    run.listener = lambda t, chunks: seen.extend((t, Chunk(**{f: getattr(c, f) for f in Chunk.__slots__}))
+                                                 for c in chunks)
+    spec = RequestSpec("http://replay/?alt=sse" if sse else "http://replay/", {}, None)
+    pipe = Pipeline(module.new_decoder(spec), module.new_parser(), run)
+    t = 0
+    for i, line in enumerate(data.splitlines(keepends=True)):
+        t = (i + 1) * 1_000_000 + (i % 3) * 7  # distinct, uneven arrival times
+        pipe.feed(t, line)
+    pipe.close(t + 1)
+    return run, seen
+
+
+@pytest.mark.parametrize(("protocol", "name"), CASES)
+def test_every_chunk_survives_the_columns_and_a_pickle(protocol: str, name: str) -> None:
+    run, seen = replay_keeping(protocol, name, "r")
+    assert len(run.records) == len(seen) > 0
+    assert [(t, c) for t, _, c in run.records] == seen
+    assert run.records[-1][2] == seen[-1][1] and run.records[1:3] == list(run.records)[1:3]
+    run.listener = None
+    back = pickle.loads(pickle.dumps(run))
+    assert list(back.records) == list(run.records)
+    assert sum(nb for _, nb, _ in back.records) == run.n_bytes - run._pending_bytes
+
+
+def reference_chunks_frame(runs: list[Run]) -> pd.DataFrame:
+    """The definition, one row at a time (what the frame was built as before the columns)."""
+    cols: dict[str, list[Any]] = {c: [] for c in CHUNK_COLUMNS}
+    for run in runs:
+        last: int | None = None
+        for seq, (t, nb, c) in enumerate(run.records):
+            for name, v in (("run_id", run.run_id), ("provider", run.provider), ("model", run.model),
+                            ("protocol", run.protocol), ("seq", seq), ("kind", c.kind),
+                            ("t_s", (t - (run.t0_ns or 0)) / 1e9),
+                            ("dt_s", math.nan if last is None else (t - last) / 1e9),
+                            ("text", c.text or None), ("n_chars", len(c.text or c.tool_args or "")),
+                            ("n_bytes", nb)):
+                cols[name].append(v)
+            for name in ("tool_index", "tool_id", "tool_name", "tool_args", "finish_reason",
+                         "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens"):
+                cols[name].append(getattr(c, name))
+            if c.kind in CONTENT_KINDS:
+                last = t
+    return pd.DataFrame({c: pd.Series(cols[c], dtype=d) for c, d in CHUNK_DTYPES.items()})
+
+
+def test_the_columnwise_frame_is_the_definition() -> None:
+    runs = [replay_keeping(p, n, f"r{i}")[0] for i, (p, n) in enumerate(CASES)]
+    runs.insert(3, Run("empty", "replay", "none", "openai"))  # a run without records
+    got = chunks_frame(runs)
+    want = reference_chunks_frame(runs)
+    assert got["tool_index"].notna().sum() > 5 and got["output_tokens"].notna().sum() > 5
+    assert got["text"].isna().sum() > 5 and (got["n_chars"] > 0).sum() > 20
+    pd.testing.assert_frame_equal(got, want, check_categorical=False)
+    for c in ("provider", "model", "protocol", "kind"):  # categories: the values seen, sorted
+        assert list(got[c].cat.categories) == sorted(set(want[c].astype(str)))
+    # dt_s never reaches back into the previous run
+    firsts = got[got["seq"] == 0]
+    assert len(firsts) == len(CASES) and firsts["dt_s"].isna().all()
+
+
+def test_an_empty_frame_keeps_its_dtypes() -> None:
+    frame = chunks_frame([])
+    assert len(frame) == 0 and list(frame.columns) == list(CHUNK_COLUMNS)
+    assert {c: str(frame[c].dtype) for c in CHUNK_COLUMNS} == {
+        c: str(pd.Series([], dtype=d).dtype) for c, d in CHUNK_DTYPES.items()}
+
+
+def test_columns_index_like_a_list() -> None:
+    cols = RecordColumns()
+    cols.add(5, 10, [Chunk("text", "a"), Chunk("text", "é")])
+    cols.add(6, 7, [Chunk("usage", output_tokens=3)])
+    assert len(cols) == 3 and cols.pending  # not flushed yet: readers still see every row
+    assert cols[-1] == (6, 7, Chunk("usage", output_tokens=3)) and cols[1] == (5, 0, Chunk("text", "é"))
+    cols.close()
+    assert not cols.pending and list(cols) == [(5, 10, Chunk("text", "a")), (5, 0, Chunk("text", "é")),
+                                               (6, 7, Chunk("usage", output_tokens=3))]
+    with pytest.raises(IndexError):
+        cols[3]
+
+
+def test_a_live_run_reads_consistently_while_the_engine_appends() -> None:
+    """A display thread builds frames while the engine thread appends and flushes batches."""
+    import threading
+    import time
+
+    run = Run("live", "sim", "m", "openai")
+    run.t0_ns = 0
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def engine() -> None:
+        try:
+            for i in range(20 * RecordColumns.BATCH):
+                if i % 300 == 0:
+                    time.sleep(0.002)  # let the reader in, mid-batch and between batches
+                run.add(i + 1, 3, [Chunk("text", "x"), Chunk("usage", output_tokens=i)] if i % 7 == 0
+                        else [Chunk("text", "ab")])
+        except BaseException as exc:  # pragma: no cover - what this test looks for
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    t = threading.Thread(target=engine)
+    t.start()
+    seen, frames = 0, 0
+    while not stop.is_set():
+        frame = chunks_frame([run])
+        assert len(frame) >= seen and (frame["seq"].to_numpy() == range(len(frame))).all()
+        assert frame["t_s"].is_monotonic_increasing and (frame["n_bytes"] > 0).sum() <= frame["t_s"].nunique()
+        seen, frames = len(frame), frames + 1
+    t.join()
+    assert not errors and 0 < seen < len(run.records) and frames > 5
+    run.finish(10**9, True, False)
+    assert len(chunks_frame([run])) == len(run.records) == 20 * RecordColumns.BATCH + 20 * RecordColumns.BATCH // 7 + 1
