@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from . import client as http_client
 from . import engine as _engine
 from . import loop as _loop
 from .errors import ERROR_CLASSES, Cancelled, HTTPStatusError, KralError, StreamError
@@ -158,24 +157,40 @@ def stream(prompt: str | None = None, *, messages: list[Message] | None = None, 
 @with_options
 async def astream(prompt: str | None = None, *, messages: list[Message] | None = None,
                   model: str, **options: Any) -> AsyncIterator[Record]:
-    """Async iterator of records, on the caller's own event loop."""
+    """Async iterator of records, awaited on the caller's event loop. The stream itself runs
+    on kral_nb's engine loop with the same pooled client as :func:`run` (no per-call connect
+    cost, and a busy caller loop never delays an arrival stamp). Leaving the loop early
+    stops the stream when the generator is closed (``contextlib.aclosing``), at the latest
+    when the caller's event loop closes."""
     job = plan(prompt, messages, model, _options(options))
+    caller = asyncio.get_running_loop()
     q: asyncio.Queue[Record | None] = asyncio.Queue()
-    run_ = job.run
 
-    run_.listener = _records_to(run_, q.put_nowait)
-    async with http_client.new_client() as client:
-        task = asyncio.ensure_future(_engine.execute(client, job))
-        task.add_done_callback(lambda _: q.put_nowait(None))
+    def put(item: Record | None) -> None:  # engine thread -> caller's loop
         try:
-            while (item := await q.get()) is not None:
-                yield item
-            await task
+            caller.call_soon_threadsafe(q.put_nowait, item)
+        except RuntimeError:  # the caller's loop has closed: nobody is listening, stop
+            future.cancel()
+
+    async def go(client: Any) -> None:
+        try:
+            await _engine.execute(client, job)
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            _HISTORY.keep(run_)
+            _HISTORY.keep(job.run)
+            put(None)
+
+    job.run.listener = _records_to(job.run, put)
+    future = _loop.engine().submit(go)
+    try:
+        while (item := await q.get()) is not None:
+            yield item
+        await asyncio.wrap_future(future)
+    finally:
+        if not future.done():  # the consumer stopped early or was cancelled: unwind the stream
+            future.cancel()
+            await asyncio.to_thread(future.cancel_task)
+            job.run.cancel()
+        _HISTORY.keep(job.run)
 
 
 def order_jobs(n_prompts: int, n_models: int, warmup: int, repeat: int, order: str,

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from . import optionargs
+
 DEFAULT_MODELS = ["sim:fast", "sim:steady", "sim:slow", "sim:bursty@anthropic", "sim:reasoning@gemini"]
 DEFAULT_PROMPT = "Explain in two sentences why streaming latency matters for chat interfaces."
 
@@ -22,12 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--concurrency", type=int, default=None)
     c.add_argument("--order", choices=["interleaved", "random", "blocked"], default="interleaved")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--max-tokens", type=int, default=None)
-    c.add_argument("--timeout", type=float, default=None, help="seconds (idle-read and total)")
     c.add_argument("--out", default="results", help="output folder (default: results)")
     c.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     c.add_argument("--no-plots", action="store_true")
-    c.add_argument("--traces", action="store_true", help="also save raw traces for sim replay")
+    c.add_argument("--traces", action="store_true", help="keep raw reads and save them for sim replay")
+    optionargs.add_to(c.add_argument_group("request options (as for kral_nb.run)"), skip=("trace",))
     d = sub.add_parser("demo", help="execute the side-by-side notebook headlessly; write notebook, HTML, plots, frames")
     d.add_argument("--out", default="results", help="output folder (default: results)")
     d.add_argument("--notebook", default=None, help="notebook to run (default: notebooks/02-side-by-side.ipynb)")
@@ -65,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = kral_nb.compare(prompts, models, repeat=args.repeat, warmup=args.warmup,
                                  concurrency=args.concurrency, order=args.order, seed=args.seed,
-                                 max_tokens=args.max_tokens, timeout=args.timeout,
-                                 trace=args.traces, progress=True)
+                                 trace=args.traces, progress=True, **optionargs.values(args))
     except kral_nb.Cancelled as exc:
         result = exc.result
         print("kral_nb: interrupted; writing the partial results", file=sys.stderr)

@@ -12,11 +12,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from . import api
+from . import api, optionargs
 from .config import DEFAULTS
 from .display import LivePanes
 from .errors import Cancelled, ConfigError, KralError
-from .plan import option_doc
 from .providers import PRESETS, set_key
 from .result import Result
 
@@ -63,17 +62,10 @@ class KralMagics(Magics):  # type: ignore[misc]
     @magic_arguments()  # type: ignore[untyped-decorator]
     @argument("-m", "--model", action="append", help="provider:model[@protocol]; repeat for side by side")
     @argument("-M", "--models", help="name of a list of model names in the namespace")
-    @argument("-p", "--provider", help=option_doc("provider"))
-    @argument("--protocol", choices=["openai", "anthropic", "gemini"], help=option_doc("protocol"))
-    @argument("-s", "--system", help=option_doc("system"))
-    @argument("-t", "--temperature", type=float, help=option_doc("temperature"))
-    @argument("--max-tokens", type=int, help=option_doc("max_tokens"))
     @argument("-n", "--repeat", type=int, default=1, help="runs per model (fair interleaved trials)")
-    @argument("--tools", help="name of a list of tool specs in the namespace")
     @argument("--format", choices=["markdown", "text"], default=None)
     @argument("--out", help="also bind the Result to this name")
-    @argument("--timeout", type=float, help=option_doc("timeout"))
-    @argument("--no-usage", action="store_true", help="do not ask for stream usage")
+    @optionargs.magic_arguments  # every request option of run(), generated from Options
     @cell_magic
     def kral(self, line: str, cell: str) -> None:
         """Stream the cell (the prompt) from one or more models, side by side, live.
@@ -142,14 +134,8 @@ def ask_key(provider: str) -> None:
 
 def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
     prompt = interpolate(cell.strip(), namespace)
-    options: dict[str, Any] = {"provider": args.provider or DEFAULTS.provider, "protocol": args.protocol,
-                               "system": args.system, "temperature": args.temperature,
-                               "max_tokens": args.max_tokens, "timeout": args.timeout,
-                               "include_usage": not args.no_usage}
-    if args.tools:
-        if args.tools not in namespace:
-            raise ConfigError(f"--tools {args.tools}: no such variable in the notebook")
-        options["tools"] = namespace[args.tools]
+    options = optionargs.values(args, lookup=namespace.__getitem__)
+    options.setdefault("provider", DEFAULTS.provider)
     if args.repeat < 1:
         raise ConfigError("-n/--repeat must be at least 1")
     models = list(args.model or [])

@@ -36,10 +36,13 @@ from .transport import TOKENIZERS
 GEMINI_BODIES = ("sse", "array")
 
 
-def _opt(default: Any, doc: str) -> Any:
+def _opt(default: Any, doc: str, *, arg: Any = str, flags: tuple[str, ...] = (),
+         choices: tuple[str, ...] | None = None) -> Any:
     """A field of :class:`Options` with its one-line documentation (shown by ``help()`` of
-    every entry point, the magic and the CLI)."""
-    return field(default=default, metadata={"doc": doc})
+    every entry point, the magic and the CLI) and how a command line spells it
+    (``optionargs.py``): ``arg`` is ``str``/``int``/``float``, ``bool`` (a switch), ``"json"``
+    (JSON text, or in the magic a variable's name) or None (never on a command line)."""
+    return field(default=default, metadata={"doc": doc, "arg": arg, "flags": flags, "choices": choices})
 
 
 def option_doc(name: str) -> str:
@@ -70,23 +73,31 @@ class Options:
     spelled. Unknown names raise (a typo must not be sent silently in the request body);
     provider-specific body fields go in ``extra_body``."""
 
-    provider: str | None = _opt(None, "provider for a model name without a prefix (default kral)")
+    provider: str | None = _opt(None, "provider for a model name without a prefix (default kral)", flags=("-p",))
     base_url: str | None = _opt(None, "endpoint base URL, e.g. http://localhost:8080/v1 (overrides the preset)")
+    # a key never goes on a command line (shell history, notebook source): set_key or %kral key
     api_key: str | None = field(default=None, repr=False, metadata={
-        "doc": "the key (default: set_key(), then the provider's environment variable)"})
-    protocol: str | None = _opt(None, "wire protocol: openai, anthropic or gemini (or model@protocol)")
-    system: str | None = _opt(None, "system prompt")
-    tools: list[dict[str, Any]] | None = _opt(None, "OpenAI-style function specs; calls stream as tool_call chunks")
-    temperature: float | None = _opt(None, "sampling temperature, 0 to 2")
-    max_tokens: int | None = _opt(None, "cap on generated tokens")
-    timeout: float | Timeouts | None = _opt(None, "seconds (idle read and total) or a Timeouts")
-    retries: int | RetryPolicy | None = _opt(None, "retries before any response byte, 0-10, or a RetryPolicy")
-    include_usage: bool = _opt(True, "ask for token usage in the stream (stream_options.include_usage)")
-    trace: bool = _opt(False, "keep raw reads, for export and replay")
-    gemini_body: str = _opt("sse", "Gemini only: 'sse' (?alt=sse) or 'array' (one streamed JSON array)")
-    tokenizer: str | None = _opt(None, "'llama-cpp-python' or 'llama.cpp': count output tokens on that server")
+        "doc": "the key (default: set_key(), then the provider's environment variable)", "arg": None})
+    protocol: str | None = _opt(None, "wire protocol: openai, anthropic or gemini (or model@protocol)",
+                                choices=protocols.PROTOCOLS)
+    system: str | None = _opt(None, "system prompt", flags=("-s",))
+    tools: list[dict[str, Any]] | None = _opt(None, "OpenAI-style function specs; calls stream as tool_call chunks",
+                                              arg="json")
+    temperature: float | None = _opt(None, "sampling temperature, 0 to 2", arg=float, flags=("-t",))
+    max_tokens: int | None = _opt(None, "cap on generated tokens", arg=int)
+    timeout: float | Timeouts | None = _opt(None, "seconds (idle read and total) or a Timeouts", arg=float)
+    retries: int | RetryPolicy | None = _opt(None, "retries before any response byte, 0-10, or a RetryPolicy",
+                                             arg=int)
+    include_usage: bool = _opt(True, "ask for token usage in the stream (stream_options.include_usage)",
+                               arg=bool, flags=("--no-usage",))
+    trace: bool = _opt(False, "keep raw reads, for export and replay", arg=bool)
+    gemini_body: str = _opt("sse", "Gemini only: 'sse' (?alt=sse) or 'array' (one streamed JSON array)",
+                            choices=GEMINI_BODIES)
+    tokenizer: str | None = _opt(None, "'llama-cpp-python' or 'llama.cpp': count output tokens on that server",
+                                 choices=TOKENIZERS)
     extra_body: dict[str, Any] = field(default_factory=dict, metadata={
-        "doc": "provider-specific request fields, merged into the body"})
+        "doc": "provider-specific request fields, merged into the body", "arg": "json", "flags": (),
+        "choices": None})
 
     @classmethod
     def from_kwargs(cls, kw: dict[str, Any], what: str = "option") -> Options:

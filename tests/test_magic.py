@@ -32,6 +32,34 @@ def test_help_lists_the_options() -> None:
         assert opt in doc, opt
 
 
+def test_every_request_option_has_one_spelling_in_the_magic_and_the_cli() -> None:
+    """Generated from Options: a new option appears in run(), the magic and the CLI at once."""
+    import dataclasses
+    import shlex
+
+    from kral_nb import optionargs
+    from kral_nb.cli import build_parser
+    from kral_nb.plan import Options
+
+    names = [f.name for f in dataclasses.fields(Options) if f.name != "api_key"]
+    cli_help = build_parser()._subparsers._group_actions[0].choices["compare"].format_help()  # type: ignore[union-attr]
+    for name in names:
+        flag = "--no-usage" if name == "include_usage" else "--" + name.replace("_", "-")
+        assert flag in (KralMagics.kral.__doc__ or "") and flag in cli_help, flag
+    assert "api-key" not in cli_help and "api-key" not in (KralMagics.kral.__doc__ or "")
+    line = ("-m sim:fast -p sim --extra-body '{\"top_p\": 0.5}' --tools TOOLS --no-usage --retries 2 "
+            "-t 0.5 --gemini-body array --trace")
+    args = KralMagics.kral.parser.parse_args(shlex.split(line))
+    got = optionargs.values(args, lookup={"TOOLS": [{"type": "function"}]}.__getitem__)
+    assert got == {"provider": "sim", "extra_body": {"top_p": 0.5}, "tools": [{"type": "function"}],
+                   "include_usage": False, "retries": 2, "temperature": 0.5, "gemini_body": "array",
+                   "trace": True}
+    cli = build_parser().parse_args(["compare", "--extra-body", '{"seed": 1}', "--max-tokens", "5"])
+    assert optionargs.values(cli) == {"extra_body": {"seed": 1}, "max_tokens": 5}
+    with pytest.raises(kral_nb.ConfigError, match="--extra-body: expected JSON"):
+        optionargs.values(build_parser().parse_args(["compare", "--extra-body", "{nope"]))
+
+
 def test_cell_streams_side_by_side_and_binds_result(ip: InteractiveShell) -> None:
     ip.user_ns["name"] = "big world"
     with capture_output() as cap:
@@ -54,6 +82,8 @@ def test_repeat_uses_the_comparison_machinery(ip: InteractiveShell) -> None:
     ("-m sim:fast -t 9", "temperature"),
     ("-m sim:fast --max-tokens 0", "max_tokens"),
     ("-m sim:fast --tools nope", "no such variable"),
+    ("-m sim:fast --extra-body '{bad'", "--extra-body: expected a variable's name or JSON"),
+    ("-m sim:fast --protocol grpc", "invalid choice"),
     ("-m warp:x -p warp", "unknown provider"),
     ("-m sim:fast -n 0", "at least 1"),
     ("-m sim:fast --format pdf", "invalid choice"),

@@ -112,10 +112,21 @@ def test_tls_reads_are_stamped_too(tls_burst_server: str) -> None:
 
 
 def _collect(base_url: str) -> list[kral_nb.Record]:
-    async def collect() -> list[kral_nb.Record]:  # astream builds its client from the env now
-        return [r async for r in kral_nb.astream("hi", model="m", provider="openai",
-                                                 base_url=base_url, api_key="x")]
-    return asyncio.run(collect())
+    """One stream over a client built now (so it reads the environment as it is now)."""
+    from kral_nb import engine
+    from kral_nb.client import new_client
+    from kral_nb.plan import Options, plan
+
+    job = plan("hi", None, "m", Options(provider="openai", base_url=base_url, api_key="x"))
+
+    async def collect() -> None:
+        async with new_client() as client:
+            await engine.execute(client, job)
+
+    asyncio.run(collect())
+    run = job.run
+    return [kral_nb.Record(run.run_id, i, (t - (run.t0_ns or 0)) / 1e9, c)
+            for i, (t, _, c) in enumerate(run.records)]
 
 
 def test_environment_proxy_is_used_and_stamped(burst_server: str,
