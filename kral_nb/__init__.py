@@ -26,6 +26,7 @@ from .errors import (
     ProtocolError,
     StreamError,
 )
+from .loadrun import LoadResult, load
 from .providers import PRESETS, set_key
 from .result import Result
 
@@ -40,6 +41,7 @@ __all__ = [
     "HTTPStatusError",
     "KralError",
     "KralTimeoutError",
+    "LoadResult",
     "MissingKeyError",
     "ProtocolError",
     "Record",
@@ -52,6 +54,7 @@ __all__ = [
     "astream",
     "compare",
     "history",
+    "load",
     "load_ipython_extension",
     "read_csv",
     "read_parquet",

@@ -30,7 +30,7 @@ from .providers import (
 )
 from .recorder import Run
 from .redact import CredentialURL, Secret, secrets_of, split_credentials
-from .request import ChatRequest, Message
+from .request import ChatRequest, Message, RequestSpec
 from .transport import TOKENIZERS
 
 GEMINI_BODIES = ("sse", "array")
@@ -235,11 +235,21 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     if opts.trace:
         run.trace = []
 
-    def make_pipeline(run: Run) -> Pipeline:
-        return Pipeline(module.new_decoder(spec), module.new_parser(), run)
-
     # the local model is counted in process from its GGUF; a server counts only when asked
     tokenizer = ((url.rstrip("/").removesuffix("/v1"), opts.tokenizer) if opts.tokenizer
                  else (gguf, "gguf") if prov.name == "local" and not opts.base_url else None)
-    return Job(run, spec, make_pipeline, timeouts_of(opts.timeout), retry_of(opts.retries), secrets,
-               tokenizer)
+    return Job(run, spec, PipelineFactory(proto, spec), timeouts_of(opts.timeout), retry_of(opts.retries),
+               secrets, tokenizer)
+
+
+@dataclass(frozen=True)
+class PipelineFactory:
+    """Builds a run's pipeline for one protocol and request; plain data, so a job pickles to a
+    worker process (load shards)."""
+
+    protocol: str
+    spec: RequestSpec
+
+    def __call__(self, run: Run) -> Pipeline:
+        module = protocols.get(self.protocol)
+        return Pipeline(module.new_decoder(self.spec), module.new_parser(), run)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 PKG = Path(__file__).parent.parent / "kral_nb"
-PURE = ["sse.py", "records.py", "recorder.py", "pipeline.py", "metrics.py", "replay.py", "request.py", "columns.py",
+PURE = ["arrivals.py", "levels.py", "sse.py", "records.py", "recorder.py", "pipeline.py", "metrics.py", "replay.py", "request.py", "columns.py",
         "encoding.py", "messages.py", "redact.py", "frames.py", "panes.py",
         "protocols/__init__.py", "protocols/shape.py", "protocols/openai.py", "protocols/anthropic.py",
         "protocols/gemini.py"]
@@ -29,6 +29,8 @@ CLOCK_READERS = {
     "sim/": "the simulated server's own schedule and send log",
     "local.py": "waiting for the llama.cpp server to start",
     "helpers.py": "stopping a helper that outlived its parent",
+    "shard.py": "a load level's schedule (due times, duration) and the shard's own loop lag and CPU",
+    "loadrun.py": "the common start instant of a level's shards and the live view's elapsed time",
     "display.py": "elapsed time on a live pane (shown, never recorded)",
     "widgets.py": "elapsed time on a live pane (shown, never recorded)",
 }

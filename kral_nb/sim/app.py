@@ -61,6 +61,7 @@ class SimState:
         self.log: deque[dict[str, Any]] = deque(maxlen=20000)
         self.failures: Counter[str] = Counter()
         self.traces: dict[str, dict[str, Any]] = {}  # run_id -> recorded trace (replay)
+        self.slots: dict[str, asyncio.Semaphore] = {}  # model -> its decode slots (+slots=N)
 
 
 def _text_of(content: Any) -> str:
@@ -93,11 +94,18 @@ async def _replay(entry: dict[str, Any], reads: list[tuple[int, bytes]]) -> Asyn
 
 
 async def _stream(entry: dict[str, Any], script: list[Ev], wire: Any,
-                  spec: SimSpec) -> AsyncIterator[bytes]:
-    """Write the script on schedule; ``entry["closed_early"]`` records a client that hung up."""
+                  spec: SimSpec, slots: asyncio.Semaphore | None = None) -> AsyncIterator[bytes]:
+    """Write the script on schedule; ``entry["closed_early"]`` records a client that hung up.
+    With ``slots`` (``+slots=N``), the script starts only once one of N slots is free: a
+    server with N decode slots and a FIFO queue, whose TTFT grows past N in flight."""
     try:
-        async for data in _writes(script, wire, spec):
-            yield data
+        if slots is None:
+            async for data in _writes(script, wire, spec):
+                yield data
+        else:
+            async with slots:
+                async for data in _writes(script, wire, spec):
+                    yield data
         entry["closed_early"] = False
     finally:
         entry.setdefault("closed_early", True)
@@ -180,7 +188,10 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
     entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [], "n_bytes": []}
     state.log.append(entry)
     request.scope[LOG_KEY] = entry
-    return StreamingResponse(_stream(entry, script, wire, spec), media_type=wire.content_type,
+    slots = None
+    if spec.has("slots"):
+        slots = state.slots.setdefault(model, asyncio.Semaphore(max(1, int(spec.num("slots", 1)))))
+    return StreamingResponse(_stream(entry, script, wire, spec, slots), media_type=wire.content_type,
                              headers={"x-sim-request-id": rid, "cache-control": "no-cache"})
 
 

@@ -60,6 +60,7 @@ FAULTS_HELP = {
     "run": "the run_id of a loaded trace to replay (profile `replay`)",
     "reject_usage": "answer 400 when the request asks for stream_options (some servers do)",
     "buffered": "hold every chunk and send them all at the end (a buffering proxy)",
+    "slots": "serve at most N streams of this model at once; others queue (TTFT grows with load)",
 }
 
 WORDS = ["the", "stream", "arrives", "token", "by", "token", "while", "the", "gateway", "measures", "every", "gap", "between", "chunks", "and", "the", "notebook", "draws", "each", "model", "side", "by", "side", "so", "latency", "becomes", "something", "you", "can", "see", "kral", "routes", "requests", "to", "many", "providers", "and", "keeps", "the", "wire", "format", "the", "same", "for", "all", "of", "them"]

@@ -1,0 +1,428 @@
+"""``kral_nb.load``: concurrency (closed loop) and arrival-rate (open loop) sweeps, each level's
+requests dealt across shard processes (``shard.py``), gathered into the usual frames plus the
+load columns and a per-level frame (``levels.py``).
+
+Order: level by level as given, and within a level every model in turn (one cell at a time,
+so models never compete for the client). Each shard is a process with its own event loop;
+records come back as columns (``RecordColumns`` pickles as a few buffers).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import arrivals
+from .errors import Cancelled, ConfigError, KralError
+from .plan import Options, plan, with_options
+from .recorder import Run
+from .result import Result
+from .shard import MAX_IN_FLIGHT, CellReport, CellTask, ShardRunner
+
+now_ns = time.perf_counter_ns
+MODES = ("closed", "open")
+MAX_LEVEL_CONCURRENCY = 4096
+
+
+class LoadResult(Result):
+    """A load sweep's runs (the usual frames, plus ``level``, ``mode``, ``scheduled_s``,
+    ``sent_s``, ``queue_delay_s``, ``in_flight_at_send``, ``shard`` in ``runs``) and
+    ``levels``: one row per (model, level) with rates, goodput, percentiles and the
+    ``client_saturated`` flag."""
+
+    def __init__(self, runs: Sequence[Run], meta: pd.DataFrame, cells: list[dict[str, Any]],
+                 slo: dict[str, float]) -> None:
+        super().__init__(runs)
+        self.meta, self.cells, self.slo = meta, cells, slo
+        self._load_runs: pd.DataFrame | None = None
+        self._levels: pd.DataFrame | None = None
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        if self._load_runs is None:
+            base = super().runs
+            self._load_runs = base.merge(self.meta, on="run_id", how="left", validate="one_to_one")
+        return self._load_runs
+
+    @property
+    def levels(self) -> pd.DataFrame:
+        from .levels import level_frame
+
+        if self._levels is None:
+            self._levels = level_frame(self.runs, self.chunks, self.cells, self.slo)
+        return self._levels
+
+    def summary(self, **kwargs: Any) -> pd.DataFrame:
+        """The per-level frame (see :attr:`levels`)."""
+        return self.levels
+
+    def __repr__(self) -> str:
+        lv = self.levels
+        sat = int(lv["client_saturated"].sum()) if len(lv) else 0
+        note = f"; {sat} level(s) client_saturated: add shards or machines" if sat else ""
+        return f"<kral_nb.LoadResult {len(self)} run(s) over {len(lv)} level(s){note}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cols = ["provider", "model", "mode", "level", "shards", "requests", "achieved_rps", "goodput_rps",
+                "slo_attainment", "ttft_s_p50", "ttft_s_p99", "tpot_s_p50", "queue_delay_s_p99",
+                "loop_lag_s_p99", "client_saturated"]
+        lv = self.levels[cols]
+        warn = ""
+        if lv["client_saturated"].any():
+            warn = ("<p><b>client_saturated</b>: these levels measure the client, not the server: "
+                    "add shards or machines.</p>")
+        return f"<div><b>{html.escape(repr(self))}</b>{lv.to_html(index=False, na_rep='')}{warn}</div>"
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _levels(concurrency: Any, rate: Any) -> tuple[str, list[float]]:
+    if (concurrency is None) == (rate is None):
+        raise ConfigError("give concurrency=[...] (closed loop: requests kept in flight) or "
+                          "rate=[...] (open loop: requests per second), not both and not neither")
+    values = concurrency if concurrency is not None else rate
+    values = [values] if isinstance(values, (int, float)) else list(values)
+    if not values:
+        raise ConfigError("the sweep needs at least one level")
+    if concurrency is not None:
+        if not all(_int(v) and 1 <= v <= MAX_LEVEL_CONCURRENCY for v in values):
+            raise ConfigError(f"concurrency levels must be integers from 1 to {MAX_LEVEL_CONCURRENCY}, got {values}")
+        return "closed", [float(v) for v in values]
+    if not all(not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v < math.inf for v in values):
+        raise ConfigError(f"rate levels must be positive numbers of requests per second, got {values}")
+    return "open", [float(v) for v in values]
+
+
+def default_shards() -> int:
+    """One shard per usable core."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@with_options
+def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: int | Sequence[int] | None = None,
+         rate: float | Sequence[float] | None = None, arrival: str = "poisson", burstiness: float = 1.0,
+         duration_s: float | None = None, requests: int | None = None, warmup_s: float = 0.0,
+         slo: dict[str, float] | None = None, seed: int = 0, shards: int | None = None,
+         max_in_flight: int | None = None, progress: bool | None = None, **options: Any) -> LoadResult:
+    """Sweep load levels for every model: ``concurrency=[1, 8, 32]`` keeps that many requests
+    in flight (closed loop); ``rate=[1, 5, 20]`` sends requests per second on an ``arrival``
+    schedule (``poisson``, ``constant``, ``gamma`` with ``burstiness``) whatever the responses
+    do (open loop). Each level lasts ``duration_s`` or ``requests`` requests; requests sent in
+    its first ``warmup_s`` are flagged and left out of the statistics. ``slo`` (``ttft_s``,
+    ``tpot_s``, ``e2e_s`` limits in seconds) defines goodput. ``shards`` worker processes
+    (default: one per core) share each level. Open loop: at most ``max_in_flight`` requests
+    at once (default 4,096 per shard); a request due while the cap is reached waits, and its
+    ``queue_delay_s`` shows it. Returns a :class:`LoadResult`."""
+    from .levels import SLO_METRICS
+
+    mode, values = _levels(concurrency, rate)
+    if duration_s is None and requests is None:
+        raise ConfigError("give duration_s=... (seconds per level) or requests=... (per level)")
+    if duration_s is not None and (isinstance(duration_s, bool) or not isinstance(duration_s, (int, float))
+                                   or not 0 < duration_s <= 86_400):
+        raise ConfigError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
+    if requests is not None and (not _int(requests) or not 1 <= requests <= 1_000_000):
+        raise ConfigError(f"requests must be an integer from 1 to 1,000,000, got {requests!r}")
+    if isinstance(warmup_s, bool) or not isinstance(warmup_s, (int, float)) or not 0 <= warmup_s < (duration_s or math.inf):
+        raise ConfigError(f"warmup_s must be a number of seconds from 0 to below duration_s, got {warmup_s!r}")
+    if arrival not in arrivals.ARRIVALS:
+        raise ConfigError(f"arrival must be one of {arrivals.ARRIVALS}, got {arrival!r}")
+    slo = dict(slo or {})
+    bad = [k for k in slo if k not in SLO_METRICS]
+    if bad or not all(not isinstance(v, bool) and isinstance(v, (int, float)) and v > 0 for v in slo.values()):
+        raise ConfigError(f"slo takes positive limits in seconds for {', '.join(SLO_METRICS)}, got {slo!r}")
+    if max_in_flight is not None and (not _int(max_in_flight) or not 1 <= max_in_flight <= 1_000_000):
+        raise ConfigError(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
+    n_shards = default_shards() if shards is None else shards
+    if not _int(n_shards) or not 1 <= n_shards <= 256:
+        raise ConfigError(f"shards must be an integer from 1 to 256, got {shards!r}")
+    if not models:
+        raise ConfigError("load() needs at least one model")
+    opts = Options.from_kwargs(options)
+    templates: list[Any] = [plan(prompt, None, m, opts) for m in models]  # every check before any request
+    for job in templates:
+        job.run.listener = None
+    cells = [{"cell": li * len(models) + mi, "model_index": mi, "mode": mode, "level": v, "warmup_s": float(warmup_s),
+              "provider": templates[mi].run.provider, "model": templates[mi].run.model,
+              "protocol": templates[mi].run.protocol}
+             for li, v in enumerate(values) for mi in range(len(models))]
+    pool = ShardPool(n_shards)
+    view = LoadView(cells, enabled=progress if progress is not None else True)
+    reports: list[CellReport] = []
+    interrupted = False
+    try:
+        pool.start()
+        for cell in cells:
+            tasks = _tasks(cell, templates[cell["model_index"]], n_shards, mode, duration_s, requests, arrival,
+                           burstiness, seed, -(-max_in_flight // n_shards) if max_in_flight else MAX_IN_FLIGHT)
+            cell["shards"] = len(tasks)
+            reports += pool.run(tasks, view)
+    except KeyboardInterrupt:
+        interrupted = True
+        reports += pool.stop_and_collect(view)
+    finally:
+        pool.close()
+        view.close()
+    result = _gather(reports, cells, slo)
+    from .api import _HISTORY
+
+    _HISTORY.keep(*result.run_list)
+    if interrupted:
+        raise Cancelled("cancelled: the load sweep's partial result is in exc.result", result=result)
+    return result
+
+
+def _split(n: int, parts: int) -> list[int]:
+    return [n // parts + (i < n % parts) for i in range(parts)]
+
+
+def _tasks(cell: dict[str, Any], job: Any, n_shards: int, mode: str, duration_s: float | None,
+           requests: int | None, arrival: str, burstiness: float, seed: int, max_in_flight: int) -> list[CellTask]:
+    common = {"cell": cell["cell"], "job": job, "mode": mode, "start_ns": 0, "warmup_s": cell["warmup_s"],
+              "duration_s": duration_s, "max_in_flight": max_in_flight}
+    if mode == "closed":
+        conc = [c for c in _split(int(cell["level"]), n_shards) if c > 0]
+        quotas = _split(requests, len(conc)) if requests is not None else [None] * len(conc)
+        return [CellTask(shard=i, concurrency=c, requests=q, **common)
+                for i, (c, q) in enumerate(zip(conc, quotas, strict=True)) if q != 0]
+    offsets = arrivals.schedule(cell["level"], arrival=arrival, burstiness=burstiness, duration_s=duration_s,
+                                requests=requests, seed=seed + cell["cell"])
+    cell["scheduled"] = len(offsets)
+    return [CellTask(shard=i, offsets_s=offsets[i::n_shards].tolist(), **common)
+            for i in range(min(n_shards, len(offsets)))]
+
+
+def _gather(reports: list[CellReport], cells: list[dict[str, Any]], slo: dict[str, float]) -> LoadResult:
+    runs: list[Run] = []
+    meta: dict[str, list[Any]] = {k: [] for k in ("run_id", "cell", "level", "mode", "scheduled_s", "sent_s",
+                                                  "queue_delay_s", "in_flight_at_send", "shard", "host")}
+    by_cell = {c["cell"]: c for c in cells}
+    for c in cells:
+        c.setdefault("shards", 0)
+        c.update(lag_s=[], cpu_s=[], wall_s=[])
+    for rep in sorted(reports, key=lambda r: (r.cell, r.shard)):
+        cell = by_cell[rep.cell]
+        cell["lag_s"].append(rep.lag_s)
+        cell["cpu_s"].append(rep.cpu_s)
+        cell["wall_s"].append(rep.wall_s)
+        start = cell["start_ns"]
+        for run, sched, inflight in zip(rep.runs, rep.scheduled_ns, rep.in_flight_at_send, strict=True):
+            runs.append(run)
+            sent = (run.t0_ns - start) / 1e9 if run.t0_ns is not None else math.nan
+            for k, v in (("run_id", run.run_id), ("cell", rep.cell), ("level", cell["level"]), ("mode", cell["mode"]),
+                         ("scheduled_s", (sched - start) / 1e9), ("sent_s", sent),
+                         ("queue_delay_s", sent - (sched - start) / 1e9), ("in_flight_at_send", inflight),
+                         ("shard", rep.shard), ("host", rep.host)):
+                meta[k].append(v)
+    frame = pd.DataFrame(meta).astype({"run_id": "string", "cell": "int64", "level": "float64",
+                                       "mode": "category", "in_flight_at_send": "int64", "shard": "int64",
+                                       "host": "string"})
+    order = frame.sort_values(["cell", "scheduled_s"], kind="stable")["run_id"].tolist()
+    rank = {rid: i for i, rid in enumerate(order)}
+    runs.sort(key=lambda r: rank[r.run_id])
+    for cell_runs in _by_cell(runs, frame):
+        for i, run in enumerate(cell_runs):
+            run.repeat = i  # send order within the cell, across shards
+    return LoadResult(runs, frame, cells, slo)
+
+
+def _by_cell(runs: list[Run], meta: pd.DataFrame) -> list[list[Run]]:
+    cell_of = dict(zip(meta["run_id"].tolist(), meta["cell"].tolist(), strict=True))
+    out: dict[int, list[Run]] = {}
+    for r in runs:
+        out.setdefault(cell_of[r.run_id], []).append(r)
+    return list(out.values())
+
+
+# -- shard processes -----------------------------------------------------------------------
+def _shard_main(conn: Any, progress: Any, stop: Any) -> None:
+    """A shard process: one event loop and one ShardRunner for the whole sweep."""
+    import asyncio
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns an interrupt into ``stop``
+    from . import protocols, transport  # noqa: F401 - imported now, not inside the first level's timing
+
+    for name in protocols.PROTOCOLS:
+        protocols.get(name)
+    runner = ShardRunner()
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            task = conn.recv()
+            if task is None:
+                break
+            report = loop.run_until_complete(runner.run_cell(task, progress=progress.put, stop=stop.is_set))
+            conn.send(report)
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        loop.run_until_complete(runner.close())
+        loop.close()
+
+
+class ShardPool:
+    """``n`` shard processes (spawned: the parent has threads), task i to shard i."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.ctx = multiprocessing.get_context("spawn")
+        self.progress = self.ctx.Queue()
+        self.stop = self.ctx.Event()
+        self.procs: list[Any] = []
+        self.conns: list[Any] = []
+        self.pending: dict[int, Any] = {}  # shard -> its connection, while a report is due
+
+    def start(self) -> None:
+        for i in range(self.n):
+            parent, child = self.ctx.Pipe()
+            p = self.ctx.Process(target=_shard_main, args=(child, self.progress, self.stop), daemon=True,
+                                 name=f"kral-nb-shard-{i}")
+            p.start()
+            self.procs.append(p)
+            self.conns.append(parent)
+
+    def run(self, tasks: list[CellTask], view: LoadView) -> list[CellReport]:
+        start_ns = now_ns() + 200_000_000  # every shard starts together, 0.2 s from now
+        for t in tasks:
+            t.start_ns = start_ns
+            view.cells_by_id[t.cell]["start_ns"] = start_ns
+            self.conns[t.shard].send(t)
+            self.pending[t.shard] = self.conns[t.shard]
+        return self._collect(view)
+
+    def _collect(self, view: LoadView, timeout_s: float | None = None) -> list[CellReport]:
+        reports: list[CellReport] = []
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self.pending:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            ready = multiprocessing.connection.wait(list(self.pending.values()), timeout=0.25)
+            view.drain(self.progress)
+            for conn in ready:
+                shard = next(i for i, c in self.pending.items() if c is conn)
+                try:
+                    reports.append(self.pending[shard].recv())
+                except EOFError:
+                    code = self.procs[shard].exitcode
+                    raise KralError(f"load shard {shard} died (exit code {code}); its runs are lost") from None
+                del self.pending[shard]
+            for shard in list(self.pending):
+                if not self.procs[shard].is_alive():
+                    raise KralError(f"load shard {shard} died (exit code {self.procs[shard].exitcode})")
+        view.drain(self.progress)
+        return reports
+
+    def stop_and_collect(self, view: LoadView) -> list[CellReport]:
+        """After an interrupt: every shard cancels its streams and sends what it has."""
+        self.stop.set()
+        try:
+            return self._collect(view, timeout_s=15)
+        except (KeyboardInterrupt, KralError):
+            return []
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+        self.progress.close()
+
+
+class LoadView:
+    """Progress per (model, level) while the sweep runs: offered vs achieved, in flight, TTFT
+    p50/p99 so far. A table in a notebook (one display, updated at most 4 times a second),
+    a line on stderr elsewhere."""
+
+    def __init__(self, cells: list[dict[str, Any]], *, enabled: bool) -> None:
+        self.cells_by_id = {c["cell"]: c for c in cells}
+        self.enabled = enabled
+        self.stats: dict[int, dict[str, Any]] = {}
+        self._handle: Any = None
+        self._last = 0.0
+        if enabled:
+            try:
+                from IPython import get_ipython  # type: ignore[attr-defined]
+
+                shell = get_ipython()  # type: ignore[no-untyped-call]
+                if shell is not None and getattr(shell, "kernel", None) is not None:
+                    from IPython.display import HTML, display  # type: ignore[attr-defined]
+
+                    self._handle = display(HTML("<i>kral_nb load: starting shards…</i>"),  # type: ignore[no-untyped-call]
+                                           display_id=True)
+            except ImportError:
+                self._handle = None
+
+    def drain(self, q: Any) -> None:
+        changed = False
+        while True:
+            try:
+                msg = q.get_nowait()
+            except Exception:  # queue.Empty, or closed
+                break
+            st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": []})
+            st["shards"][msg["shard"]] = msg
+            st["ttft_s"] += msg["ttft_s"]
+            changed = True
+        if changed and self.enabled and time.monotonic() - self._last > 0.25:
+            self._last = time.monotonic()
+            self.render()
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for cid, st in sorted(self.stats.items()):
+            cell = self.cells_by_id[cid]
+            shards = st["shards"].values()
+            sent = sum(s["sent"] for s in shards)
+            done = sum(s["done"] for s in shards)
+            elapsed = max(1e-9, (now_ns() - cell.get("start_ns", now_ns())) / 1e9)
+            t = np.array(st["ttft_s"])
+            out.append({"model": cell["model"], "mode": cell["mode"], "level": cell["level"],
+                        "offered": cell["level"] if cell["mode"] == "open" else sent / elapsed,
+                        "achieved": done / elapsed, "in_flight": sum(s["in_flight"] for s in shards),
+                        "failed": sum(s["failed"] for s in shards),
+                        "ttft_p50": float(np.percentile(t, 50)) if len(t) else math.nan,
+                        "ttft_p99": float(np.percentile(t, 99)) if len(t) else math.nan})
+        return out
+
+    def render(self) -> None:
+        rows = self.rows()
+        if not rows:
+            return
+        if self._handle is not None:
+            from IPython.display import HTML  # type: ignore[attr-defined]
+
+            df = pd.DataFrame(rows)
+            table = df.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+            html = "<b>kral_nb load</b> (live; rates per second, TTFT in seconds)" + table
+            self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
+        else:
+            r = rows[-1]
+            sys.stderr.write(f"\rkral_nb load: {r['model']} {r['mode']} {r['level']:g}: "
+                             f"{r['achieved']:.1f}/s done, {r['in_flight']} in flight, "
+                             f"TTFT p50 {r['ttft_p50'] * 1000:.0f} ms   ")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.render()
+            if self._handle is None and self.stats:
+                sys.stderr.write("\n")

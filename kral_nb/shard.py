@@ -1,0 +1,225 @@
+"""A load shard: one event loop driving its share of a load level's requests, in its own
+process (``loadrun.py``) — or, unchanged, in a Ray async actor. It measures itself: event-loop
+lag samples and CPU time over the level, so a saturated client is flagged, never mistaken for
+a slow server.
+
+Closed loop: ``concurrency`` workers, each sending its next request the moment the previous
+one ends (scheduled = that moment). Open loop: every request is due at its offset in the
+level's arrival schedule (``arrivals.py``), whatever the responses do; ``sent − scheduled``
+(``queue_delay_s``) shows a client that falls behind (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from . import engine
+from .client import new_client
+from .engine import Job
+from .recorder import Run
+
+now_ns = time.perf_counter_ns  # CLOCK_MONOTONIC: comparable across processes on one host
+MAX_IN_FLIGHT = 4096  # per shard, open loop: beyond it requests wait (and their queue delay shows)
+LAG_PERIOD_S = 0.002
+
+
+@dataclass
+class CellTask:
+    """One shard's part of one (model, level) cell: plain data, pickled to the shard."""
+
+    cell: int
+    shard: int
+    job: Job  # the model's validated job; each request clones it with a fresh run
+    mode: str  # "closed" | "open"
+    start_ns: int  # the level's common start (CLOCK_MONOTONIC)
+    warmup_s: float
+    duration_s: float | None
+    concurrency: int = 0  # closed loop: this shard's workers
+    requests: int | None = None  # closed loop: this shard's quota
+    offsets_s: list[float] = field(default_factory=list)  # open loop: this shard's due times
+    max_in_flight: int = 4096  # open loop: this shard's cap
+
+
+@dataclass
+class CellReport:
+    """What a shard sends back: the runs (records as columns) and, per run, when it was due
+    and how many of this shard's requests were in flight as it was sent; plus the shard's own
+    health over the cell."""
+
+    cell: int
+    shard: int
+    runs: list[Run]
+    scheduled_ns: list[int]
+    in_flight_at_send: list[int]
+    lag_s: list[float]  # event-loop lateness samples, every LAG_PERIOD_S
+    cpu_s: float  # process CPU time over the cell
+    wall_s: float
+    host: str = field(default_factory=lambda: os.uname().nodename)
+
+
+class ShardRunner:
+    """One event loop's worth of load; ``await run_cell(task)`` runs one cell. Hold one per
+    process (a worker or a Ray actor): its HTTP client pools connections across cells."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+        self.block_s = float(os.environ.get("KRAL_NB_BLOCK_SHARD_MS", "0")) / 1000  # diagnostics
+
+    async def run_cell(self, task: CellTask, *, progress: Callable[[dict[str, Any]], None] | None = None,
+                       stop: Callable[[], bool] = lambda: False) -> CellReport:
+        if self._client is None:
+            self._client = new_client()
+        state = _CellState(task, self._client)
+        cpu0, wall0 = time.process_time(), now_ns()
+        lag: list[float] = []
+        watchers = [asyncio.ensure_future(_sample_lag(lag))]
+        if self.block_s:
+            watchers.append(asyncio.ensure_future(_block(self.block_s)))
+        if progress is not None:
+            watchers.append(asyncio.ensure_future(_report(state, progress)))
+        driver = asyncio.ensure_future(state.closed() if task.mode == "closed" else state.open())
+        try:
+            while not driver.done():
+                await asyncio.wait([driver], timeout=0.05)
+                if stop() and not driver.done():
+                    driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
+        finally:
+            for w in watchers:
+                w.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+            await state.cancel_all()
+        if progress is not None:
+            progress(state.snapshot(final=True))
+        return CellReport(task.cell, task.shard, state.runs, state.scheduled_ns, state.in_flight_at_send, lag,
+                          time.process_time() - cpu0, (now_ns() - wall0) / 1e9)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class _CellState:
+    def __init__(self, task: CellTask, client: httpx.AsyncClient) -> None:
+        self.task, self.client = task, client
+        self.runs: list[Run] = []
+        self.scheduled_ns: list[int] = []
+        self.in_flight_at_send: list[int] = []
+        self.in_flight = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.reported = 0
+
+    def _new_run(self) -> Job:
+        template = self.task.job
+        t = template.run
+        run = Run(uuid.uuid4().hex[:12], t.provider, t.model, t.protocol,
+                  repeat=len(self.runs), prompt_id=t.prompt_id)
+        run.secrets, run.trace = t.secrets, ([] if t.trace is not None else None)
+        return dataclasses.replace(template, run=run)
+
+    async def _one(self, scheduled: int) -> None:
+        job = self._new_run()
+        job.run.warmup = (scheduled - self.task.start_ns) / 1e9 < self.task.warmup_s
+        self.runs.append(job.run)
+        self.scheduled_ns.append(scheduled)
+        self.in_flight_at_send.append(self.in_flight)
+        self.in_flight += 1
+        try:
+            await engine.execute(self.client, job)
+        finally:
+            self.in_flight -= 1
+
+    def _open_for(self, t: int) -> bool:
+        d = self.task.duration_s
+        return d is None or t < self.task.start_ns + int(d * 1e9)
+
+    async def closed(self) -> None:
+        quota = [self.task.requests]
+
+        async def worker() -> None:
+            while True:
+                t = max(now_ns(), self.task.start_ns)
+                if not self._open_for(t) or quota[0] == 0:
+                    return
+                if quota[0] is not None:
+                    quota[0] -= 1
+                await self._one(t)
+
+        await _sleep_until(self.task.start_ns)
+        await asyncio.gather(*(worker() for _ in range(self.task.concurrency)))
+
+    async def open(self) -> None:
+        slots = asyncio.Semaphore(self.task.max_in_flight)
+        for offset in self.task.offsets_s:
+            due = self.task.start_ns + int(offset * 1e9)
+            await _sleep_until(due)
+            await slots.acquire()  # at the cap, the request waits: its queue delay shows it
+            t = asyncio.ensure_future(self._one(due))
+            self.tasks.add(t)
+            t.add_done_callback(self.tasks.discard)
+            t.add_done_callback(lambda _: slots.release())
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def cancel_all(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        for run in self.runs:
+            run.cancel(now_ns())
+
+    def snapshot(self, final: bool = False) -> dict[str, Any]:
+        """Progress for the live view: counts, and the TTFTs of the runs finished since the
+        last snapshot (in sending order; at the end, every run not reported yet)."""
+        k = self.reported
+        if final:
+            k = len(self.runs)
+        else:
+            while k < len(self.runs) and self.runs[k].final:
+                k += 1
+        new, self.reported = self.runs[self.reported:k], k
+        done = [r for r in self.runs if r.final]
+        ttfts = [(r.first_content_ns - r.t0_ns) / 1e9 for r in new
+                 if r.first_content_ns is not None and r.t0_ns is not None and not r.warmup]
+        return {"cell": self.task.cell, "shard": self.task.shard, "sent": len(self.runs),
+                "done": len(done), "failed": sum(r.status != "ok" for r in done),
+                "in_flight": self.in_flight, "ttft_s": ttfts, "final": final}
+
+
+async def _sleep_until(t_ns: int) -> None:
+    delay = (t_ns - now_ns()) / 1e9
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _sample_lag(out: list[float]) -> None:
+    """Lateness of a short timer, over and over: the loop's responsiveness under this load."""
+    period_ns = int(LAG_PERIOD_S * 1e9)
+    while True:
+        t = now_ns()
+        await asyncio.sleep(LAG_PERIOD_S)
+        out.append(max(0, now_ns() - t - period_ns) / 1e9)
+
+
+async def _block(block_s: float) -> None:
+    """``KRAL_NB_BLOCK_SHARD_MS``: block the loop for that long every 50 ms (a deliberately
+    saturated client, for tests and for checking the flag on a new machine)."""
+    while True:
+        await asyncio.sleep(0.05)
+        time.sleep(block_s)  # noqa: ASYNC251 - the point: a blocked loop
+
+
+async def _report(state: _CellState, progress: Callable[[dict[str, Any]], None]) -> None:
+    while True:
+        await asyncio.sleep(0.25)
+        progress(state.snapshot())

@@ -1,0 +1,114 @@
+"""Load sweeps over real loopback against the sim, with real shard processes: schedules,
+queue delay, goodput, saturation, interrupts, and 1 vs N shards."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import kral_nb
+from kral_nb.arrivals import schedule
+from kral_nb.levels import meets_slo
+
+
+def test_open_loop_schedules_follow_the_arrival_process() -> None:
+    gaps = np.diff(schedule(50, duration_s=200, arrival="poisson", seed=7))
+    # Kolmogorov-Smirnov against Exp(mean 1/50), at the 1 % level
+    x = np.sort(gaps)
+    cdf = 1 - np.exp(-50 * x)
+    emp = np.arange(1, len(x) + 1) / len(x)
+    d = max(np.max(emp - cdf), np.max(cdf - (emp - 1 / len(x))))
+    assert d < 1.63 / np.sqrt(len(x)), d
+    assert abs(len(gaps) / 200 - 50) < 3 * np.sqrt(50 / 200)  # the count matches the rate
+    bursty = np.diff(schedule(20, duration_s=300, arrival="gamma", burstiness=0.25, seed=1))
+    assert 1.8 < bursty.std() / bursty.mean() < 2.2  # gamma shape 0.25: CV = 2
+    assert np.allclose(np.diff(schedule(4, requests=9, arrival="constant")), 0.25)
+    assert (schedule(5, requests=20, seed=3) == schedule(5, requests=20, seed=3)).all()
+    assert not (schedule(5, requests=20, seed=3) == schedule(5, requests=20, seed=4)).all()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"concurrency": [1], "rate": [1]}, "not both"),
+    ({"concurrency": [0], "requests": 1}, "concurrency levels"),
+    ({"rate": [-1], "requests": 1}, "rate levels"),
+    ({"concurrency": [1]}, "duration_s"),
+    ({"concurrency": [1], "requests": 1, "slo": {"ttfb": 1}}, "slo takes"),
+    ({"rate": [1], "requests": 1, "arrival": "weibull"}, "arrival must be"),
+    ({"concurrency": [1], "requests": 1, "shards": 0}, "shards must be"),
+    ({"concurrency": [1], "requests": 1, "temprature": 1}, "did you mean 'temperature'"),
+])
+def test_bad_load_arguments_raise_before_anything_starts(kwargs: dict, message: str) -> None:
+    with pytest.raises(kral_nb.ConfigError, match=message):
+        kral_nb.load("hi", ["sim:fast"], progress=False, **kwargs)
+
+
+def _key(runs: pd.DataFrame) -> list[tuple]:
+    return sorted(zip(runs["status"].astype(str), runs["text"], runs["output_tokens"], strict=True))
+
+
+def test_closed_loop_one_and_two_shards_give_the_same_rows_and_goodput(sim_root: str) -> None:
+    """One slot on the server, 3 in flight: later requests queue, so a 0.25 s TTFT SLO splits
+    them; goodput = requests meeting every SLO / the level's duration."""
+    model = "sim:steady+n=5+slots=1+seed=load1"
+    slo = {"ttft_s": 0.25, "e2e_s": 2.0}
+    results = [kral_nb.load("hi", [model], concurrency=[3], requests=9, shards=s, slo=slo, progress=False)
+               for s in (1, 2)]
+    one, two = results
+    assert len(one) == len(two) == 9 and _key(one.runs) == _key(two.runs)
+    assert set(one.runs["shard"]) == {0} and set(two.runs["shard"]) == {0, 1}
+    for r in results:
+        runs, lv = r.runs, r.levels.iloc[0]
+        assert (runs["status"].astype(str) == "ok").all() and list(runs["repeat"]) == list(range(9))
+        assert lv["requests"] == 9 and lv["shards"] == (1 if r is one else 2) and lv["mode"] == "closed"
+        good = meets_slo(runs, slo)
+        assert 0 < good.sum() < 9  # the queue pushed some TTFTs past the SLO
+        duration = (runs["sent_s"] + runs["e2e_s"]).max() - runs["sent_s"].min()
+        assert lv["duration_s"] == pytest.approx(duration)
+        assert lv["goodput_rps"] == pytest.approx(good.sum() / duration)
+        assert lv["slo_attainment"] == pytest.approx(good.mean())
+        assert lv["in_flight_max"] >= 1 and (runs["in_flight_at_send"] <= 3).all()
+        assert r.chunks["run_id"].nunique() == 9 and set(r.chunks["run_id"]) == set(runs["run_id"])
+    assert "LoadResult 9 run(s) over 1 level(s)" in repr(one)
+
+
+def test_open_loop_queue_delay_grows_when_the_server_is_slower_than_the_schedule(sim_root: str) -> None:
+    """40 requests/s scheduled, two in flight at most, 0.2 s each: the client falls behind
+    its schedule and queue_delay_s shows it (no coordinated omission)."""
+    r = kral_nb.load("hi", ["sim:steady+n=10+seed=load2"], rate=[40], arrival="constant", requests=16,
+                     shards=2, max_in_flight=2, progress=False)
+    runs = r.runs.sort_values("scheduled_s")
+    assert np.allclose(runs["scheduled_s"], np.arange(16) / 40)
+    delay = runs["queue_delay_s"].to_numpy()
+    assert delay[-4:].mean() > delay[:4].mean() + 0.5 and delay[-1] > 0.8
+    assert pd.Series(delay).corr(pd.Series(np.arange(16)), method="spearman") > 0.9
+    lv = r.levels.iloc[0]
+    assert lv["mode"] == "open" and lv["offered_rps"] == 40 and lv["achieved_rps"] < 15
+    assert lv["queue_delay_s_p99"] > 0.8
+
+
+def test_a_blocked_shard_loop_is_flagged_and_an_interrupt_keeps_every_chunk(
+        sim_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRAL_NB_BLOCK_SHARD_MS", "30")  # the shard blocks its loop 30 ms every 50 ms
+    timer = threading.Timer(4.0, _thread.interrupt_main)
+    timer.start()
+    t = time.perf_counter()
+    try:
+        with pytest.raises(kral_nb.Cancelled) as info:
+            kral_nb.load("hi", ["sim:steady+n=400+seed=load3"], concurrency=[2], duration_s=60, shards=1,
+                         progress=False)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t < 25
+    r = info.value.result
+    assert isinstance(r, kral_nb.LoadResult) and len(r) >= 2
+    assert set(r.runs["status"].astype(str)) == {"cancelled"}  # 4 s into 4-second streams
+    assert (r.runs["output_tokens"] > 10).all()  # the chunks received before the interrupt
+    assert len(r.chunks) == r.runs["n_chunks"].sum() > 20
+    lv = r.levels.iloc[0]
+    assert lv["client_saturated"] and lv["loop_lag_s_p99"] >= 0.02
+    assert "client_saturated" in r._repr_html_() and "add shards or machines" in repr(r)
