@@ -62,6 +62,13 @@ class LoadResult(Result):
             self._levels = level_frame(self.runs, self.chunks, self.cells, self.slo)
         return self._levels
 
+    @property
+    def plot(self) -> Any:
+        """``.latency(metric)`` and ``.goodput()`` over the levels (``LoadPlots``)."""
+        from .loadplots import LoadPlots
+
+        return LoadPlots(self.levels)
+
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """The per-level frame (see :attr:`levels`)."""
         return self.levels

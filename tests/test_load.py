@@ -4,8 +4,10 @@ queue delay, goodput, saturation, interrupts, and 1 vs N shards."""
 from __future__ import annotations
 
 import _thread
+import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,3 +114,26 @@ def test_a_blocked_shard_loop_is_flagged_and_an_interrupt_keeps_every_chunk(
     lv = r.levels.iloc[0]
     assert lv["client_saturated"] and lv["loop_lag_s_p99"] >= 0.02
     assert "client_saturated" in r._repr_html_() and "add shards or machines" in repr(r)
+
+
+def test_load_plots_mark_the_knee(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from kral_nb.loadplots import LoadPlots, knee
+
+    levels = pd.DataFrame({
+        "provider": "sim", "model": "m", "protocol": "openai", "level": [1.0, 4.0, 16.0],
+        "offered_rps": [2.0, 8.0, 32.0], "achieved_rps": [2.0, 7.5, 9.0], "goodput_rps": [2.0, 7.0, 1.0],
+        "ttft_s_p50": [0.1, 0.12, 0.9], "ttft_s_p99": [0.2, 0.3, 1.5], "tpot_s_p50": [0.01] * 3,
+        "tpot_s_p99": [0.02] * 3, "client_saturated": [False, False, True]})
+    assert knee(levels) == 9.0 and knee(levels, "tpot_s") is None
+    plots = LoadPlots(levels)
+    ax = plots.latency()
+    assert ax.get_xlabel() == "achieved throughput (requests / s)" and len(ax.get_lines()) == 3  # p50, p99, knee
+    assert any(t.get_text() == "knee" for t in ax.texts)
+    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"sim:m (simulated) p50", "client saturated"}
+    ax = plots.goodput()
+    assert ax.get_xlabel() == "offered load (requests / s)" and len(ax.get_lines()) == 3
+    assert [os.path.basename(p) for p in plots.save_all(str(tmp_path))] == [
+        "load_ttft.png", "load_tpot.png", "load_goodput.png"]
