@@ -65,11 +65,22 @@ class KralMagics(Magics):  # type: ignore[misc]
     @argument("-n", "--repeat", type=int, default=1, help="runs per model (fair interleaved trials)")
     @argument("--format", choices=["markdown", "text"], default=None)
     @argument("--out", help="also bind the Result to this name")
+    @argument("--concurrency", help="load sweep, closed loop: levels of requests in flight, e.g. 1,4,16")
+    @argument("--rate", help="load sweep, open loop: levels of requests per second, e.g. 1,5,20")
+    @argument("--arrival", choices=["poisson", "constant", "gamma"], default="poisson",
+              help="load sweep, open loop: the arrival process")
+    @argument("--duration", type=float, help="load sweep: seconds per level")
+    @argument("--requests", type=int, help="load sweep: requests per level (instead of --duration)")
+    @argument("--warmup", type=float, default=0.0, help="load sweep: warmup seconds at the start of each level")
+    @argument("--slo", help="load sweep: latency targets for goodput, e.g. ttft_s=0.5,e2e_s=3")
+    @argument("--shards", type=int, help="load sweep: worker processes (default: one per core)")
     @optionargs.magic_arguments  # every request option of run(), generated from Options
     @cell_magic
     def kral(self, line: str, cell: str) -> None:
         """Stream the cell (the prompt) from one or more models, side by side, live.
-        The Result is bound to ``_kral`` (and ``--out NAME``)."""
+        With ``--concurrency`` or ``--rate``, run a load sweep instead (``kral_nb.load``): a
+        live table per model and level, then the level frame. The Result (or LoadResult) is
+        bound to ``_kral`` (and ``--out NAME``)."""
         args = None
         try:
             args = parse_line(self.kral.parser, line)
@@ -144,6 +155,8 @@ def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
         if not isinstance(listed, (list, tuple)) or not all(isinstance(m, str) for m in listed):
             raise ConfigError(f"--models {args.models}: expected a list of model names in the notebook")
         models += listed
+    if args.concurrency or args.rate:
+        return _load_cell(args, prompt, models or [DEFAULTS.model], options)
     sweep = api.sweep(prompt, models or [DEFAULTS.model], repeat=args.repeat, **options)
     view = LivePanes(sweep.result.run_list, fmt=args.format or DEFAULTS.format, rate_hz=DEFAULTS.rate_hz)
     view.start()
@@ -152,6 +165,32 @@ def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
         result = sweep.wait(view.tick, 1.0 / DEFAULTS.rate_hz)
     finally:
         view.final()
+    from IPython.display import display
+
+    display(result)
+    return result
+
+
+def _numbers(flag: str, text: str, kind: type) -> list[Any]:
+    try:
+        return [kind(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ConfigError(f"{flag} {text}: expected comma-separated numbers, e.g. 1,4,16") from None
+
+
+def _load_cell(args: Any, prompt: str, models: list[str], options: dict[str, Any]) -> Result:
+    from .loadrun import load
+
+    slo: dict[str, float] = {}
+    for part in (args.slo or "").split(","):
+        if part.strip():
+            name, _, value = part.partition("=")
+            slo[name.strip()] = _numbers("--slo", value, float)[0] if value else float("nan")
+    result = load(prompt, models,
+                  concurrency=_numbers("--concurrency", args.concurrency, int) if args.concurrency else None,
+                  rate=_numbers("--rate", args.rate, float) if args.rate else None, arrival=args.arrival,
+                  duration_s=args.duration, requests=args.requests, warmup_s=args.warmup, slo=slo,
+                  shards=args.shards, **options)
     from IPython.display import display
 
     display(result)

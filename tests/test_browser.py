@@ -167,3 +167,29 @@ def test_notebook_7_streams_live_too(lab: tuple[str, Path], page: Any) -> None:
         time.sleep(0.05)
     assert "frames ok" in states[-1] and states[-1].count("✅ ok") >= 2
     assert any("▶ streaming" in s for s in states)  # seen live
+
+
+def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path], page: Any) -> None:
+    url, root = lab
+    put_notebook(url, "load.ipynb", ["%load_ext kral_nb",
+                                     "%%kral -m sim:steady+n=30+slots=2 --concurrency 1,4 --duration 3 --shards 1 "
+                                     "--slo ttft_s=0.3\nHello load",
+                                     "print('levels', len(_kral.levels))"])
+    open_notebook(page, url, "load.ipynb")
+    command(page, "notebook:run-all-cells")
+    states: list[str] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and "levels 2" not in (states[-1] if states else ""):
+        text = outputs_text(page)
+        if not states or text != states[-1]:
+            states.append(text)
+        time.sleep(0.1)
+    final = states[-1]
+    assert "levels 2" in final, final[-2000:]
+    assert any("kral_nb load (live" in s and "in_flight" in s for s in states)  # the live table, updated
+    assert "LoadResult" in final and "goodput_rps" in final and "client_saturated" in final
+    # the level table fits the output area: no horizontal overflow hidden off-screen
+    widths = page.evaluate("""[...document.querySelectorAll('.jp-OutputArea-output table')].map(
+        t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').scrollWidth > 0])""")
+    assert widths and all(w > 100 for w, _ in widths)
+    page.screenshot(path=str(root / "load.png"), full_page=True)

@@ -228,3 +228,19 @@ def test_chat_widget_reports_bad_input(sim_root: str) -> None:
     chat.prompt.value = "   "
     chat.send.click()
     assert "prompt is empty" in chat.status.value and chat.result is None
+
+
+def test_the_load_form_runs_a_sweep_and_binds_a_load_result(ip: InteractiveShell) -> None:
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast+n=5+slots=2 --concurrency 1,3 --requests 6 --shards 1 "
+                                  "--slo ttft_s=0.5,e2e_s=2 --out lr", "hi")
+    lr = ip.user_ns["_kral"]
+    assert isinstance(lr, kral_nb.LoadResult) and lr is ip.user_ns["lr"], cap.stderr
+    assert list(lr.levels["level"]) == [1.0, 3.0] and list(lr.levels["requests"]) == [6, 6]
+    assert lr.slo == {"ttft_s": 0.5, "e2e_s": 2.0} and "LoadResult 12 run(s)" in repr(lr)
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast --concurrency 1,x --requests 2", "hi")
+    assert "--concurrency 1,x: expected comma-separated numbers" in cap.stderr and "Traceback" not in cap.stderr
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast --rate 5 --requests 2 --slo ttft", "hi")
+    assert "slo takes positive limits" in cap.stderr
