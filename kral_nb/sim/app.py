@@ -12,6 +12,7 @@ import json
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -112,7 +113,7 @@ async def _stream(entry: dict[str, Any], script: list[Ev], wire: Any,
 
 
 async def _writes(script: list[Ev], wire: Any, spec: SimSpec) -> AsyncIterator[bytes]:
-    crlf, split = spec.has("crlf"), spec.has("unicode")
+    crlf, split, stamp = spec.has("crlf"), spec.has("unicode"), spec.has("stamp")
     if spec.has("bom"):
         yield b"\xef\xbb\xbf"
     t0 = time.perf_counter_ns()
@@ -120,6 +121,8 @@ async def _writes(script: list[Ev], wire: Any, spec: SimSpec) -> AsyncIterator[b
         delay_ns = t0 + int(ev.at_s * 1e9) - time.perf_counter_ns()
         if delay_ns > 0:
             await asyncio.sleep(delay_ns / 1e9)
+        if stamp and ev.kind == "text":  # the send time, in the text itself (bench/load.py)
+            ev = replace(ev, data=f"{time.perf_counter_ns()} ")
         data = wire.render(ev)
         if not data:
             continue

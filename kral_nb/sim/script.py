@@ -60,6 +60,7 @@ FAULTS_HELP = {
     "run": "the run_id of a loaded trace to replay (profile `replay`)",
     "reject_usage": "answer 400 when the request asks for stream_options (some servers do)",
     "buffered": "hold every chunk and send them all at the end (a buffering proxy)",
+    "stamp": "each text chunk is its own send time (perf_counter_ns), for arrival - send without matching",
     "slots": "serve at most N streams of this model at once; others queue (TTFT grows with load)",
 }
 
