@@ -17,10 +17,9 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from . import arrivals
 from .errors import Cancelled, ConfigError, KralError
@@ -28,6 +27,9 @@ from .plan import Options, plan, with_options
 from .recorder import Run
 from .result import Result
 from .shard import MAX_IN_FLIGHT, CellReport, CellTask, ShardRunner
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 now_ns = time.perf_counter_ns
 MODES = ("closed", "open")
@@ -214,6 +216,7 @@ def _tasks(cell: dict[str, Any], job: Any, n_shards: int, mode: str, duration_s:
 
 
 def _gather(reports: list[CellReport], cells: list[dict[str, Any]], slo: dict[str, float]) -> LoadResult:
+    import pandas as pd
     runs: list[Run] = []
     meta: dict[str, list[Any]] = {k: [] for k in ("run_id", "cell", "level", "mode", "scheduled_s", "sent_s",
                                                   "queue_delay_s", "in_flight_at_send", "shard", "host")}
@@ -407,7 +410,8 @@ class LoadView:
                         "achieved": done / elapsed, "in_flight": sum(s["in_flight"] for s in shards),
                         "failed": sum(s["failed"] for s in shards),
                         "ttft_p50": float(np.percentile(t, 50)) if len(t) else math.nan,
-                        "ttft_p99": float(np.percentile(t, 99)) if len(t) else math.nan})
+                        "ttft_p99": float(np.percentile(t, 99)) if len(t) else math.nan,
+                        "loop_lag_p99": max(s["lag_s_p99"] for s in shards)})
         return out
 
     def render(self) -> None:
@@ -415,17 +419,23 @@ class LoadView:
         if not rows:
             return
         if self._handle is not None:
+            import pandas as pd
             from IPython.display import HTML  # type: ignore[attr-defined]
+
+            from .levels import SATURATION_FLOOR_S
 
             df = pd.DataFrame(rows)
             table = df.to_html(index=False, float_format=lambda v: f"{v:.3g}")
-            html = "<b>kral_nb load</b> (live; rates per second, TTFT in seconds)" + table
+            html = "<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)" + table
+            if any(r["loop_lag_p99"] > SATURATION_FLOOR_S for r in rows):
+                html += ("<p>loop lag p99 above 1 ms: the client may be saturated (the final table says "
+                         "per level, <code>client_saturated</code>)</p>")
             self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
         else:
             r = rows[-1]
             sys.stderr.write(f"\rkral_nb load: {r['model']} {r['mode']} {r['level']:g}: "
                              f"{r['achieved']:.1f}/s done, {r['in_flight']} in flight, "
-                             f"TTFT p50 {r['ttft_p50'] * 1000:.0f} ms   ")
+                             f"TTFT p50 {r['ttft_p50'] * 1000:.0f} ms, loop lag p99 {r['loop_lag_p99'] * 1000:.1f} ms   ")
             sys.stderr.flush()
 
     def close(self) -> None:

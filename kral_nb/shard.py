@@ -78,9 +78,9 @@ class ShardRunner:
                        stop: Callable[[], bool] = lambda: False) -> CellReport:
         if self._client is None:
             self._client = new_client()
-        state = _CellState(task, self._client)
-        cpu0, wall0 = time.process_time(), now_ns()
         lag: list[float] = []
+        state = _CellState(task, self._client, lag)
+        cpu0, wall0 = time.process_time(), now_ns()
         watchers = [asyncio.ensure_future(_sample_lag(lag))]
         if self.block_s:
             watchers.append(asyncio.ensure_future(_block(self.block_s)))
@@ -110,8 +110,8 @@ class ShardRunner:
 
 
 class _CellState:
-    def __init__(self, task: CellTask, client: httpx.AsyncClient) -> None:
-        self.task, self.client = task, client
+    def __init__(self, task: CellTask, client: httpx.AsyncClient, lag: list[float]) -> None:
+        self.task, self.client, self.lag = task, client, lag
         self.runs: list[Run] = []
         self.scheduled_ns: list[int] = []
         self.in_flight_at_send: list[int] = []
@@ -193,7 +193,8 @@ class _CellState:
                  if r.first_content_ns is not None and r.t0_ns is not None and not r.warmup]
         return {"cell": self.task.cell, "shard": self.task.shard, "sent": len(self.runs),
                 "done": len(done), "failed": sum(r.status != "ok" for r in done),
-                "in_flight": self.in_flight, "ttft_s": ttfts, "final": final}
+                "in_flight": self.in_flight, "ttft_s": ttfts, "final": final,
+                "lag_s_p99": sorted(self.lag)[int(0.99 * (len(self.lag) - 1))] if self.lag else 0.0}
 
 
 async def _sleep_until(t_ns: int) -> None:

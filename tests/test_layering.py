@@ -82,7 +82,9 @@ def test_clock_is_read_only_where_allowed() -> None:
 
 
 def test_importing_kral_nb_imports_no_ui() -> None:
-    code = "import sys, kral_nb; print(sorted(m for m in ('IPython','ipywidgets','matplotlib') if m in sys.modules))"
+    """Nor pandas: a script that only streams starts fast; frames import it on first use."""
+    code = ("import sys, kral_nb; "
+            "print(sorted(m for m in ('IPython','ipywidgets','matplotlib','pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
