@@ -87,7 +87,9 @@ def test_open_loop_queue_delay_grows_when_the_server_is_slower_than_the_schedule
     assert np.allclose(runs["scheduled_s"], np.arange(16) / 40)
     delay = runs["queue_delay_s"].to_numpy()
     assert delay[-4:].mean() > delay[:4].mean() + 0.5 and delay[-1] > 0.8
-    assert pd.Series(delay).corr(pd.Series(np.arange(16)), method="spearman") > 0.9
+    for _, mine in runs.groupby("shard"):  # each shard (one in flight) falls further behind
+        d = mine["queue_delay_s"].to_numpy()
+        assert len(d) == 8 and (np.diff(d) > 0).sum() >= 6, d
     lv = r.levels.iloc[0]
     assert lv["mode"] == "open" and lv["offered_rps"] == 40 and lv["achieved_rps"] < 15
     assert lv["queue_delay_s_p99"] > 0.8
@@ -96,19 +98,19 @@ def test_open_loop_queue_delay_grows_when_the_server_is_slower_than_the_schedule
 def test_a_blocked_shard_loop_is_flagged_and_an_interrupt_keeps_every_chunk(
         sim_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KRAL_NB_BLOCK_SHARD_MS", "30")  # the shard blocks its loop 30 ms every 50 ms
-    timer = threading.Timer(4.0, _thread.interrupt_main)
+    timer = threading.Timer(6.0, _thread.interrupt_main)
     timer.start()
     t = time.perf_counter()
     try:
         with pytest.raises(kral_nb.Cancelled) as info:
-            kral_nb.load("hi", ["sim:steady+n=400+seed=load3"], concurrency=[2], duration_s=60, shards=1,
+            kral_nb.load("hi", ["sim:steady+n=1000+seed=load3"], concurrency=[2], duration_s=60, shards=1,
                          progress=False)
     finally:
         timer.cancel()
     assert time.perf_counter() - t < 25
     r = info.value.result
     assert isinstance(r, kral_nb.LoadResult) and len(r) >= 2
-    assert set(r.runs["status"].astype(str)) == {"cancelled"}  # 4 s into 4-second streams
+    assert set(r.runs["status"].astype(str)) == {"cancelled"}  # at most 6 s into 10-second streams
     assert (r.runs["output_tokens"] > 10).all()  # the chunks received before the interrupt
     assert len(r.chunks) == r.runs["n_chunks"].sum() > 20
     lv = r.levels.iloc[0]
