@@ -84,15 +84,16 @@ class LoadResult(Result):
     def _repr_html_(self) -> str:
         import html
 
-        cols = ["provider", "model", "mode", "level", "shards", "requests", "achieved_rps", "goodput_rps",
-                "slo_attainment", "ttft_s_p50", "ttft_s_p99", "tpot_s_p50", "queue_delay_s_p99",
-                "loop_lag_s_p99", "client_saturated"]
-        lv = self.levels[cols]
+        cols = ["model", "mode", "level", "requests", "achieved_rps", "goodput_rps", "slo_attainment",
+                "ttft_s_p50", "ttft_s_p99", "tpot_s_p50", "client_saturated", "queue_delay_s_p99",
+                "loop_lag_s_p99", "shards"]
+        lv = self.levels[cols].rename(columns=lambda c: c.replace("_", " "))
         warn = ""
-        if lv["client_saturated"].any():
+        if self.levels["client_saturated"].any():
             warn = ("<p><b>client_saturated</b>: these levels measure the client, not the server: "
                     "add shards or machines.</p>")
-        return f"<div><b>{html.escape(repr(self))}</b>{lv.to_html(index=False, na_rep='')}{warn}</div>"
+        table = lv.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3g}")
+        return f"<div><b>{html.escape(repr(self))}</b>{table}{warn}</div>"
 
 
 def _int(v: Any) -> bool:
@@ -150,6 +151,10 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
         raise ConfigError(f"warmup_s must be a number of seconds from 0 to below duration_s, got {warmup_s!r}")
     if arrival not in arrivals.ARRIVALS:
         raise ConfigError(f"arrival must be one of {arrivals.ARRIVALS}, got {arrival!r}")
+    if isinstance(burstiness, bool) or not isinstance(burstiness, (int, float)) or not 0 < burstiness < math.inf:
+        raise ConfigError(f"burstiness must be a positive number (the gamma shape; 1 = Poisson), got {burstiness!r}")
+    if not _int(seed):
+        raise ConfigError(f"seed must be an integer, got {seed!r}")
     slo = dict(slo or {})
     bad = [k for k in slo if k not in SLO_METRICS]
     if bad or not all(not isinstance(v, bool) and isinstance(v, (int, float)) and v > 0 for v in slo.values()):
@@ -388,9 +393,11 @@ class LoadView:
                 msg = q.get_nowait()
             except Exception:  # queue.Empty, or closed
                 break
-            st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": []})
+            st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": [], "end_ns": None})
             st["shards"][msg["shard"]] = msg
             st["ttft_s"] += msg["ttft_s"]
+            if msg["final"] and all(s["final"] for s in st["shards"].values()):
+                st["end_ns"] = now_ns()  # the cell is over: its rates stop changing
             changed = True
         if changed and self.enabled and time.monotonic() - self._last > 0.25:
             self._last = time.monotonic()
@@ -403,7 +410,8 @@ class LoadView:
             shards = st["shards"].values()
             sent = sum(s["sent"] for s in shards)
             done = sum(s["done"] for s in shards)
-            elapsed = max(1e-9, (now_ns() - cell.get("start_ns", now_ns())) / 1e9)
+            end = st["end_ns"] or now_ns()
+            elapsed = max(1e-9, (end - cell.get("start_ns", end)) / 1e9)
             t = np.array(st["ttft_s"])
             out.append({"model": cell["model"], "mode": cell["mode"], "level": cell["level"],
                         "offered": cell["level"] if cell["mode"] == "open" else sent / elapsed,
@@ -422,14 +430,9 @@ class LoadView:
             import pandas as pd
             from IPython.display import HTML  # type: ignore[attr-defined]
 
-            from .levels import SATURATION_FLOOR_S
-
             df = pd.DataFrame(rows)
             table = df.to_html(index=False, float_format=lambda v: f"{v:.3g}")
             html = "<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)" + table
-            if any(r["loop_lag_p99"] > SATURATION_FLOOR_S for r in rows):
-                html += ("<p>loop lag p99 above 1 ms: the client may be saturated (the final table says "
-                         "per level, <code>client_saturated</code>)</p>")
             self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
         else:
             r = rows[-1]

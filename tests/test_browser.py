@@ -187,7 +187,7 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
     final = states[-1]
     assert "levels 2" in final, final[-2000:]
     assert any("kral_nb load (live" in s and "in_flight" in s for s in states)  # the live table, updated
-    assert "LoadResult" in final and "goodput_rps" in final and "client_saturated" in final
+    assert "LoadResult" in final and "goodput rps" in final and "client saturated" in final
     # the level table fits the output area: no horizontal overflow hidden off-screen
     widths = page.evaluate("""[...document.querySelectorAll('.jp-OutputArea-output table')].map(
         t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').scrollWidth > 0])""")

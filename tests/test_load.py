@@ -41,6 +41,8 @@ def test_open_loop_schedules_follow_the_arrival_process() -> None:
     ({"concurrency": [1]}, "duration_s"),
     ({"concurrency": [1], "requests": 1, "slo": {"ttfb": 1}}, "slo takes"),
     ({"rate": [1], "requests": 1, "arrival": "weibull"}, "arrival must be"),
+    ({"rate": [1], "requests": 1, "arrival": "gamma", "burstiness": 0}, "burstiness must be"),
+    ({"rate": [1], "requests": 1, "seed": "x"}, "seed must be"),
     ({"concurrency": [1], "requests": 1, "shards": 0}, "shards must be"),
     ({"concurrency": [1], "requests": 1, "temprature": 1}, "did you mean 'temperature'"),
 ])
