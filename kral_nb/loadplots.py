@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .labels import model_label
-from .plots import _plt
+from .plots import _plt, axes
 
 KEY = ["provider", "model", "protocol"]
 #: the knee: the first level whose p50 exceeds this multiple of the lightest level's p50
@@ -34,11 +34,7 @@ class LoadPlots:
         self.levels = levels
 
     def _axes(self, ax: Any, title: str) -> Any:
-        if ax is None:
-            _, ax = _plt().subplots(figsize=(8, 4.5), layout="constrained")
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        return ax
+        return axes(ax, title)
 
     def latency(self, metric: str = "ttft_s", ax: Any = None) -> Any:
         """p50 (solid) and p99 (dashed) of ``metric`` (``ttft_s``, ``tpot_s``, ``itl_s``,

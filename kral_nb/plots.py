@@ -29,6 +29,15 @@ def _plt() -> Any:
     return plt
 
 
+def axes(ax: Any, title: str) -> Any:
+    """The given Axes, or a new figure's, titled and gridded: every kral_nb plot's frame."""
+    if ax is None:
+        _, ax = _plt().subplots(figsize=(8, 4.5), layout="constrained")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
 def _label(key: tuple[Any, ...]) -> str:
     return model_label(*key)
 
@@ -44,11 +53,7 @@ class Plots:
         self.chunks, self.runs = chunks, runs
 
     def _axes(self, ax: Any, title: str) -> Any:
-        if ax is None:
-            _, ax = _plt().subplots(figsize=(8, 4.5), layout="constrained")
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        return ax
+        return axes(ax, title)
 
     def _colors(self) -> dict[tuple[Any, ...], Any]:
         plt = _plt()

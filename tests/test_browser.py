@@ -103,6 +103,18 @@ def outputs_text(page: Any) -> str:
     return str(page.evaluate("[...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.innerText).join('\\n')"))
 
 
+def output_states(page: Any, until: str, timeout_s: float) -> list[str]:
+    """Every distinct text the outputs showed, polled until ``until`` appears (live updates)."""
+    states: list[str] = []
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and until not in (states[-1] if states else ""):
+        text = outputs_text(page)
+        if not states or text != states[-1]:
+            states.append(text)
+        time.sleep(0.05)
+    return states
+
+
 def test_panes_stream_live_in_jupyterlab(lab: tuple[str, Path], page: Any) -> None:
     url, root = lab
     put_notebook(url, "magic.ipynb", ["%load_ext kral_nb",
@@ -158,13 +170,7 @@ def test_notebook_7_streams_live_too(lab: tuple[str, Path], page: Any) -> None:
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
     page.get_by_role("menuitem", name="Run", exact=True).click()  # as a user would: Run > Run All Cells
     page.locator("li[data-command='runmenu:run-all']").click()
-    states: list[str] = []
-    deadline = time.time() + 60
-    while time.time() < deadline and "frames ok" not in (states[-1] if states else ""):
-        text = outputs_text(page)
-        if not states or text != states[-1]:
-            states.append(text)
-        time.sleep(0.05)
+    states = output_states(page, "frames ok", 60)
     assert "frames ok" in states[-1] and states[-1].count("✅ ok") >= 2
     assert any("▶ streaming" in s for s in states)  # seen live
 
@@ -177,13 +183,7 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
                                      "print('levels', len(_kral.levels))"])
     open_notebook(page, url, "load.ipynb")
     command(page, "notebook:run-all-cells")
-    states: list[str] = []
-    deadline = time.time() + 120
-    while time.time() < deadline and "levels 2" not in (states[-1] if states else ""):
-        text = outputs_text(page)
-        if not states or text != states[-1]:
-            states.append(text)
-        time.sleep(0.1)
+    states = output_states(page, "levels 2", 120)
     final = states[-1]
     assert "levels 2" in final, final[-2000:]
     assert any("kral_nb load (live" in s and "in_flight" in s for s in states)  # the live table, updated
