@@ -10,28 +10,22 @@ records come back as columns (``RecordColumns`` pickles as a few buffers).
 from __future__ import annotations
 
 import math
-import multiprocessing
-import multiprocessing.connection
 import os
-import signal
-import sys
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from . import arrivals
-from .errors import Cancelled, ConfigError, KralError
+from .errors import Cancelled, ConfigError
+from .loadview import LoadView
 from .plan import Options, plan, with_options
 from .recorder import Run
 from .result import Result
-from .shard import MAX_IN_FLIGHT, CellReport, CellTask, ShardRunner
+from .shard import MAX_IN_FLIGHT, CellReport, CellTask
+from .shardpool import ShardPool
 
 if TYPE_CHECKING:
     import pandas as pd
 
-now_ns = time.perf_counter_ns
 MODES = ("closed", "open")
 MAX_LEVEL_CONCURRENCY = 4096
 
@@ -261,188 +255,3 @@ def _by_cell(runs: list[Run], meta: pd.DataFrame) -> list[list[Run]]:
     for r in runs:
         out.setdefault(cell_of[r.run_id], []).append(r)
     return list(out.values())
-
-
-# -- shard processes -----------------------------------------------------------------------
-def _shard_main(conn: Any, progress: Any, stop: Any) -> None:
-    """A shard process: one event loop and one ShardRunner for the whole sweep."""
-    import asyncio
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns an interrupt into ``stop``
-    from . import protocols, transport  # noqa: F401 - imported now, not inside the first level's timing
-
-    for name in protocols.PROTOCOLS:
-        protocols.get(name)
-    runner = ShardRunner()
-    loop = asyncio.new_event_loop()
-    try:
-        while True:
-            task = conn.recv()
-            if task is None:
-                break
-            report = loop.run_until_complete(runner.run_cell(task, progress=progress.put, stop=stop.is_set))
-            conn.send(report)
-    except (EOFError, KeyboardInterrupt):
-        pass
-    finally:
-        loop.run_until_complete(runner.close())
-        loop.close()
-
-
-class ShardPool:
-    """``n`` shard processes (spawned: the parent has threads), task i to shard i."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.ctx = multiprocessing.get_context("spawn")
-        self.progress = self.ctx.Queue()
-        self.stop = self.ctx.Event()
-        self.procs: list[Any] = []
-        self.conns: list[Any] = []
-        self.pending: dict[int, Any] = {}  # shard -> its connection, while a report is due
-
-    def start(self) -> None:
-        for i in range(self.n):
-            parent, child = self.ctx.Pipe()
-            p = self.ctx.Process(target=_shard_main, args=(child, self.progress, self.stop), daemon=True,
-                                 name=f"kral-nb-shard-{i}")
-            p.start()
-            self.procs.append(p)
-            self.conns.append(parent)
-
-    def run(self, tasks: list[CellTask], view: LoadView) -> list[CellReport]:
-        start_ns = now_ns() + 200_000_000  # every shard starts together, 0.2 s from now
-        for t in tasks:
-            t.start_ns = start_ns
-            view.cells_by_id[t.cell]["start_ns"] = start_ns
-            self.conns[t.shard].send(t)
-            self.pending[t.shard] = self.conns[t.shard]
-        return self._collect(view)
-
-    def _collect(self, view: LoadView, timeout_s: float | None = None) -> list[CellReport]:
-        reports: list[CellReport] = []
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self.pending:
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            ready = multiprocessing.connection.wait(list(self.pending.values()), timeout=0.25)
-            view.drain(self.progress)
-            for conn in ready:
-                shard = next(i for i, c in self.pending.items() if c is conn)
-                try:
-                    reports.append(self.pending[shard].recv())
-                except EOFError:
-                    code = self.procs[shard].exitcode
-                    raise KralError(f"load shard {shard} died (exit code {code}); its runs are lost") from None
-                del self.pending[shard]
-            for shard in list(self.pending):
-                if not self.procs[shard].is_alive():
-                    raise KralError(f"load shard {shard} died (exit code {self.procs[shard].exitcode})")
-        view.drain(self.progress)
-        return reports
-
-    def stop_and_collect(self, view: LoadView) -> list[CellReport]:
-        """After an interrupt: every shard cancels its streams and sends what it has."""
-        self.stop.set()
-        try:
-            return self._collect(view, timeout_s=15)
-        except (KeyboardInterrupt, KralError):
-            return []
-
-    def close(self) -> None:
-        for conn in self.conns:
-            try:
-                conn.send(None)
-            except (OSError, ValueError):
-                pass
-        for p in self.procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-        self.progress.close()
-
-
-class LoadView:
-    """Progress per (model, level) while the sweep runs: offered vs achieved, in flight, TTFT
-    p50/p99 so far. A table in a notebook (one display, updated at most 4 times a second),
-    a line on stderr elsewhere."""
-
-    def __init__(self, cells: list[dict[str, Any]], *, enabled: bool) -> None:
-        self.cells_by_id = {c["cell"]: c for c in cells}
-        self.enabled = enabled
-        self.stats: dict[int, dict[str, Any]] = {}
-        self._handle: Any = None
-        self._last = 0.0
-        if enabled:
-            try:
-                from IPython import get_ipython  # type: ignore[attr-defined]
-
-                shell = get_ipython()  # type: ignore[no-untyped-call]
-                if shell is not None and getattr(shell, "kernel", None) is not None:
-                    from IPython.display import HTML, display  # type: ignore[attr-defined]
-
-                    self._handle = display(HTML("<i>kral_nb load: starting shards…</i>"),  # type: ignore[no-untyped-call]
-                                           display_id=True)
-            except ImportError:
-                self._handle = None
-
-    def drain(self, q: Any) -> None:
-        changed = False
-        while True:
-            try:
-                msg = q.get_nowait()
-            except Exception:  # queue.Empty, or closed
-                break
-            st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": [], "end_ns": None})
-            st["shards"][msg["shard"]] = msg
-            st["ttft_s"] += msg["ttft_s"]
-            if msg["final"] and all(s["final"] for s in st["shards"].values()):
-                st["end_ns"] = now_ns()  # the cell is over: its rates stop changing
-            changed = True
-        if changed and self.enabled and time.monotonic() - self._last > 0.25:
-            self._last = time.monotonic()
-            self.render()
-
-    def rows(self) -> list[dict[str, Any]]:
-        out = []
-        for cid, st in sorted(self.stats.items()):
-            cell = self.cells_by_id[cid]
-            shards = st["shards"].values()
-            sent = sum(s["sent"] for s in shards)
-            done = sum(s["done"] for s in shards)
-            end = st["end_ns"] or now_ns()
-            elapsed = max(1e-9, (end - cell.get("start_ns", end)) / 1e9)
-            t = np.array(st["ttft_s"])
-            out.append({"model": cell["model"], "mode": cell["mode"], "level": cell["level"],
-                        "offered": cell["level"] if cell["mode"] == "open" else sent / elapsed,
-                        "achieved": done / elapsed, "in_flight": sum(s["in_flight"] for s in shards),
-                        "failed": sum(s["failed"] for s in shards),
-                        "ttft_p50": float(np.percentile(t, 50)) if len(t) else math.nan,
-                        "ttft_p99": float(np.percentile(t, 99)) if len(t) else math.nan,
-                        "loop_lag_p99": max(s["lag_s_p99"] for s in shards)})
-        return out
-
-    def render(self) -> None:
-        rows = self.rows()
-        if not rows:
-            return
-        if self._handle is not None:
-            import pandas as pd
-            from IPython.display import HTML  # type: ignore[attr-defined]
-
-            df = pd.DataFrame(rows)
-            table = df.to_html(index=False, float_format=lambda v: f"{v:.3g}")
-            html = "<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)" + table
-            self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
-        else:
-            r = rows[-1]
-            sys.stderr.write(f"\rkral_nb load: {r['model']} {r['mode']} {r['level']:g}: "
-                             f"{r['achieved']:.1f}/s done, {r['in_flight']} in flight, "
-                             f"TTFT p50 {r['ttft_p50'] * 1000:.0f} ms, loop lag p99 {r['loop_lag_p99'] * 1000:.1f} ms   ")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.render()
-            if self._handle is None and self.stats:
-                sys.stderr.write("\n")

@@ -30,7 +30,8 @@ CLOCK_READERS = {
     "local.py": "waiting for the llama.cpp server to start",
     "helpers.py": "stopping a helper that outlived its parent",
     "shard.py": "a load level's schedule (due times, duration) and the shard's own loop lag and CPU",
-    "loadrun.py": "the common start instant of a level's shards and the live view's elapsed time",
+    "shardpool.py": "the common start instant of a level's shards",
+    "loadview.py": "the live view's elapsed time (shown, never recorded)",
     "display.py": "elapsed time on a live pane (shown, never recorded)",
     "widgets.py": "elapsed time on a live pane (shown, never recorded)",
 }
