@@ -26,7 +26,8 @@ from .errors import (
     ProtocolError,
     StreamError,
 )
-from .loadrun import LoadResult, load
+from .loadresult import LoadResult
+from .loadrun import load
 from .providers import PRESETS, set_key
 from .result import Result
 

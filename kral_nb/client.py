@@ -1,11 +1,10 @@
 """The HTTP client kral_nb measures with, and its timeouts.
 
-``time.perf_counter_ns()`` is read once per socket read, the moment it returns and before
-any parsing, HTTP included: the client's httpcore pool gets a network backend whose streams
-stamp their reads (:class:`StampedStream`), and each body piece httpx yields carries the
-stamp of the read that delivered it. That is ~75 us earlier, on a 2-core VM, than stamping
-after httpx has parsed the chunked body (``bench/fidelity.py``). Pooled connections,
-``TCP_NODELAY``, the environment's proxies except for loopback.
+``time.perf_counter_ns()`` is read once per piece of received bytes, the moment the event
+loop delivers it and before any parsing, HTTP included: the client's httpcore pool gets a
+network backend on asyncio protocols (``netstream.py``), and each body piece httpx yields
+carries the stamp of the piece that delivered it. Pooled connections, ``TCP_NODELAY``, the
+environment's proxies except for loopback.
 """
 
 from __future__ import annotations
@@ -14,14 +13,15 @@ import math
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import httpcore
 import httpx
 
 from .errors import ConfigError
+from .netstream import StampedStream, StampingBackend
 
 perf_ns = time.perf_counter_ns
+__all__ = ["StampedStream", "Timeouts", "new_client", "perf_ns"]
 
 
 @dataclass(frozen=True)
@@ -45,53 +45,8 @@ class Timeouts:
                              pool=self.connect_s)
 
 
-class StampedStream(httpcore.AsyncNetworkStream):
-    """A network stream that stamps ``read_ns`` when a socket read returns."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self.read_ns = 0
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = await self._inner.read(max_bytes, timeout)
-        self.read_ns = perf_ns()
-        return data
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
-        return StampedStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class StampingBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's documented network-backend interface, wrapping the default backend."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        return StampedStream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        return StampedStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
 def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport) -> bool:
-    """Install :class:`StampingBackend` in the transport's httpcore pool.
+    """Install :class:`netstream.StampingBackend` in the transport's httpcore pool.
 
     httpx 0.28 has no public argument for a network backend (encode/httpx#3749 adds one), so
     this sets the pool's backend attribute; if a release moves it, reads are stamped after
@@ -99,7 +54,7 @@ def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport) -> bool:
     pool = getattr(tr, "_pool", None)
     if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
         return False
-    pool._network_backend = StampingBackend(pool._network_backend)
+    pool._network_backend = StampingBackend()
     return True
 
 

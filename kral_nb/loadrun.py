@@ -12,82 +12,19 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import arrivals
 from .errors import Cancelled, ConfigError
+from .loadgather import Gather
+from .loadresult import LoadResult
 from .loadview import LoadView
 from .plan import Options, plan, with_options
-from .recorder import Run
-from .result import Result
-from .shard import MAX_IN_FLIGHT, CellReport, CellTask
-from .shardpool import ShardPool
-
-if TYPE_CHECKING:
-    import pandas as pd
+from .shard import MAX_IN_FLIGHT, CellTask
+from .shardpool import ShardPool, loop_choice
 
 MODES = ("closed", "open")
 MAX_LEVEL_CONCURRENCY = 4096
-
-
-class LoadResult(Result):
-    """A load sweep's runs (the usual frames, plus ``level``, ``mode``, ``scheduled_s``,
-    ``sent_s``, ``queue_delay_s``, ``in_flight_at_send``, ``shard`` in ``runs``) and
-    ``levels``: one row per (model, level) with rates, goodput, percentiles and the
-    ``client_saturated`` flag."""
-
-    def __init__(self, runs: Sequence[Run], meta: pd.DataFrame, cells: list[dict[str, Any]],
-                 slo: dict[str, float]) -> None:
-        super().__init__(runs)
-        self.meta, self.cells, self.slo = meta, cells, slo
-        self._load_runs: pd.DataFrame | None = None
-        self._levels: pd.DataFrame | None = None
-
-    @property
-    def runs(self) -> pd.DataFrame:
-        if self._load_runs is None:
-            base = super().runs
-            self._load_runs = base.merge(self.meta, on="run_id", how="left", validate="one_to_one")
-        return self._load_runs
-
-    @property
-    def levels(self) -> pd.DataFrame:
-        from .levels import level_frame
-
-        if self._levels is None:
-            self._levels = level_frame(self.runs, self.chunks, self.cells, self.slo)
-        return self._levels
-
-    @property
-    def plot(self) -> Any:
-        """``.latency(metric)`` and ``.goodput()`` over the levels (``LoadPlots``)."""
-        from .loadplots import LoadPlots
-
-        return LoadPlots(self.levels)
-
-    def summary(self, **kwargs: Any) -> pd.DataFrame:
-        """The per-level frame (see :attr:`levels`)."""
-        return self.levels
-
-    def __repr__(self) -> str:
-        lv = self.levels
-        sat = int(lv["client_saturated"].sum()) if len(lv) else 0
-        note = f"; {sat} level(s) client_saturated: add shards or machines" if sat else ""
-        return f"<kral_nb.LoadResult {len(self)} run(s) over {len(lv)} level(s){note}>"
-
-    def _repr_html_(self) -> str:
-        import html
-
-        cols = ["model", "mode", "level", "requests", "achieved_rps", "goodput_rps", "slo_attainment",
-                "ttft_s_p50", "ttft_s_p99", "tpot_s_p50", "client_saturated", "queue_delay_s_p99",
-                "loop_lag_s_p99", "shards"]
-        lv = self.levels[cols].rename(columns=lambda c: c.replace("_", " "))
-        warn = ""
-        if self.levels["client_saturated"].any():
-            warn = ("<p><b>client_saturated</b>: these levels measure the client, not the server: "
-                    "add shards or machines.</p>")
-        table = lv.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3g}")
-        return f"<div><b>{html.escape(repr(self))}</b>{table}{warn}</div>"
 
 
 def _int(v: Any) -> bool:
@@ -160,6 +97,7 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
         raise ConfigError(f"shards must be an integer from 1 to 256, got {shards!r}")
     if not models:
         raise ConfigError("load() needs at least one model")
+    loop_choice()  # a bad KRAL_NB_LOOP fails here, not in every shard
     opts = Options.from_kwargs(options)
     templates: list[Any] = [plan(prompt, None, m, opts) for m in models]  # every check before any request
     for job in templates:
@@ -170,7 +108,7 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
              for li, v in enumerate(values) for mi in range(len(models))]
     pool = ShardPool(n_shards)
     view = LoadView(cells, enabled=progress if progress is not None else True)
-    reports: list[CellReport] = []
+    gather = Gather(cells, slo)
     interrupted = False
     try:
         pool.start()
@@ -178,14 +116,14 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
             tasks = _tasks(cell, templates[cell["model_index"]], n_shards, mode, duration_s, requests, arrival,
                            burstiness, seed, -(-max_in_flight // n_shards) if max_in_flight else MAX_IN_FLIGHT)
             cell["shards"] = len(tasks)
-            reports += pool.run(tasks, view)
+            pool.run(tasks, gather, view)
     except KeyboardInterrupt:
         interrupted = True
-        reports += pool.stop_and_collect(view)
+        pool.stop_and_collect(gather, view)
     finally:
         pool.close()
         view.close()
-    result = _gather(reports, cells, slo)
+    result = gather.result()
     from .api import _HISTORY
 
     _HISTORY.keep(*result.run_list)
@@ -212,46 +150,3 @@ def _tasks(cell: dict[str, Any], job: Any, n_shards: int, mode: str, duration_s:
     cell["scheduled"] = len(offsets)
     return [CellTask(shard=i, offsets_s=offsets[i::n_shards].tolist(), **common)
             for i in range(min(n_shards, len(offsets)))]
-
-
-def _gather(reports: list[CellReport], cells: list[dict[str, Any]], slo: dict[str, float]) -> LoadResult:
-    import pandas as pd
-    runs: list[Run] = []
-    meta: dict[str, list[Any]] = {k: [] for k in ("run_id", "cell", "level", "mode", "scheduled_s", "sent_s",
-                                                  "queue_delay_s", "in_flight_at_send", "shard", "host")}
-    by_cell = {c["cell"]: c for c in cells}
-    for c in cells:
-        c.setdefault("shards", 0)
-        c.update(lag_s=[], cpu_s=[], wall_s=[])
-    for rep in sorted(reports, key=lambda r: (r.cell, r.shard)):
-        cell = by_cell[rep.cell]
-        cell["lag_s"].append(rep.lag_s)
-        cell["cpu_s"].append(rep.cpu_s)
-        cell["wall_s"].append(rep.wall_s)
-        start = cell["start_ns"]
-        for run, sched, inflight in zip(rep.runs, rep.scheduled_ns, rep.in_flight_at_send, strict=True):
-            runs.append(run)
-            sent = (run.t0_ns - start) / 1e9 if run.t0_ns is not None else math.nan
-            for k, v in (("run_id", run.run_id), ("cell", rep.cell), ("level", cell["level"]), ("mode", cell["mode"]),
-                         ("scheduled_s", (sched - start) / 1e9), ("sent_s", sent),
-                         ("queue_delay_s", sent - (sched - start) / 1e9), ("in_flight_at_send", inflight),
-                         ("shard", rep.shard), ("host", rep.host)):
-                meta[k].append(v)
-    frame = pd.DataFrame(meta).astype({"run_id": "string", "cell": "int64", "level": "float64",
-                                       "mode": "category", "in_flight_at_send": "int64", "shard": "int64",
-                                       "host": "string"})
-    order = frame.sort_values(["cell", "scheduled_s"], kind="stable")["run_id"].tolist()
-    rank = {rid: i for i, rid in enumerate(order)}
-    runs.sort(key=lambda r: rank[r.run_id])
-    for cell_runs in _by_cell(runs, frame):
-        for i, run in enumerate(cell_runs):
-            run.repeat = i  # send order within the cell, across shards
-    return LoadResult(runs, frame, cells, slo)
-
-
-def _by_cell(runs: list[Run], meta: pd.DataFrame) -> list[list[Run]]:
-    cell_of = dict(zip(meta["run_id"].tolist(), meta["cell"].tolist(), strict=True))
-    out: dict[int, list[Run]] = {}
-    for r in runs:
-        out.setdefault(cell_of[r.run_id], []).append(r)
-    return list(out.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from html import escape as html_escape
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ class LoadView:
         self.stats: dict[int, dict[str, Any]] = {}
         self._handle: Any = None
         self._last = 0.0
+        self.notes: list[str] = []
         if enabled:
             try:
                 from IPython import get_ipython  # type: ignore[attr-defined]
@@ -37,22 +39,22 @@ class LoadView:
             except ImportError:
                 self._handle = None
 
-    def drain(self, q: Any) -> None:
-        changed = False
-        while True:
-            try:
-                msg = q.get_nowait()
-            except Exception:  # queue.Empty, or closed
-                break
-            st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": [], "end_ns": None})
-            st["shards"][msg["shard"]] = msg
-            st["ttft_s"] += msg["ttft_s"]
-            if msg["final"] and all(s["final"] for s in st["shards"].values()):
-                st["end_ns"] = now_ns()  # the cell is over: its rates stop changing
-            changed = True
-        if changed and self.enabled and time.monotonic() - self._last > 0.25:
-            self._last = time.monotonic()
+    def update(self, msg: dict[str, Any]) -> None:
+        """A shard's progress (its latest counts, the TTFTs since its last message)."""
+        st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": [], "end_ns": None})
+        st["shards"][msg["shard"]] = msg
+        st["ttft_s"] += msg["ttft_s"]
+        if msg["final"] and all(s["final"] for s in st["shards"].values()):
+            st["end_ns"] = now_ns()  # the cell is over: its rates stop changing
+        if self.enabled and time.monotonic() - self._last > 0.25:
             self.render()
+
+    def note(self, message: str) -> None:
+        """Something the user must see beside the table (a shard lost)."""
+        self.notes.append(message)
+        if self.enabled and self._handle is None:
+            sys.stderr.write(f"\nkral_nb load: {message}\n")
+        self.render()
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
@@ -75,15 +77,17 @@ class LoadView:
 
     def render(self) -> None:
         rows = self.rows()
-        if not rows:
+        if not rows or not self.enabled:
             return
+        self._last = time.monotonic()
         if self._handle is not None:
             import pandas as pd
             from IPython.display import HTML  # type: ignore[attr-defined]
 
             df = pd.DataFrame(rows)
             table = df.to_html(index=False, float_format=lambda v: f"{v:.3g}")
-            html = "<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)" + table
+            notes = "".join(f"<p>⚠ {html_escape(n)}</p>" for n in self.notes)
+            html = "<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)" + table + notes
             self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
         else:
             r = rows[-1]

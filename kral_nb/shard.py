@@ -30,6 +30,7 @@ from .recorder import Run
 now_ns = time.perf_counter_ns  # CLOCK_MONOTONIC: comparable across processes on one host
 MAX_IN_FLIGHT = 4096  # per shard, open loop: beyond it requests wait (and their queue delay shows)
 LAG_PERIOD_S = 0.002
+REPORT_PERIOD_S = 0.25
 
 
 @dataclass
@@ -40,29 +41,35 @@ class CellTask:
     shard: int
     job: Job  # the model's validated job; each request clones it with a fresh run
     mode: str  # "closed" | "open"
-    start_ns: int  # the level's common start (CLOCK_MONOTONIC)
+    start_ns: int  # the level's common start (CLOCK_MONOTONIC of the host that made the task)
     warmup_s: float
     duration_s: float | None
     concurrency: int = 0  # closed loop: this shard's workers
     requests: int | None = None  # closed loop: this shard's quota
     offsets_s: list[float] = field(default_factory=list)  # open loop: this shard's due times
     max_in_flight: int = 4096  # open loop: this shard's cap
+    start_wall_ns: int | None = None  # across hosts: the common start as UTC wall time (time_ns)
 
 
 @dataclass
 class CellReport:
-    """What a shard sends back: the runs (records as columns) and, per run, when it was due
-    and how many of this shard's requests were in flight as it was sent; plus the shard's own
-    health over the cell."""
+    """What a shard sends back, every ``REPORT_PERIOD_S`` while a cell runs and once at its
+    end (``final``): the runs that finished since the last report (records as columns), every
+    request sent since then (``sent``: run id, when it was due, how many of this shard's
+    requests were in flight as it was sent, so a request lost with its shard still shows),
+    progress for the live view, and, in the final report, the shard's own health."""
 
     cell: int
     shard: int
     runs: list[Run]
-    scheduled_ns: list[int]
-    in_flight_at_send: list[int]
-    lag_s: list[float]  # event-loop lateness samples, every LAG_PERIOD_S
-    cpu_s: float  # process CPU time over the cell
-    wall_s: float
+    sent: list[tuple[str, int, int]]
+    progress: dict[str, Any]
+    start_ns: int = 0  # the cell's start on this shard's own monotonic clock: run times count from it
+    final: bool = False
+    lag_s: list[float] = field(default_factory=list)  # event-loop lateness samples, every LAG_PERIOD_S
+    cpu_s: float = 0.0  # process CPU time over the cell
+    wall_s: float = 0.0
+    loop: str = ""  # the event loop's implementation: "uvloop" or "asyncio"
     host: str = field(default_factory=lambda: os.uname().nodename)
 
 
@@ -74,18 +81,22 @@ class ShardRunner:
         self._client: httpx.AsyncClient | None = None
         self.block_s = float(os.environ.get("KRAL_NB_BLOCK_SHARD_MS", "0")) / 1000  # diagnostics
 
-    async def run_cell(self, task: CellTask, *, progress: Callable[[dict[str, Any]], None] | None = None,
+    async def run_cell(self, task: CellTask, *, emit: Callable[[CellReport], None] | None = None,
                        stop: Callable[[], bool] = lambda: False) -> CellReport:
+        """Run one cell; ``emit`` gets a partial report every ``REPORT_PERIOD_S``; the final
+        report is returned."""
         if self._client is None:
             self._client = new_client()
+        if task.start_wall_ns is not None:  # another host's clock: meet at a wall-clock instant
+            task = dataclasses.replace(task, start_ns=now_ns() + task.start_wall_ns - time.time_ns())
         lag: list[float] = []
         state = _CellState(task, self._client, lag)
         cpu0, wall0 = time.process_time(), now_ns()
         watchers = [asyncio.ensure_future(_sample_lag(lag))]
         if self.block_s:
             watchers.append(asyncio.ensure_future(_block(self.block_s)))
-        if progress is not None:
-            watchers.append(asyncio.ensure_future(_report(state, progress)))
+        if emit is not None:
+            watchers.append(asyncio.ensure_future(_report(state, emit)))
         driver = asyncio.ensure_future(state.closed() if task.mode == "closed" else state.open())
         try:
             while not driver.done():
@@ -98,10 +109,10 @@ class ShardRunner:
                 w.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
             await state.cancel_all()
-        if progress is not None:
-            progress(state.snapshot(final=True))
-        return CellReport(task.cell, task.shard, state.runs, state.scheduled_ns, state.in_flight_at_send, lag,
-                          time.process_time() - cpu0, (now_ns() - wall0) / 1e9)
+        final = state.report(final=True)
+        final.lag_s, final.cpu_s, final.wall_s = lag, time.process_time() - cpu0, (now_ns() - wall0) / 1e9
+        final.loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        return final
 
     async def close(self) -> None:
         if self._client is not None:
@@ -113,8 +124,8 @@ class _CellState:
     def __init__(self, task: CellTask, client: httpx.AsyncClient, lag: list[float]) -> None:
         self.task, self.client, self.lag = task, client, lag
         self.runs: list[Run] = []
-        self.scheduled_ns: list[int] = []
-        self.in_flight_at_send: list[int] = []
+        self.sent: list[tuple[str, int, int]] = []  # not yet reported
+        self.outbox: list[Run] = []  # ended, not yet reported
         self.in_flight = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.reported = 0
@@ -131,13 +142,13 @@ class _CellState:
         job = self._new_run()
         job.run.warmup = (scheduled - self.task.start_ns) / 1e9 < self.task.warmup_s
         self.runs.append(job.run)
-        self.scheduled_ns.append(scheduled)
-        self.in_flight_at_send.append(self.in_flight)
+        self.sent.append((job.run.run_id, scheduled, self.in_flight))
         self.in_flight += 1
         try:
             await engine.execute(self.client, job)
         finally:
             self.in_flight -= 1
+            self.outbox.append(job.run)  # cancelled ones too: cancel_all marks them before the final report
 
     def _open_for(self, t: int) -> bool:
         d = self.task.duration_s
@@ -177,6 +188,12 @@ class _CellState:
         await asyncio.gather(*list(self.tasks), return_exceptions=True)
         for run in self.runs:
             run.cancel(now_ns())
+
+    def report(self, final: bool = False) -> CellReport:
+        """The runs ended and the requests sent since the last report (all of them, at the end)."""
+        runs, self.outbox = self.outbox, []
+        sent, self.sent = self.sent, []
+        return CellReport(self.task.cell, self.task.shard, runs, sent, self.snapshot(final), self.task.start_ns, final)
 
     def snapshot(self, final: bool = False) -> dict[str, Any]:
         """Progress for the live view: counts, and the TTFTs of the runs finished since the
@@ -220,7 +237,7 @@ async def _block(block_s: float) -> None:
         time.sleep(block_s)  # noqa: ASYNC251 - the point: a blocked loop
 
 
-async def _report(state: _CellState, progress: Callable[[dict[str, Any]], None]) -> None:
+async def _report(state: _CellState, emit: Callable[[CellReport], None]) -> None:
     while True:
-        await asyncio.sleep(0.25)
-        progress(state.snapshot())
+        await asyncio.sleep(REPORT_PERIOD_S)
+        emit(state.report())

@@ -7,22 +7,24 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import time
 from typing import TYPE_CHECKING, Any
 
-from .errors import KralError
+from .errors import ConfigError
 from .shard import CellReport, CellTask, ShardRunner
 
 if TYPE_CHECKING:
+    from .loadgather import Gather
     from .loadview import LoadView
 
 now_ns = time.perf_counter_ns
 
 
-def _shard_main(conn: Any, progress: Any, stop: Any) -> None:
-    """A shard process: one event loop and one ShardRunner for the whole sweep."""
-    import asyncio
+def _shard_main(conn: Any, stop: Any) -> None:
+    """A shard process: one event loop and one ShardRunner for the whole sweep; reports go
+    back over ``conn`` (partial ones while a cell runs, then the final one)."""
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns an interrupt into ``stop``
     from . import protocols, transport  # noqa: F401 - imported now, not inside the first level's timing
@@ -30,89 +32,144 @@ def _shard_main(conn: Any, progress: Any, stop: Any) -> None:
     for name in protocols.PROTOCOLS:
         protocols.get(name)
     runner = ShardRunner()
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     try:
         while True:
             task = conn.recv()
             if task is None:
                 break
-            report = loop.run_until_complete(runner.run_cell(task, progress=progress.put, stop=stop.is_set))
-            conn.send(report)
-    except (EOFError, KeyboardInterrupt):
+            conn.send(loop.run_until_complete(runner.run_cell(task, emit=conn.send, stop=stop.is_set)))
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
         loop.run_until_complete(runner.close())
         loop.close()
 
 
+LOOPS = ("auto", "uvloop", "asyncio")
+
+
+def loop_choice() -> str:
+    """``KRAL_NB_LOOP``: ``auto`` (uvloop when installed; measured faster, bench/load.py),
+    ``uvloop`` or ``asyncio``."""
+    choice = os.environ.get("KRAL_NB_LOOP", "auto")
+    if choice not in LOOPS:
+        raise ConfigError(f"KRAL_NB_LOOP must be one of {', '.join(LOOPS)}, got {choice!r}")
+    if choice == "asyncio":
+        return choice
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        if choice == "uvloop":
+            raise ConfigError("KRAL_NB_LOOP=uvloop but uvloop is not installed: pip install 'kral-nb[fast]'") from None
+        return "asyncio"
+    return "uvloop"
+
+
+def new_loop() -> Any:
+    """The shard's event loop: one per process, as ``loop_choice()`` says."""
+    import asyncio
+
+    if loop_choice() == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class ShardPool:
-    """``n`` shard processes (spawned: the parent has threads), task i to shard i."""
+    """``n`` shard processes (spawned: the parent has threads), task i to shard i. A shard
+    that dies is reported to the gather (its unreported requests become error runs) and
+    replaced for the next cell."""
 
     def __init__(self, n: int) -> None:
         self.n = n
         self.ctx = multiprocessing.get_context("spawn")
-        self.progress = self.ctx.Queue()
         self.stop = self.ctx.Event()
-        self.procs: list[Any] = []
-        self.conns: list[Any] = []
-        self.pending: dict[int, Any] = {}  # shard -> its connection, while a report is due
+        self.procs: list[Any] = [None] * n
+        self.conns: list[Any] = [None] * n
+        self.pending: dict[int, int] = {}  # shard -> the cell it is running, until its final report
 
     def start(self) -> None:
         for i in range(self.n):
-            parent, child = self.ctx.Pipe()
-            p = self.ctx.Process(target=_shard_main, args=(child, self.progress, self.stop), daemon=True,
-                                 name=f"kral-nb-shard-{i}")
-            p.start()
-            self.procs.append(p)
-            self.conns.append(parent)
+            self._spawn(i)
 
-    def run(self, tasks: list[CellTask], view: LoadView) -> list[CellReport]:
+    def _spawn(self, i: int) -> None:
+        parent, child = self.ctx.Pipe()
+        p = self.ctx.Process(target=_shard_main, args=(child, self.stop), daemon=True, name=f"kral-nb-shard-{i}")
+        p.start()
+        child.close()  # the parent keeps only its end: a dead shard then reads as EOF
+        self.procs[i], self.conns[i] = p, parent
+
+    def run(self, tasks: list[CellTask], gather: Gather, view: LoadView) -> None:
         start_ns = now_ns() + 200_000_000  # every shard starts together, 0.2 s from now
         for t in tasks:
             t.start_ns = start_ns
             view.cells_by_id[t.cell]["start_ns"] = start_ns
-            self.conns[t.shard].send(t)
-            self.pending[t.shard] = self.conns[t.shard]
-        return self._collect(view)
+            try:
+                self.conns[t.shard].send(t)
+            except (OSError, ValueError):  # died between cells
+                self._lost(t.shard, t.cell, gather, view)
+                continue
+            self.pending[t.shard] = t.cell
+        self._collect(gather, view)
 
-    def _collect(self, view: LoadView, timeout_s: float | None = None) -> list[CellReport]:
-        reports: list[CellReport] = []
+    def _collect(self, gather: Gather, view: LoadView, timeout_s: float | None = None) -> None:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while self.pending:
             if deadline is not None and time.monotonic() > deadline:
+                for shard, cell in list(self.pending.items()):
+                    self._lost(shard, cell, gather, view, "did not answer the interrupt")
                 break
-            ready = multiprocessing.connection.wait(list(self.pending.values()), timeout=0.25)
-            view.drain(self.progress)
-            for conn in ready:
-                shard = next(i for i, c in self.pending.items() if c is conn)
+            conns: dict[Any, int] = {self.conns[s]: s for s in self.pending}
+            for conn in multiprocessing.connection.wait(list(conns), timeout=0.25):
+                shard = conns[conn]
                 try:
-                    reports.append(self.pending[shard].recv())
-                except EOFError:
-                    code = self.procs[shard].exitcode
-                    raise KralError(f"load shard {shard} died (exit code {code}); its runs are lost") from None
-                del self.pending[shard]
-            for shard in list(self.pending):
-                if not self.procs[shard].is_alive():
-                    raise KralError(f"load shard {shard} died (exit code {self.procs[shard].exitcode})")
-        view.drain(self.progress)
-        return reports
+                    rep: CellReport = self.conns[shard].recv()
+                except (EOFError, OSError):
+                    self._lost(shard, self.pending[shard], gather, view)
+                    continue
+                gather.add(rep)
+                view.update(rep.progress)
+                if rep.final:
+                    del self.pending[shard]
+            for shard, cell in list(self.pending.items()):
+                if not self.procs[shard].is_alive() and not self.conns[shard].poll():
+                    self._lost(shard, cell, gather, view)
+        view.render()
 
-    def stop_and_collect(self, view: LoadView) -> list[CellReport]:
+    def _lost(self, shard: int, cell: int, gather: Gather, view: LoadView, what: str = "") -> None:
+        p = self.procs[shard]
+        p.join(1)
+        cause = f"load shard {shard} {what or 'died'} on host {os.uname().nodename} (exit code {p.exitcode})"
+        n = gather.lost(cell, shard, cause)
+        view.note(f"{cause}: {n} request(s) in flight lost, everything reported before is kept")
+        self.pending.pop(shard, None)
+        if p.is_alive():
+            p.kill()
+        self.conns[shard].close()
+        if not self.stop.is_set():
+            self._spawn(shard)  # a fresh shard for the next cell
+
+    def stop_and_collect(self, gather: Gather, view: LoadView) -> None:
         """After an interrupt: every shard cancels its streams and sends what it has."""
         self.stop.set()
         try:
-            return self._collect(view, timeout_s=15)
-        except (KeyboardInterrupt, KralError):
-            return []
+            self._collect(gather, view, timeout_s=15)
+        except KeyboardInterrupt:  # a second interrupt: what arrived is kept, the rest is lost
+            for shard, cell in list(self.pending.items()):
+                gather.lost(cell, shard, f"load shard {shard} interrupted twice")
+            self.pending.clear()
 
     def close(self) -> None:
         for conn in self.conns:
             try:
                 conn.send(None)
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):
                 pass
         for p in self.procs:
+            if p is None:
+                continue
             p.join(5)
             if p.is_alive():
                 p.kill()
-        self.progress.close()

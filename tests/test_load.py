@@ -55,13 +55,19 @@ def _key(runs: pd.DataFrame) -> list[tuple]:
     return sorted(zip(runs["status"].astype(str), runs["text"], runs["output_tokens"], strict=True))
 
 
-def test_closed_loop_one_and_two_shards_give_the_same_rows_and_goodput(sim_root: str) -> None:
+def test_closed_loop_one_and_two_shards_give_the_same_rows_and_goodput(
+        sim_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """One slot on the server, 3 in flight: later requests queue, so a 0.25 s TTFT SLO splits
-    them; goodput = requests meeting every SLO / the level's duration."""
+    them; goodput = requests meeting every SLO / the level's duration. One shard on asyncio's
+    loop, two on uvloop: the same rows."""
     model = "sim:steady+n=5+slots=1+seed=load1"
     slo = {"ttft_s": 0.25, "e2e_s": 2.0}
-    results = [kral_nb.load("hi", [model], concurrency=[3], requests=9, shards=s, slo=slo, progress=False)
-               for s in (1, 2)]
+    results = []
+    for shards, loop in ((1, "asyncio"), (2, "uvloop")):
+        monkeypatch.setenv("KRAL_NB_LOOP", loop)
+        results.append(kral_nb.load("hi", [model], concurrency=[3], requests=9, shards=shards, slo=slo,
+                                    progress=False))
+        assert results[-1].levels["loop"].tolist() == [loop]
     one, two = results
     assert len(one) == len(two) == 9 and _key(one.runs) == _key(two.runs)
     assert set(one.runs["shard"]) == {0} and set(two.runs["shard"]) == {0, 1}
@@ -118,6 +124,45 @@ def test_a_blocked_shard_loop_is_flagged_and_an_interrupt_keeps_every_chunk(
     lv = r.levels.iloc[0]
     assert lv["client_saturated"] and lv["loop_lag_s_p99"] >= 0.02
     assert "client_saturated" in r._repr_html_() and "add shards or machines" in repr(r)
+
+
+def test_a_shard_killed_mid_level_leaves_error_rows_keeps_the_rest_and_is_replaced(sim_root: str) -> None:
+    import multiprocessing
+    import signal
+
+    import httpx
+
+    model = "steady+n=10+itl=0.05+seed=load5"  # 0.6 s streams
+    killed: list[int] = []
+
+    def kill_shard_1_mid_level() -> None:  # once both shards have finished a few streams
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sum(e["model"] == model for e in httpx.get(sim_root + "/_sim/log").json()) >= 14:
+                for p in multiprocessing.active_children():
+                    if p.name == "kral-nb-shard-1" and p.pid is not None:
+                        os.kill(p.pid, signal.SIGKILL)
+                        killed.append(p.pid)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_shard_1_mid_level, daemon=True)
+    killer.start()
+    r = kral_nb.load("hi", ["sim:" + model], concurrency=[4, 2], duration_s=5, shards=2, progress=False)
+    killer.join()
+    assert killed, "the test did not find shard 1 to kill"
+    runs = r.runs
+    first, second = runs[runs["level"] == 4], runs[runs["level"] == 2]
+    lost = first[first["status"] == "error"]
+    # the two it had in flight, and any that ended in the last 0.25 s before its next report
+    assert 2 <= len(lost) <= 4 and set(lost["shard"]) == {1}
+    assert lost["error"].str.contains("load shard 1 died on host").all()
+    assert lost["error"].str.contains("exit code -9").all()
+    assert ((first["shard"] == 1) & (first["status"] == "ok")).sum() >= 2  # what it reported before it died
+    assert ((first["shard"] == 0) & (first["status"] == "ok")).sum() >= 10  # the other shard's work, whole
+    assert set(second["status"].astype(str)) == {"ok"} and set(second["shard"]) == {0, 1}  # a fresh shard 1
+    ok = runs[runs["status"] == "ok"]
+    assert (ok["n_content_chunks"] == 10).all() and len(r.chunks) == runs["n_chunks"].sum()
 
 
 def test_load_plots_mark_the_knee(tmp_path: Path) -> None:
