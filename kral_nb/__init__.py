@@ -29,6 +29,7 @@ from .errors import (
 from .loadresult import LoadResult
 from .loadrun import load
 from .providers import PRESETS, set_key
+from .raypool import RayCluster
 from .result import Result
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "LoadResult",
     "MissingKeyError",
     "ProtocolError",
+    "RayCluster",
     "Record",
     "Result",
     "RetryPolicy",

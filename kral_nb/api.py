@@ -298,15 +298,29 @@ def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *
 def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
             warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
             seed: int | None = 0, progress: bool | None = None,
-            on_done: Callable[[Run], None] | None = None, **options: Any) -> Result:
+            on_done: Callable[[Run], None] | None = None, cluster: Any = None, **options: Any) -> Result:
     """Run every model on every prompt, ``repeat`` times each (plus ``warmup`` runs flagged
     and excluded from statistics), ``concurrency`` at a time (default: all models of one
     round side by side), in ``interleaved`` / ``random`` / ``blocked`` order. Failures are
-    data: statuses in the runs frame, nothing raised. Shows a progress bar for long sweeps."""
+    data: statuses in the runs frame, nothing raised. Shows a progress bar for long sweeps.
+    ``cluster="ray"`` (or :class:`kral_nb.RayCluster`, e.g. with ``regions=``) runs the
+    comparison in a Ray actor — one per region, each running every job — and adds ``host``,
+    ``region`` and ``clock_offset_s`` columns."""
+    from . import raypool
     from .progress import Progress
 
     sw = sweep(prompt, models, repeat=repeat, warmup=warmup, concurrency=concurrency, order=order,
                seed=seed, **options)
+    on_ray = raypool.resolve(cluster)
+    if on_ray is not None:
+        sys.stderr.write(raypool.connect(on_ray) + "\n")
+        try:
+            runs, meta = raypool.compare(sw.jobs, sw.concurrency, seed, on_ray)
+        except KeyboardInterrupt as stop:
+            runs, meta = stop.args[0] if stop.args and isinstance(stop.args[0], tuple) else ([], None)
+            raise _cancelled(Result(runs, meta=meta)) from None
+        _HISTORY.keep(*runs)
+        return Result(runs, meta=meta)
     bar = Progress(len(sw.jobs), enabled=progress if progress is not None else len(sw.jobs) > len(models))
 
     def done(run: Run) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .shard import CellReport
 
 META = ("run_id", "cell", "level", "mode", "scheduled_s", "sent_s", "queue_delay_s", "in_flight_at_send",
-        "shard", "host")
+        "shard", "host", "region", "clock_offset_s")
 
 
 class Gather:
@@ -29,13 +29,13 @@ class Gather:
             c.update(lag_s=[], cpu_s=[], wall_s=[])
         self.runs: list[Run] = []
         self.sent: dict[str, tuple[int, int, int, int]] = {}  # run id -> (cell, shard, scheduled_ns, in flight)
-        self.host: dict[tuple[int, int], str] = {}
+        self.host: dict[tuple[int, int], tuple[str, str, float]] = {}  # host, region, clock offset
         self.start_ns: dict[tuple[int, int], int] = {}  # each shard's start on its own host's clock
         self.open: set[tuple[int, int]] = set()  # (cell, shard) with requests not yet reported
 
     def add(self, rep: CellReport) -> None:
         key = (rep.cell, rep.shard)
-        self.host[key], self.start_ns[key] = rep.host, rep.start_ns
+        self.host[key], self.start_ns[key] = (rep.host, rep.region, rep.clock_offset_s), rep.start_ns
         for run_id, scheduled, in_flight in rep.sent:
             self.sent[run_id] = (rep.cell, rep.shard, scheduled, in_flight)
         self.runs += rep.runs
@@ -72,16 +72,17 @@ class Gather:
             cell_id, shard, sched, in_flight = self.sent[run.run_id]
             cell = self.by_cell[cell_id]
             start = self.start_ns[(cell_id, shard)]  # no clock arithmetic across hosts
+            host, region, offset = self.host[(cell_id, shard)]
             sent = (run.t0_ns - start) / 1e9 if run.t0_ns is not None else math.nan
             for k, v in (("run_id", run.run_id), ("cell", cell_id), ("level", cell["level"]), ("mode", cell["mode"]),
                          ("scheduled_s", (sched - start) / 1e9), ("sent_s", sent),
                          ("queue_delay_s", sent - (sched - start) / 1e9), ("in_flight_at_send", in_flight),
-                         ("shard", shard), ("host", self.host.get((cell_id, shard), ""))):
+                         ("shard", shard), ("host", host), ("region", region), ("clock_offset_s", offset)):
                 meta[k].append(v)
         frame = pd.DataFrame(meta).astype({"run_id": "string", "cell": "int64", "level": "float64",
                                            "scheduled_s": "float64", "sent_s": "float64", "queue_delay_s": "float64",
                                            "mode": "category", "in_flight_at_send": "int64", "shard": "int64",
-                                           "host": "string"})
+                                           "host": "string", "region": "string", "clock_offset_s": "float64"})
         order = frame.sort_values(["cell", "scheduled_s"], kind="stable")
         rank = {rid: i for i, rid in enumerate(order["run_id"].tolist())}
         runs = sorted(self.runs, key=lambda r: rank[r.run_id])

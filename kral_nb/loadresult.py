@@ -20,17 +20,9 @@ class LoadResult(Result):
 
     def __init__(self, runs: Sequence[Run], meta: pd.DataFrame, cells: list[dict[str, Any]],
                  slo: dict[str, float]) -> None:
-        super().__init__(runs)
-        self.meta, self.cells, self.slo = meta, cells, slo
-        self._load_runs: pd.DataFrame | None = None
+        super().__init__(runs, meta=meta)
+        self.cells, self.slo = cells, slo
         self._levels: pd.DataFrame | None = None
-
-    @property
-    def runs(self) -> pd.DataFrame:
-        if self._load_runs is None:
-            base = super().runs
-            self._load_runs = base.merge(self.meta, on="run_id", how="left", validate="one_to_one")
-        return self._load_runs
 
     @property
     def levels(self) -> pd.DataFrame:

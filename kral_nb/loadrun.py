@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from . import arrivals
+from . import arrivals, raypool
 from .errors import Cancelled, ConfigError
 from .loadgather import Gather
 from .loadresult import LoadResult
@@ -58,7 +58,8 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
          rate: float | Sequence[float] | None = None, arrival: str = "poisson", burstiness: float = 1.0,
          duration_s: float | None = None, requests: int | None = None, warmup_s: float = 0.0,
          slo: dict[str, float] | None = None, seed: int = 0, shards: int | None = None,
-         max_in_flight: int | None = None, progress: bool | None = None, **options: Any) -> LoadResult:
+         max_in_flight: int | None = None, progress: bool | None = None, cluster: Any = None,
+         **options: Any) -> LoadResult:
     """Sweep load levels for every model: ``concurrency=[1, 8, 32]`` keeps that many requests
     in flight (closed loop); ``rate=[1, 5, 20]`` sends requests per second on an ``arrival``
     schedule (``poisson``, ``constant``, ``gamma`` with ``burstiness``) whatever the responses
@@ -67,7 +68,9 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
     ``tpot_s``, ``e2e_s`` limits in seconds) defines goodput. ``shards`` worker processes
     (default: one per core) share each level. Open loop: at most ``max_in_flight`` requests
     at once (default 4,096 per shard); a request due while the cap is reached waits, and its
-    ``queue_delay_s`` shows it. Returns a :class:`LoadResult`."""
+    ``queue_delay_s`` shows it. ``cluster="ray"`` (or :class:`kral_nb.RayCluster`) runs the
+    shards as Ray actors (default: one per CPU of the cluster, or one per region). Returns a
+    :class:`LoadResult`."""
     from .levels import SLO_METRICS
 
     mode, values = _levels(concurrency, rate)
@@ -92,11 +95,11 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
         raise ConfigError(f"slo takes positive limits in seconds for {', '.join(SLO_METRICS)}, got {slo!r}")
     if max_in_flight is not None and (not _int(max_in_flight) or not 1 <= max_in_flight <= 1_000_000):
         raise ConfigError(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
-    n_shards = default_shards() if shards is None else shards
-    if not _int(n_shards) or not 1 <= n_shards <= 256:
+    if shards is not None and (not _int(shards) or not 1 <= shards <= 256):
         raise ConfigError(f"shards must be an integer from 1 to 256, got {shards!r}")
     if not models:
         raise ConfigError("load() needs at least one model")
+    on_ray = raypool.resolve(cluster)
     loop_choice()  # a bad KRAL_NB_LOOP fails here, not in every shard
     opts = Options.from_kwargs(options)
     templates: list[Any] = [plan(prompt, None, m, opts) for m in models]  # every check before any request
@@ -106,8 +109,15 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
               "provider": templates[mi].run.provider, "model": templates[mi].run.model,
               "protocol": templates[mi].run.protocol}
              for li, v in enumerate(values) for mi in range(len(models))]
-    pool = ShardPool(n_shards)
     view = LoadView(cells, enabled=progress if progress is not None else True)
+    pool: ShardPool | raypool.RayPool
+    if on_ray is not None:
+        view.note(raypool.connect(on_ray), warn=False)  # before anything starts: one clear error if unreachable
+        n_shards = shards or raypool.default_shards(on_ray)
+        pool = raypool.RayPool(n_shards, on_ray)
+    else:
+        n_shards = shards or default_shards()
+        pool = ShardPool(n_shards)
     gather = Gather(cells, slo)
     interrupted = False
     try:

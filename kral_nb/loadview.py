@@ -49,9 +49,9 @@ class LoadView:
         if self.enabled and time.monotonic() - self._last > 0.25:
             self.render()
 
-    def note(self, message: str) -> None:
-        """Something the user must see beside the table (a shard lost)."""
-        self.notes.append(message)
+    def note(self, message: str, *, warn: bool = True) -> None:
+        """Something the user must see beside the table (a shard lost; where the shards run)."""
+        self.notes.append(("⚠ " if warn else "") + message)
         if self.enabled and self._handle is None:
             sys.stderr.write(f"\nkral_nb load: {message}\n")
         self.render()
@@ -77,16 +77,15 @@ class LoadView:
 
     def render(self) -> None:
         rows = self.rows()
-        if not rows or not self.enabled:
+        if not self.enabled or not (rows or (self.notes and self._handle is not None)):
             return
         self._last = time.monotonic()
         if self._handle is not None:
             import pandas as pd
             from IPython.display import HTML  # type: ignore[attr-defined]
 
-            df = pd.DataFrame(rows)
-            table = df.to_html(index=False, float_format=lambda v: f"{v:.3g}")
-            notes = "".join(f"<p>⚠ {html_escape(n)}</p>" for n in self.notes)
+            table = pd.DataFrame(rows).to_html(index=False, float_format=lambda v: f"{v:.3g}") if rows else ""
+            notes = "".join(f"<p>{html_escape(n)}</p>" for n in self.notes)
             html = "<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)" + table + notes
             self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
         else:

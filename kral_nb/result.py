@@ -26,8 +26,9 @@ class Result:
     live :class:`~kral_nb.recorder.Run` objects (raw traces, live state); it is empty for a
     Result rebuilt from frames."""
 
-    def __init__(self, runs: Iterable[Run] = ()) -> None:
+    def __init__(self, runs: Iterable[Run] = (), *, meta: pd.DataFrame | None = None) -> None:
         self.run_list: list[Run] = list(runs)
+        self.meta = meta  # extra runs columns by run_id (where a run ran: load level, shard, host, region)
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._runs_frame: pd.DataFrame | None = None
 
@@ -96,6 +97,8 @@ class Result:
 
         final = self._final()
         runs = runs_frame(self.run_list)
+        if self.meta is not None:
+            runs = runs.merge(self.meta, on="run_id", how="left", validate="one_to_one")
         if final:
             self._runs_frame = runs
         return runs
@@ -131,7 +134,7 @@ class Result:
     def __add__(self, other: Result) -> Result:
         if not isinstance(other, Result):
             return NotImplemented
-        if self._frames is None and other._frames is None:
+        if self._frames is None and other._frames is None and self.meta is None and other.meta is None:
             return Result(self.run_list + other.run_list)
         import pandas as pd
 

@@ -49,6 +49,7 @@ class CellTask:
     offsets_s: list[float] = field(default_factory=list)  # open loop: this shard's due times
     max_in_flight: int = 4096  # open loop: this shard's cap
     start_wall_ns: int | None = None  # across hosts: the common start as UTC wall time (time_ns)
+    region: str = ""  # where the shard runs (Ray: the node's region:<name> resource)
 
 
 @dataclass
@@ -70,6 +71,8 @@ class CellReport:
     cpu_s: float = 0.0  # process CPU time over the cell
     wall_s: float = 0.0
     loop: str = ""  # the event loop's implementation: "uvloop" or "asyncio"
+    region: str = ""
+    clock_offset_s: float = 0.0  # this host's wall clock minus the driver's (Ray), for started_at
     host: str = field(default_factory=lambda: os.uname().nodename)
 
 
@@ -85,12 +88,11 @@ class ShardRunner:
                        stop: Callable[[], bool] = lambda: False) -> CellReport:
         """Run one cell; ``emit`` gets a partial report every ``REPORT_PERIOD_S``; the final
         report is returned."""
-        if self._client is None:
-            self._client = new_client()
+        client = self.client()
         if task.start_wall_ns is not None:  # another host's clock: meet at a wall-clock instant
             task = dataclasses.replace(task, start_ns=now_ns() + task.start_wall_ns - time.time_ns())
         lag: list[float] = []
-        state = _CellState(task, self._client, lag)
+        state = _CellState(task, client, lag)
         cpu0, wall0 = time.process_time(), now_ns()
         watchers = [asyncio.ensure_future(_sample_lag(lag))]
         if self.block_s:
@@ -114,6 +116,12 @@ class ShardRunner:
         final.loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         return final
 
+    def client(self) -> httpx.AsyncClient:
+        """This loop's pooled client (made on first use)."""
+        if self._client is None:
+            self._client = new_client()
+        return self._client
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
@@ -131,12 +139,7 @@ class _CellState:
         self.reported = 0
 
     def _new_run(self) -> Job:
-        template = self.task.job
-        t = template.run
-        run = Run(uuid.uuid4().hex[:12], t.provider, t.model, t.protocol,
-                  repeat=len(self.runs), prompt_id=t.prompt_id)
-        run.secrets, run.trace = t.secrets, ([] if t.trace is not None else None)
-        return dataclasses.replace(template, run=run)
+        return fresh_job(self.task.job, len(self.runs))
 
     async def _one(self, scheduled: int) -> None:
         job = self._new_run()
@@ -193,7 +196,8 @@ class _CellState:
         """The runs ended and the requests sent since the last report (all of them, at the end)."""
         runs, self.outbox = self.outbox, []
         sent, self.sent = self.sent, []
-        return CellReport(self.task.cell, self.task.shard, runs, sent, self.snapshot(final), self.task.start_ns, final)
+        return CellReport(self.task.cell, self.task.shard, runs, sent, self.snapshot(final), self.task.start_ns, final,
+                          region=self.task.region)
 
     def snapshot(self, final: bool = False) -> dict[str, Any]:
         """Progress for the live view: counts, and the TTFTs of the runs finished since the
@@ -212,6 +216,15 @@ class _CellState:
                 "done": len(done), "failed": sum(r.status != "ok" for r in done),
                 "in_flight": self.in_flight, "ttft_s": ttfts, "final": final,
                 "lag_s_p99": sorted(self.lag)[int(0.99 * (len(self.lag) - 1))] if self.lag else 0.0}
+
+
+def fresh_job(template: Job, repeat: int) -> Job:
+    """The template's request with a new run (its own id, no records)."""
+    t = template.run
+    run = Run(uuid.uuid4().hex[:12], t.provider, t.model, t.protocol, repeat=repeat, prompt_id=t.prompt_id,
+              warmup=t.warmup)
+    run.secrets, run.trace = t.secrets, ([] if t.trace is not None else None)
+    return dataclasses.replace(template, run=run)
 
 
 async def _sleep_until(t_ns: int) -> None:

@@ -39,7 +39,7 @@ def test_public_api_is_pinned() -> None:
         "MissingKeyError", "ProtocolError", "Record", "Result", "RetryPolicy", "Stream",
         "StreamError", "Timeouts", "__version__", "astream", "compare", "history", "read_parquet",
         "read_csv", "run", "set_key", "start", "stream", "load_ipython_extension", "ChatWidget",
-        "load", "LoadResult",
+        "load", "LoadResult", "RayCluster",
     ])
     for name in kral_nb.__all__:
         assert hasattr(kral_nb, name), name
