@@ -31,6 +31,7 @@ CLOCK_READERS = {
     "helpers.py": "stopping a helper that outlived its parent",
     "shard.py": "a load level's schedule (due times, duration) and the shard's own loop lag and CPU",
     "shardpool.py": "the common start instant of a level's shards",
+    "raypool.py": "a level's common wall-clock start across hosts, each host's clock offset",
     "loadview.py": "the live view's elapsed time (shown, never recorded)",
     "display.py": "elapsed time on a live pane (shown, never recorded)",
     "widgets.py": "elapsed time on a live pane (shown, never recorded)",
