@@ -61,4 +61,5 @@ class LoadResult(Result):
             warn = ("<p><b>client_saturated</b>: these levels measure the client, not the server: "
                     "add shards or machines.</p>")
         table = lv.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3g}")
-        return f"<div><b>{html.escape(repr(self))}</b>{table}{warn}</div>"
+        return (f"<div><b>{html.escape(repr(self))}</b>"  # a wide table scrolls inside its own box (narrow screens)
+                f'<div class="kral-load" style="overflow-x:auto;max-width:100%">{table}</div>{warn}</div>')

@@ -86,7 +86,8 @@ class LoadView:
 
             table = pd.DataFrame(rows).to_html(index=False, float_format=lambda v: f"{v:.3g}") if rows else ""
             notes = "".join(f"<p>{html_escape(n)}</p>" for n in self.notes)
-            html = "<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)" + table + notes
+            html = ("<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)"
+                    f'<div class="kral-load" style="overflow-x:auto;max-width:100%">{table}</div>{notes}')
             self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
         else:
             r = rows[-1]

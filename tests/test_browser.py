@@ -193,3 +193,40 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
         t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').scrollWidth > 0])""")
     assert widths and all(w > 100 for w, _ in widths)
     page.screenshot(path=str(root / "load.png"), full_page=True)
+    # 800 px wide: the level table scrolls inside its own box; the output area does not overflow
+    page.set_viewport_size({"width": 800, "height": 1000})
+    time.sleep(0.5)
+    boxes = page.evaluate("""[...document.querySelectorAll('.kral-load')].map(d => {
+        const out = d.closest('.jp-OutputArea-output');
+        return [getComputedStyle(d).overflowX, d.getBoundingClientRect().right, out.getBoundingClientRect().right,
+                out.scrollWidth - out.clientWidth];})""")
+    assert boxes and all(ov == "auto" and right <= out_right + 1 and spill <= 1 for ov, right, out_right, spill in boxes)
+    page.screenshot(path=str(root / "load-800.png"), full_page=True)
+    # dark theme: the table's text stays legible on its background (WCAG AA, 4.5:1)
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    try:
+        _dark_table_is_legible(page, root)
+    finally:  # the theme is a saved setting: later tests start light
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
+
+
+def _dark_table_is_legible(page: Any, root: Path) -> None:
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30000)
+    time.sleep(1.0)
+    fg, bg = page.evaluate("""(() => { const td = document.querySelector('.kral-load td');
+        let el = td, bg = 'rgba(0, 0, 0, 0)';
+        while (el && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) { bg = getComputedStyle(el).backgroundColor; el = el.parentElement; }
+        return [getComputedStyle(td).color, bg]; })()""")
+    assert _contrast(fg, bg) >= 4.5, (fg, bg)
+    page.screenshot(path=str(root / "load-dark.png"), full_page=True)
+
+
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours."""
+    def lum(css: str) -> float:
+        r, g, b = (float(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+        return sum(w * (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
+                   for w, c in zip((0.2126, 0.7152, 0.0722), (r, g, b), strict=True))
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
