@@ -67,7 +67,9 @@ def _measured(runs: pd.DataFrame) -> pd.DataFrame:
 
 def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
     """One row per (provider, model, protocol): counts by status, p50/p90/p99 of TTFT, ITL
-    and e2e, output tokens/s, tokens in/out, and the median's 95% CI for each metric."""
+    and e2e, output tokens/s, tokens in/out, and the median's 95% CI for each metric; cost:
+    median per run, per 1k output tokens and per ``ok`` answer (every run's cost counts: a
+    failed run is billed for what it generated)."""
     rows = []
     for key, g in runs.groupby(GROUP, observed=True, sort=False):
         measured_all = g[~g["warmup"].astype(bool)]
@@ -86,6 +88,16 @@ def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES
                                               seed=seed, n_resamples=n_resamples)
             row[f"{metric}_median"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = med, lo, hi
         row["tokens_source"] = ",".join(sorted(set(ok["tokens_source"].astype(str)))) or None
+        if "cost_usd" in g.columns:  # every measured run is billed, failed ones included
+            cost = measured_all["cost_usd"].to_numpy(dtype=float, na_value=np.nan)
+            out_tokens = measured_all["output_tokens"].to_numpy(dtype=float, na_value=np.nan)
+            known = ~np.isnan(cost)
+            row["cost_usd_median"] = float(np.median(cost[known])) if known.any() else math.nan
+            row["cost_per_1k_output_tokens_usd"] = (float(cost[known].sum() / np.nansum(out_tokens[known]) * 1000)
+                                                    if known.any() and np.nansum(out_tokens[known]) > 0 else math.nan)
+            row["cost_per_ok_answer_usd"] = (float(cost[known].sum() / row["ok"])
+                                             if known.any() and row["ok"] else math.nan)
+            row["cost_status"] = ",".join(sorted(set(measured_all["cost_status"].astype(str)))) or None
         rows.append(row)
     return pd.DataFrame(rows)
 

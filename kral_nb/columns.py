@@ -73,6 +73,14 @@ RUN_DTYPES: dict[str, str] = {
     "server_tool_calls": "string",  # JSON list: tools the provider ran itself (web_search, ...)
     "streamed": "bool",  # False: a 2xx JSON completion instead of a stream (stream ignored)
 }
-RUN_COLUMNS = tuple(RUN_DTYPES)
+#: the runs frame's cost columns (kral_nb.cost), computed from the columns above
+COST_DTYPES = {
+    "input_cost_usd": "float64",
+    "output_cost_usd": "float64",
+    "cost_usd": "float64",
+    "cost_status": "category",  # priced | estimated_tokens | unknown_model | free
+    "price_source": "string",  # genai-prices <version>: <provider>/<model>, or the prices= override
+}
+RUN_COLUMNS = tuple(RUN_DTYPES) + tuple(COST_DTYPES)
 
 STATUSES = ("ok", "error", "cut_off", "cancelled", "http_error")

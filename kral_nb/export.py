@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .columns import CHUNK_DTYPES, RUN_DTYPES
+from .columns import CHUNK_DTYPES, COST_DTYPES, RUN_DTYPES
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def read(directory: str, fmt: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         runs = pd.read_parquet(os.path.join(directory, "runs.parquet"))
     else:
         chunks = _read_csv(os.path.join(directory, "chunks.csv"), CHUNK_DTYPES)
-        runs = _read_csv(os.path.join(directory, "runs.csv"), RUN_DTYPES)
+        runs = _read_csv(os.path.join(directory, "runs.csv"), {**RUN_DTYPES, **COST_DTYPES})
     return chunks, runs
 
 
@@ -58,7 +58,7 @@ def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:
     for c, d in dtypes.items():
         if d == "bool":
             df[c] = df[c].astype(bool)
-    return df[list(dtypes)]
+    return df[[c for c in dtypes if c in df.columns]]  # files written before a column existed lack it
 
 
 def write_traces(runs: Sequence[Run], path: str) -> None:

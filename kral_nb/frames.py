@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .columnar import KIND_CODE, utf8
-from .columns import CHUNK_COLUMNS, RUN_COLUMNS, RUN_DTYPES
+from .columns import CHUNK_COLUMNS, RUN_DTYPES
 from .recorder import Run
 from .records import CONTENT_KINDS, KINDS
 
@@ -142,9 +142,11 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    from .cost import add_cost
+
     rows = [r.row() for r in runs]
-    cols = {c: [row[c] for row in rows] for c in RUN_COLUMNS}
-    return _typed(cols, RUN_DTYPES)
+    cols = {c: [row[c] for row in rows] for c in RUN_DTYPES}
+    return add_cost(_typed(cols, RUN_DTYPES))
 
 
 def _typed(cols: dict[str, list[Any]], dtypes: dict[str, str]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Sequence
 
+from .cost import FREE, price_run
 from .labels import run_label
 from .recorder import Run
 
@@ -24,7 +25,8 @@ label = run_label
 
 
 def stats(run: Run, now_ns: int) -> str:
-    """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · 0.64 s`` from a live snapshot."""
+    """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · $0.0012 · 0.64 s`` from a live snapshot
+    (``~`` marks estimated tokens and the cost computed from them)."""
     t0, first = run.t0_ns, run.first_content_ns
     end = run.end_ns if run.end_ns is not None else now_ns
     tokens = run.usage.get("output_tokens")
@@ -40,6 +42,12 @@ def stats(run: Run, now_ns: int) -> str:
         parts.append(f"{approx}{tokens} tok")
         if tokens > 1 and decode_s > 0:
             parts.append(f"{(tokens - 1) / decode_s:.1f} tok/s")
+        if run.provider not in FREE:
+            u = run.usage
+            cost = price_run(run.provider, run.model, u.get("input_tokens"), u.get("cached_tokens"), tokens,
+                             "estimate" if approx else "usage")[2]
+            if cost == cost:  # not NaN: an unknown model shows no price rather than a wrong one
+                parts.append(f"{approx}${f'{cost:.6f}'.rstrip('0').rstrip('.')}")
     if t0 is not None:
         parts.append(f"{max(0, end - t0) / 1e9:.2f} s")
     if run.attempts > 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .labels import run_label
@@ -102,6 +102,14 @@ class Result:
         if final:
             self._runs_frame = runs
         return runs
+
+    def cost(self, prices: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
+        """The runs frame re-costed with ``prices`` (per model: ``input``, ``output``,
+        ``cached_input`` in $ per million tokens), which win over the price database and are
+        named in ``price_source`` (``kral_nb.cost``)."""
+        from .cost import add_cost
+
+        return add_cost(self.runs, prices)
 
     # -- analysis, plots, export (kral_nb.analysis) ------------------------------------
     def summary(self, **kwargs: Any) -> pd.DataFrame:

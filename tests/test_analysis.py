@@ -14,7 +14,7 @@ import pytest
 
 import kral_nb
 from kral_nb.analysis import bootstrap_median_ci, compare_pairs, diff_median_ci, summary, verdict
-from kral_nb.columns import RUN_DTYPES
+from kral_nb.columns import COST_DTYPES, RUN_DTYPES
 
 
 def fake_runs(values: dict[str, list[float]]) -> pd.DataFrame:
@@ -118,7 +118,8 @@ def test_parquet_and_csv_round_trip_with_dtypes(sweep: kral_nb.Result, tmp_path:
     pd.testing.assert_frame_equal(back.runs, sweep.runs, check_categorical=False)
     pd.testing.assert_frame_equal(back.chunks, sweep.chunks, check_categorical=False)
     assert {c: str(t) for c, t in back.runs.dtypes.items()} == {
-        c: ("category" if d == "category" else str(sweep.runs.dtypes[c])) for c, d in RUN_DTYPES.items()}
+        c: ("category" if d == "category" else str(sweep.runs.dtypes[c]))
+        for c, d in {**RUN_DTYPES, **COST_DTYPES}.items()}
     assert back.summary().equals(sweep.summary()) and (back + back).runs.shape[0] == 2 * len(sweep.runs)
 
 
