@@ -69,6 +69,30 @@ def _package_price(provider_id: str | None, model: str, input_tokens: int, cache
     return float(calc.input_price), float(calc.output_price), source
 
 
+@functools.lru_cache(maxsize=4096)
+def _rates(provider_id: str | None, model: str) -> tuple[float, float, float] | None:
+    """$ per input, cached-input and output token at a million tokens of each (the live line)."""
+    m = 1_000_000
+    base = _package_price(provider_id, model, m, 0, m)
+    cached = _package_price(provider_id, model, m, m, 0)
+    if base is None or cached is None:
+        return None
+    return base[0] / m, cached[0] / m, base[1] / m
+
+
+def live_cost(provider: str, model: str, input_tokens: int | None, cached_tokens: int | None,
+              output_tokens: int) -> float:
+    """A quick linear estimate for the live stats line (a genai-prices calculation takes ~1 ms,
+    too slow for every render; the frames use the exact one). NaN when the model is unknown."""
+    if provider in FREE:
+        return 0.0
+    rates = _rates(*provider_and_model(provider, model))
+    if rates is None:
+        return math.nan
+    n_in, n_cached = input_tokens or 0, min(cached_tokens or 0, input_tokens or 0)
+    return (n_in - n_cached) * rates[0] + n_cached * rates[1] + output_tokens * rates[2]
+
+
 def price_run(provider: str, model: str, input_tokens: Any, cached_tokens: Any, output_tokens: Any,
               tokens_source: str, prices: Mapping[str, Mapping[str, float]] | None = None) -> tuple[Any, ...]:
     """``(input_cost_usd, output_cost_usd, cost_usd, cost_status, price_source)`` of one run."""

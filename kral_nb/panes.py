@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from .cost import FREE, price_run
+from .cost import FREE, live_cost
 from .labels import run_label
 from .recorder import Run
 
@@ -44,8 +44,7 @@ def stats(run: Run, now_ns: int) -> str:
             parts.append(f"{(tokens - 1) / decode_s:.1f} tok/s")
         if run.provider not in FREE:
             u = run.usage
-            cost = price_run(run.provider, run.model, u.get("input_tokens"), u.get("cached_tokens"), tokens,
-                             "estimate" if approx else "usage")[2]
+            cost = live_cost(run.provider, run.model, u.get("input_tokens"), u.get("cached_tokens"), tokens)
             if cost == cost:  # not NaN: an unknown model shows no price rather than a wrong one
                 parts.append(f"{approx}${f'{cost:.6f}'.rstrip('0').rstrip('.')}")
     if t0 is not None:
