@@ -31,6 +31,7 @@ from .loadrun import load
 from .providers import PRESETS, set_key
 from .raypool import RayCluster
 from .result import Result
+from .store import Store, store
 
 __version__ = "0.1.0"
 
@@ -50,12 +51,14 @@ __all__ = [
     "Record",
     "Result",
     "RetryPolicy",
+    "Store",
     "Stream",
     "StreamError",
     "Timeouts",
     "__version__",
     "astream",
     "compare",
+    "compare_runs",
     "history",
     "load",
     "load_ipython_extension",
@@ -64,6 +67,7 @@ __all__ = [
     "run",
     "set_key",
     "start",
+    "store",
     "stream",
 ]
 
@@ -83,7 +87,12 @@ def read_csv(directory: str) -> Result:
 
 
 def __getattr__(name: str) -> Any:
-    """``kral_nb.ChatWidget`` and ``kral_nb.sim`` are imported on first use only."""
+    """``kral_nb.ChatWidget``, ``kral_nb.compare_runs`` (it needs pandas) and ``kral_nb.sim``
+    are imported on first use only."""
+    if name == "compare_runs":
+        from .regress import compare_runs
+
+        return compare_runs
     if name == "ChatWidget":
         from .widgets import ChatWidget
 

@@ -102,6 +102,41 @@ def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES
     return pd.DataFrame(rows)
 
 
+def pareto_front(x: Any, y: Any) -> np.ndarray:
+    """True for each point no other point beats on both axes (lower is better on each; at
+    least as low on both and lower on one). NaN points are never on the front."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    valid = ~(np.isnan(x) | np.isnan(y))
+    out = np.zeros(len(x), dtype=bool)
+    for i in np.flatnonzero(valid):
+        beaten = valid & (x <= x[i]) & (y <= y[i]) & ((x < x[i]) | (y < y[i]))
+        out[i] = not beaten.any()
+    return out
+
+
+def cost_latency(runs: pd.DataFrame, latency: str = "ttft_s", *, seed: int = 0,
+                 n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+    """One row per model: the median ``latency`` of its ``ok`` runs and the median cost per
+    run of all its measured runs (a failed run is billed too), each with its bootstrap 95%
+    CI, the cost status and ``pareto``: no other model is both faster and cheaper."""
+    rows = []
+    for key, g in runs.groupby(GROUP, observed=True, sort=False):
+        measured = g[~g["warmup"].astype(bool)]
+        ok = _measured(g)
+        lat = bootstrap_median_ci(ok[latency].to_numpy(dtype=float, na_value=np.nan), seed=seed,
+                                  n_resamples=n_resamples)
+        cost = bootstrap_median_ci(measured["cost_usd"].to_numpy(dtype=float, na_value=np.nan), seed=seed,
+                                   n_resamples=n_resamples)
+        rows.append({**dict(zip(GROUP, key, strict=True)), "label": model_label(*key), "runs": len(measured),
+                     f"{latency}_median": lat[0], f"{latency}_ci_low": lat[1], f"{latency}_ci_high": lat[2],
+                     "cost_usd_median": cost[0], "cost_usd_ci_low": cost[1], "cost_usd_ci_high": cost[2],
+                     "cost_status": ",".join(sorted(set(measured["cost_status"].astype(str)))) or None})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["pareto"] = pareto_front(out[f"{latency}_median"], out["cost_usd_median"])
+    return out
+
+
 def _pct(vals: Any, q: float) -> float:
     vals = vals[~np.isnan(vals)]
     return float(np.percentile(vals, q)) if vals.size else math.nan
@@ -116,7 +151,7 @@ def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
     (A - B) with its bootstrap CI, and a plain verdict. The difference is called clear
     only when the CI excludes 0."""
     if metric not in runs.columns:
-        raise KeyError(f"unknown metric {metric!r}; e.g. ttft_s, e2e_s, output_tokens_per_s")
+        raise KeyError(f"unknown metric {metric!r}; e.g. ttft_s, e2e_s, output_tokens_per_s, cost_usd")
     ok = _measured(runs)
     groups = {model_label(*k): g[metric].to_numpy(dtype=float, na_value=np.nan)
               for k, g in ok.groupby(GROUP, observed=True, sort=False)}
@@ -131,7 +166,19 @@ def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
     return pd.DataFrame(rows)
 
 
+def fmt_usd(v: float, digits: int = 3) -> str:
+    """Dollars with ``digits`` significant digits, never in e-notation: ``$0.0000328``."""
+    if v != v:
+        return ""
+    if v == 0:
+        return "$0"
+    places = max(2, digits - 1 - math.floor(math.log10(abs(v))))
+    return f"{'-' if v < 0 else ''}${abs(v):.{places}f}"
+
+
 def _fmt(metric: str, v: float) -> str:
+    if metric.endswith("_usd"):
+        return fmt_usd(v, 2)
     if metric.endswith("_per_s"):
         return f"{v:.1f} tok/s"
     if metric.endswith("_s"):
@@ -149,6 +196,7 @@ def verdict(a: str, b: str, metric: str, d: float, lo: float, hi: float, confide
     higher_better = metric in _HIGHER_IS_BETTER
     better_a = (d > 0) if higher_better else (d < 0)
     winner, loser = (a, b) if better_a else (b, a)
-    word = "higher" if higher_better else "faster" if metric.endswith("_s") else "lower"
+    word = ("higher" if higher_better else "faster" if metric.endswith("_s")
+            else "cheaper" if metric.endswith("_usd") else "lower")
     lo_abs, hi_abs = sorted((abs(lo), abs(hi)))  # the CI excludes 0: both ends share d's sign
     return f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, {pct} [{_fmt(metric, lo_abs)}, {_fmt(metric, hi_abs)}]"

@@ -33,7 +33,65 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="results", help="output folder (default: results)")
     d.add_argument("--notebook", default=None, help="notebook to run (default: notebooks/02-side-by-side.ipynb)")
     d.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    r = sub.add_parser("report", help="write one self-contained HTML report of saved frames")
+    r.add_argument("source", help="folder written by to_parquet / to_csv / compare --out")
+    r.add_argument("-o", "--output", default=None, help="HTML file (default: SOURCE/report.html)")
+    r.add_argument("--title", default="kral_nb report")
+    g = sub.add_parser("gate", help="fail (exit 1) when the candidate's runs regressed beyond a threshold, "
+                                    "with 95%% confidence, against the baseline's")
+    g.add_argument("--baseline", required=True, help="folder written by to_parquet / to_csv / compare --out")
+    g.add_argument("--candidate", required=True, help="folder of the runs to check")
+    g.add_argument("--metric", action="append", dest="metrics",
+                   help="metric to gate on, repeatable (default: ttft_s)")
+    g.add_argument("--max-regression", default="10%", help="allowed worsening of the median, e.g. 10%% (default)")
+    g.add_argument("--seed", type=int, default=0)
     return ap
+
+
+def report(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .export import read_any
+    from .report import write
+    from .result import Result
+
+    try:
+        frames = read_any(args.source)
+    except ConfigError as exc:
+        print(f"kral_nb report: {exc}", file=sys.stderr)
+        return 2
+    path = write(Result.from_frames(*frames), args.output or os.path.join(args.source, "report.html"),
+                 title=args.title)
+    print(f"kral_nb: wrote {os.path.abspath(path)}", file=sys.stderr)
+    return 0
+
+
+def gate(args: argparse.Namespace) -> int:
+    """Exit 0: no metric regressed beyond the threshold with confidence; 1: one did; 2: the
+    runs cannot be compared (missing folder, different requests, no common model)."""
+    import pandas as pd
+
+    from .errors import ConfigError
+    from .regress import compare_runs, parse_fraction
+    from .regress import gate as regressed
+
+    metrics = args.metrics or ["ttft_s"]
+    try:
+        limit = parse_fraction(args.max_regression)
+        table = compare_runs(args.baseline, args.candidate, metrics=metrics, seed=args.seed)
+    except ConfigError as exc:
+        print(f"kral_nb gate: {exc}", file=sys.stderr)
+        return 2
+    failed = pd.concat([regressed(table, m, limit) for m in metrics])
+    with pd.option_context("display.width", 200, "display.max_colwidth", 90):
+        print(table[["model", "metric", "n_baseline", "n_candidate", "regression", "regression_ci_low",
+                     "regression_ci_high", "verdict"]].to_string(index=False, float_format=lambda v: f"{v:+.1%}"))
+    if len(failed):
+        for row in failed.itertuples(index=False):
+            print(f"kral_nb gate: FAIL {row.model} {row.metric}: regression at least "
+                  f"{row.regression_ci_low:.1%} (95% CI) > allowed {limit:.0%}", file=sys.stderr)
+        return 1
+    print(f"kral_nb gate: pass (no regression beyond {limit:.0%} with 95% confidence)", file=sys.stderr)
+    return 0
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -59,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return demo(args)
+    if args.command == "gate":
+        return gate(args)
+    if args.command == "report":
+        return report(args)
     prompts = args.prompt or [DEFAULT_PROMPT]
     models = args.models or DEFAULT_MODELS
     print(f"kral_nb: {len(models)} model(s) x {len(prompts)} prompt(s) x "

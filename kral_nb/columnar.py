@@ -208,6 +208,10 @@ class TextBuffer:
             self._n_joined += 1
             self._joined += 1
 
+    def n_chars(self) -> int:
+        """Characters so far."""
+        return sum(map(len, self.parts))
+
     def __len__(self) -> int:
         """How many parts were appended."""
         return self._n_joined + len(self.parts) - self._joined

@@ -24,6 +24,8 @@ CHUNK_DTYPES: dict[str, str] = {
     "reasoning_tokens": "Int64",
     "cached_tokens": "Int64",
     "n_bytes": "int64",  # raw bytes received since the previous record (sums to the body)
+    "n_tokens": "Int64",  # tokens of a content chunk, where the stream or a tokenizer tells
+    "n_tokens_source": "category",  # usage | tokenizer (metrics.chunk_tokens)
 }
 CHUNK_COLUMNS = tuple(CHUNK_DTYPES)
 
@@ -72,6 +74,9 @@ RUN_DTYPES: dict[str, str] = {
     "server_metrics": "string",  # JSON: what the server reports itself (llama.cpp timings, cost)
     "server_tool_calls": "string",  # JSON list: tools the provider ran itself (web_search, ...)
     "streamed": "bool",  # False: a 2xx JSON completion instead of a stream (stream ignored)
+    "itl_token_p50_s": "float64",  # per-token gaps: a chunk's gap spread over its tokens
+    "itl_token_p95_s": "float64",
+    "request_key": "string",  # hash of what was asked apart from the model (ChatRequest.key)
 }
 #: the runs frame's cost columns (kral_nb.cost), computed from the columns above
 COST_DTYPES = {

@@ -11,7 +11,9 @@ Which provider prices a model: the run's provider (``openai``, ``anthropic``, ``
 that vendor, any other name is matched by genai-prices to the provider that serves it.
 Self-hosted providers (``sim``, ``local``, ``ollama``, ``llamacpp``, ``vllm``) are ``free``.
 A model the database does not know is ``NaN`` with ``unknown_model``, never 0. ``prices=``
-overrides per model, in $ per million tokens (``input``, ``output``, ``cached_input``).
+overrides per model (keyed ``provider:model`` or ``model``), in $ per million tokens
+(``input``, ``output``, ``cached_input``), and wins over everything, self-hosted models
+included (what your own hardware costs per token).
 """
 
 from __future__ import annotations
@@ -97,17 +99,17 @@ def price_run(provider: str, model: str, input_tokens: Any, cached_tokens: Any, 
               tokens_source: str, prices: Mapping[str, Mapping[str, float]] | None = None) -> tuple[Any, ...]:
     """``(input_cost_usd, output_cost_usd, cost_usd, cost_status, price_source)`` of one run."""
     nan = math.nan
-    if provider in FREE:
-        return 0.0, 0.0, 0.0, "free", f"{provider}: self-hosted, no per-token price"
     n_in, n_cached, n_out = _num(input_tokens), _num(cached_tokens) or 0, _num(output_tokens)
-    estimated = tokens_source != "usage"
-    status = "estimated_tokens" if estimated else "priced"
-    override = (prices or {}).get(model)
-    if override is not None:
+    status = "estimated_tokens" if tokens_source == "estimate" else "priced"  # usage, tokenizer: exact
+    key, prices = f"{provider}:{model}", prices or {}
+    override = prices.get(key, prices.get(model))
+    if override is not None:  # wins over everything, self-hosted too (what your own hardware costs)
         per = {k: float(override.get(k, 0.0)) / 1e6 for k in ("input", "output", "cached_input")}
         cin = nan if n_in is None else (n_in - n_cached) * per["input"] + n_cached * per.get("cached_input", per["input"])
         cout = nan if n_out is None else n_out * per["output"]
-        return cin, cout, _sum(cin, cout), status, f"prices= override for {model}"
+        return cin, cout, _sum(cin, cout), status, f"prices= override for {key if key in prices else model}"
+    if provider in FREE:
+        return 0.0, 0.0, 0.0, "free", f"{provider}: self-hosted, no per-token price"
     provider_id, name = provider_and_model(provider, model)
     got = _package_price(provider_id, name, n_in or 0, min(n_cached, n_in or 0), n_out or 0)
     if got is None:

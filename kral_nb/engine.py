@@ -120,9 +120,10 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
     if job.tokenizer is not None and "output_tokens" not in run.usage and run.records:
         where, style = job.tokenizer
         if style == "gguf":
-            from .local import count_tokens
+            from .local import count_chunk_tokens, count_tokens
 
             run.counted_output_tokens = count_tokens(where, run.generated_text())
+            run.counted_chunk_tokens = count_chunk_tokens(where, run.content_texts())
         else:
             run.counted_output_tokens = await transport.count_tokens(client, where, style, run.generated_text())
     return run

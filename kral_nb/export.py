@@ -37,6 +37,18 @@ def write(chunks: pd.DataFrame, runs: pd.DataFrame, directory: str, fmt: str, *,
     return directory
 
 
+def read_any(directory: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (chunks, runs) frames of a folder written as Parquet or CSV, whichever it holds."""
+    from .errors import ConfigError
+
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{directory!r} is not a folder of kral_nb frames (to_parquet / to_csv / compare --out)")
+    for fmt in ("parquet", "csv"):
+        if os.path.exists(os.path.join(directory, f"runs.{fmt}")):
+            return read(directory, fmt)
+    raise ConfigError(f"{directory!r} holds no runs.parquet or runs.csv")
+
+
 def read(directory: str, fmt: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The (chunks, runs) frames written by :func:`write`, dtypes intact."""
     if fmt == "parquet":

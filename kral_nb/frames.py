@@ -11,6 +11,7 @@ import pandas as pd
 
 from .columnar import KIND_CODE, utf8
 from .columns import CHUNK_COLUMNS, RUN_DTYPES
+from .metrics import TOKEN_SOURCES
 from .recorder import Run
 from .records import CONTENT_KINDS, KINDS
 
@@ -80,9 +81,14 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
     seq = np.empty(n, dtype=np.int64)
     t_s = np.empty(n)
     dt_s = np.full(n, np.nan)
+    n_tokens = np.full(n, -1, dtype=np.int64)
+    token_source: list[str | None] = []
     for run, c, (a, b) in zip(runs, cols, bounds, strict=True):
+        tokens, source = run.chunk_tokens(c)
+        token_source.append(source)
         if a == b:
             continue
+        n_tokens[a:b] = tokens
         t = c.row_t_ns()
         seq[a:b] = np.arange(b - a)
         t_s[a:b] = (t - (run.t0_ns or 0)) / 1e9
@@ -136,6 +142,12 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
     }
     for name in _SPARSE_INTS:
         data[name] = pd.arrays.IntegerArray(ints[name], masks[name])
+    unknown = n_tokens < 0
+    data["n_tokens"] = pd.arrays.IntegerArray(np.where(unknown, 0, n_tokens), unknown)
+    cats = list(TOKEN_SOURCES)  # fixed: frames of different runs concatenate, and Parquet keeps them
+    codes = np.repeat(np.array([cats.index(src) if src else -1 for src in token_source], dtype=np.int32), n_per)
+    codes[unknown] = -1
+    data["n_tokens_source"] = pd.Categorical.from_codes(codes, categories=pd.Index(cats))
     for name in _SPARSE_TEXTS:
         data[name] = _sparse_strings(n, texts[name])
     return pd.DataFrame({name: data[name] for name in CHUNK_COLUMNS}, copy=False)

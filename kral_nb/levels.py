@@ -41,6 +41,15 @@ def _pcts(values: pd.Series | np.ndarray, name: str) -> dict[str, float]:
     return {f"{name}_p{p}": float(np.percentile(a, p)) if len(a) else np.nan for p in PCTS}
 
 
+def _level_cost(measured: pd.DataFrame, n_good: int) -> dict[str, float]:
+    """Every measured request is billed (failed ones for what they generated); goodput
+    requests are the ones you wanted: what each of those cost you. NaN without a price."""
+    cost = measured["cost_usd"].to_numpy(dtype=float, na_value=np.nan) if "cost_usd" in measured else np.empty(0)
+    total = float(np.nansum(cost)) if len(cost) and not np.isnan(cost).all() else np.nan
+    return {"cost_usd_total": total,
+            "cost_per_goodput_request_usd": total / n_good if n_good and not np.isnan(total) else np.nan}
+
+
 def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, Any]],
                 slo: dict[str, float]) -> pd.DataFrame:
     """One row per (model, level) cell. ``cells`` carry what the runs cannot tell: the cell's
@@ -88,6 +97,7 @@ def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, 
             "client_cpu_max": max((c / w for c, w in zip(cell["cpu_s"], cell["wall_s"], strict=True) if w > 0),
                                   default=np.nan),
             "client_saturated": bool(lag_p99 > threshold),
+            **_level_cost(m, int(good.sum())),
         }
         rows.append(row)
     return pd.DataFrame(rows)

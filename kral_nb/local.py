@@ -13,7 +13,9 @@ Install with ``pip install 'kral-nb[local]'``; ``local:/path/model.gguf`` serves
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -94,6 +96,28 @@ def count_tokens(path: str, text: str) -> int | None:
         return len(_vocab(path).tokenize(text.encode(), add_bos=False, special=True))
     except Exception:  # a tokenizer that cannot load: the caller keeps its estimate
         return None
+
+
+def count_chunk_tokens(path: str, texts: list[str]) -> list[int] | None:
+    """Tokens per chunk: the chunks' joined text tokenized once, each token given to the chunk
+    its first byte arrived in (the counts sum to the whole text's). None when the tokenizer
+    cannot load or its pieces do not spell the text back."""
+    try:
+        vocab = _vocab(path)
+        data = "".join(texts).encode()
+        tokens = vocab.tokenize(data, add_bos=False, special=True)
+        sizes = [len(vocab.detokenize([t])) for t in tokens]
+    except Exception:
+        return None
+    if sum(sizes) != len(data):
+        return None
+    ends = list(itertools.accumulate(len(t.encode()) for t in texts))
+    counts = [0] * len(texts)
+    start = 0
+    for size in sizes:
+        counts[bisect.bisect_right(ends, start)] += 1
+        start += size
+    return counts
 
 
 def stop_all() -> None:

@@ -36,5 +36,12 @@ def execute(path: str, out_dir: str, *, timeout_s: int = 900) -> list[str]:
         html, _ = HTMLExporter().from_notebook_node(nb)
         with open(executed.removesuffix(".ipynb") + ".html", "w", encoding="utf-8") as f:
             f.write(html)
+    if os.path.exists(os.path.join(out_dir, "runs.parquet")):  # the frames the notebook saved
+        from .export import read_any
+        from .report import write
+        from .result import Result
+
+        write(Result.from_frames(*read_any(out_dir)), os.path.join(out_dir, "report.html"),
+              title=f"kral_nb report: {name}")
     made = sorted(set(os.listdir(out_dir)) - before) or sorted(os.listdir(out_dir))
     return [os.path.join(out_dir, f) for f in made]

@@ -29,11 +29,8 @@ def stats(run: Run, now_ns: int) -> str:
     (``~`` marks estimated tokens and the cost computed from them)."""
     t0, first = run.t0_ns, run.first_content_ns
     end = run.end_ns if run.end_ns is not None else now_ns
-    tokens = run.usage.get("output_tokens")
-    approx = ""
-    if tokens is None:  # live: content chunks so far (a chunk may hold several tokens)
-        tokens = len(run.text_parts) + len(run.reasoning_parts)
-        approx = "~"
+    tokens, source = run.output_tokens()  # the runs table's count, by the same rule
+    approx = "~" if source == "estimate" else ""
     parts = [f"{_ICON.get(run.status, '')} {run.status}"]
     if t0 is not None and first is not None:
         ttft_s = (first - t0) / 1e9

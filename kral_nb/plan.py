@@ -231,7 +231,7 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
             else module.build_request(req, url, auth))
     secrets = secrets_of(key, opts.base_url or "")
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
-    run.secrets = secrets
+    run.secrets, run.request_key = secrets, req.key()
     if opts.trace:
         run.trace = []
 

@@ -1,6 +1,7 @@
 """Static matplotlib plots of a Result (they persist in notebooks and render without a kernel).
 
-``Result.plot.timeline()``, ``.ttft()``, ``.gaps()``, ``.throughput()``; each returns Axes.
+``Result.plot.timeline()``, ``.ttft()``, ``.gaps()``, ``.throughput()``, ``.cost()``; each
+returns Axes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .analysis import GROUP, bootstrap_median_ci
+from .analysis import GROUP, bootstrap_median_ci, cost_latency
 from .labels import model_label
 from .records import CONTENT_KINDS
 
@@ -99,9 +100,52 @@ class Plots:
     def throughput(self, ax: Any = None) -> Any:
         """Output tokens/s (decode rate, excluding TTFT) per model, median with 95% CI."""
         return self._strip("output_tokens_per_s", "Output tokens per second per model",
-                           "output tokens / s", 1.0, ax)
+                           "output tokens / s", 1.0, ax, estimated=self._estimated())
 
-    def _strip(self, metric: str, title: str, ylabel: str, scale: float, ax: Any) -> Any:
+    def _estimated(self) -> set[tuple[Any, ...]]:
+        """Models with a run whose token count is an estimate: their labels say "est."."""
+        est = self.runs[self.runs["tokens_source"].astype(str) == "estimate"]
+        return {tuple(k) for k in est[GROUP].itertuples(index=False)}
+
+    def cost(self, ax: Any = None, *, latency: str = "ttft_s") -> Any:
+        """Cost against latency per model: median cost per run (every measured run, failed
+        ones included: they are billed) against the median ``latency`` of its ``ok`` runs
+        (``ttft_s`` or ``e2e_s``), 95% bootstrap CI whiskers on both, the Pareto front (no
+        other model is both faster and cheaper) joined by a dashed line. Models without a
+        price (``unknown_model``) are named under the plot, not drawn at $0."""
+        if latency not in ("ttft_s", "e2e_s"):
+            from .errors import ConfigError
+
+            raise ConfigError(f"latency must be 'ttft_s' or 'e2e_s', got {latency!r}")
+        what = "TTFT" if latency == "ttft_s" else "end-to-end latency"
+        ax = self._axes(ax, f"Cost vs {what} per model")
+        table = cost_latency(self.runs, latency)
+        colors = self._colors()
+        est = self._estimated()
+        drawn = table.dropna(subset=[f"{latency}_median", "cost_usd_median"]) if len(table) else table
+        for r in drawn.to_dict("records"):
+            key = (r["provider"], r["model"], r["protocol"])
+            x, y = r[f"{latency}_median"] * 1000, r["cost_usd_median"]
+            xerr = [[x - r[f"{latency}_ci_low"] * 1000], [r[f"{latency}_ci_high"] * 1000 - x]]
+            yerr = [[y - r["cost_usd_ci_low"]], [r["cost_usd_ci_high"] - y]]
+            label = str(r["label"]) + (" (est.)" if key in est or "estimated_tokens" in str(r["cost_status"]) else "")
+            ax.errorbar(x, y, xerr=None if np.isnan(xerr[0][0]) else xerr, yerr=None if np.isnan(yerr[0][0]) else yerr,
+                        fmt="o", color=colors.get(key), capsize=3, ms=8 if r["pareto"] else 6,
+                        mec="black" if r["pareto"] else None, label=label)
+        front = drawn[drawn["pareto"]].sort_values(f"{latency}_median") if len(drawn) else drawn
+        if len(front) > 1:
+            ax.plot(front[f"{latency}_median"] * 1000, front["cost_usd_median"], "--", color="gray",
+                    lw=1, label="Pareto front")
+        missing = sorted(set(table["label"]) - set(drawn["label"])) if len(table) else []
+        ax.set_xlabel(f"median {what} (ms)" + (f"\nno price: {', '.join(missing)}" if missing else ""))
+        ax.set_ylabel("median cost per run (USD)")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        if len(drawn):
+            ax.legend(title="model (ringed: on the Pareto front)", fontsize=8)
+        return ax
+
+    def _strip(self, metric: str, title: str, ylabel: str, scale: float, ax: Any,
+               estimated: set[tuple[Any, ...]] = frozenset()) -> Any:  # type: ignore[assignment]
         ax = self._axes(ax, title)
         runs = self.runs
         ok = runs[(runs["status"] == "ok") & ~runs["warmup"].astype(bool)]
@@ -110,15 +154,16 @@ class Plots:
         labels = []
         for i, (key, g) in enumerate(ok.groupby(GROUP, observed=True, sort=False)):
             vals = g[metric].to_numpy(float) * scale
+            label = _label(tuple(key)) + (" (est.)" if tuple(key) in estimated else "")
             ax.scatter(i + rng.uniform(-0.12, 0.12, len(vals)), vals, s=18, alpha=0.6,
-                       color=colors[tuple(key)], label=_label(tuple(key)))
+                       color=colors[tuple(key)], label=label)
             med, lo, hi = bootstrap_median_ci(vals)
             if not np.isnan(lo):
                 ax.errorbar(i + 0.25, med, yerr=[[med - lo], [hi - med]], fmt="D", color="black",
                             capsize=4, ms=5)
             else:
                 ax.plot(i + 0.25, med, "D", color="black", ms=5)
-            labels.append(_label(tuple(key)))
+            labels.append(label)
         ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_xlabel("model (diamond: median with 95% bootstrap CI)")
@@ -147,13 +192,13 @@ class Plots:
         return ax
 
     def save_all(self, directory: str) -> list[str]:
-        """Write the four plots as PNG files; returns their paths."""
+        """Write the five plots as PNG files; returns their paths."""
         import os
 
         plt = _plt()
         os.makedirs(directory, exist_ok=True)
         paths = []
-        for name in ("timeline", "ttft", "gaps", "throughput"):
+        for name in ("timeline", "ttft", "gaps", "throughput", "cost"):
             ax = getattr(self, name)()
             path = os.path.join(directory, f"{name}.png")
             ax.figure.savefig(path, dpi=110)

@@ -41,6 +41,7 @@ Status = Literal["pending", "streaming", "ok", "error", "cut_off", "cancelled", 
 #: why a run failed; errors.ERROR_CLASSES maps it to the exception run(check=True) raises
 ErrorKind = Literal["connect", "timeout", "http", "protocol", "stream", "cut_off", "cancelled", "error"]
 _CONTENT_CODES = frozenset(KIND_CODE[k] for k in CONTENT_KINDS)
+_CONTENT_CODE_LIST = sorted(_CONTENT_CODES)
 _ANSWER_CODES = frozenset(KIND_CODE[k] for k in ANSWER_KINDS)
 _STATUS_OF_KIND: dict[str, Status] = {"http": "http_error", "cut_off": "cut_off", "cancelled": "cancelled"}
 
@@ -84,7 +85,9 @@ class Run:
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
     secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from error records
     counted_output_tokens: int | None = None  # by the server's tokenizer, when usage is missing
+    counted_chunk_tokens: list[int] | None = None  # by the model's tokenizer, per content chunk
     streamed: bool = True  # False: the server answered with one JSON completion, not a stream
+    request_key: str | None = None  # ChatRequest.key(): what was asked, apart from the model
     _pending_bytes: int = 0
     _last_read_ns: int | None = None  # the latest read's arrival
     _max_read_gap_ns: int | None = None  # the longest gap between reads (from the request start)
@@ -195,6 +198,33 @@ class Run:
         return self.reasoning + self.text + "".join(
             tc.arguments for tc in (*self.tool_calls.values(), *self.server_tool_calls.values()))
 
+    def content_texts(self) -> list[str]:
+        """Each content chunk's text (tool arguments for a tool-call fragment), in arrival order."""
+        return [c.text or (c.tool_args or "") for _, _, c in self.records.settled() if c.kind in CONTENT_KINDS]
+
+    def output_tokens(self) -> tuple[int, str]:
+        """The run's output token count and its source — the one count every view shows:
+        ``usage`` from the stream, else ``tokenizer`` (counted by the model's tokenizer after
+        the run), else ``estimate`` (``metrics.estimate_tokens`` over every generated
+        character: reasoning, answer and tool arguments)."""
+        out = self.usage.get("output_tokens")
+        if out is not None:
+            return out, "usage"
+        if self.counted_output_tokens is not None:
+            return self.counted_output_tokens, "tokenizer"
+        tools = sum(len(tc.arguments) for tc in (*self.tool_calls.values(), *self.server_tool_calls.values()))
+        return metrics.estimate_tokens(self.text_parts.n_chars() + self.reasoning_parts.n_chars() + tools), "estimate"
+
+    def chunk_tokens(self, cols: RecordColumns) -> tuple[np.ndarray, str | None]:
+        """Tokens of each row of ``cols`` (this run's settled records), -1 where not content
+        or not known, and their source (``metrics.chunk_tokens``)."""
+        kinds = np.frombuffer(cols.kind, dtype=np.uint8)
+        content = np.isin(kinds, _CONTENT_CODE_LIST)
+        reads = np.repeat(np.arange(len(cols.read_count)), np.frombuffer(cols.read_count, dtype=np.int64))
+        usage = sorted((row, c.output_tokens) for row, c in cols.extra.items()
+                       if c.kind == USAGE and c.output_tokens is not None)
+        return metrics.chunk_tokens(content, reads, usage, self.counted_chunk_tokens)
+
     def row(self) -> dict[str, Any]:
         """The runs-frame row (definitions: docs/metrics.md)."""
         t_first_event = ttft = ttfa = math.nan
@@ -218,13 +248,8 @@ class Run:
         gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(content_t)]
         e2e = self._s(self.end_ns) if self.end_ns is not None else math.nan
         idle = math.nan if self._max_read_gap_ns is None else self._max_read_gap_ns / 1e9
-        out_tok = self.usage.get("output_tokens")
-        source = "usage"
-        if out_tok is None and self.counted_output_tokens is not None:
-            out_tok, source = self.counted_output_tokens, "tokenizer"
-        elif out_tok is None:
-            source = "estimate"
-            out_tok = metrics.estimate_tokens(self.generated_text())
+        out_tok, source = self.output_tokens()
+        itl_token = self._token_gaps(cols)
         decode_s = e2e - ttft
         rate = (out_tok - 1) / decode_s if out_tok > 1 and decode_s > 0 else math.nan
         tpot = decode_s / (out_tok - 1) if out_tok > 1 and decode_s > 0 else math.nan
@@ -254,7 +279,23 @@ class Run:
             "server_metrics": json.dumps(self.server_metrics) if self.server_metrics else None,
             "server_tool_calls": json.dumps([tc.to_dict() for tc in self.server_tool_calls.values()]),
             "streamed": self.streamed,
+            "itl_token_p50_s": float(np.percentile(itl_token, 50)) if len(itl_token) else math.nan,
+            "itl_token_p95_s": float(np.percentile(itl_token, 95)) if len(itl_token) else math.nan,
+            "request_key": self.request_key,
         }
+
+    def _token_gaps(self, cols: RecordColumns) -> np.ndarray:
+        """Per-token gaps where every content chunk's token count is known, else empty."""
+        tokens, source = self.chunk_tokens(cols)
+        kinds = np.frombuffer(cols.kind, dtype=np.uint8)
+        content = np.isin(kinds, _CONTENT_CODE_LIST)
+        if source is None or (tokens[content] < 0).any():
+            return np.empty(0)
+        counts = np.frombuffer(cols.read_count, dtype=np.int64)
+        reads = np.repeat(np.arange(len(counts)), counts)
+        per_read = np.bincount(reads[content], weights=tokens[content], minlength=len(counts)).astype(np.int64)
+        has = np.bincount(reads[content], minlength=len(counts)) > 0
+        return metrics.token_gaps(np.frombuffer(cols.read_t_ns, dtype=np.int64)[has], per_read[has])
 
     def _s(self, t_ns: int | None) -> float:
         if t_ns is None or self.t0_ns is None:

@@ -128,6 +128,21 @@ class Result:
 
         return Plots(self.chunks, self.runs)
 
+    def to_html(self, path: str, *, title: str = "kral_nb report") -> str:
+        """One self-contained HTML report (no network, no scripts): what was run, summary,
+        verdicts, plots, load levels when present, every run's details. Returns ``path``."""
+        from .report import write
+
+        return write(self, path, title=title)
+
+    def to_otel(self, *, tracer_provider: Any = None, chunk_events: bool = True) -> int:
+        """Each run as an OpenTelemetry span (GenAI semantic conventions), with one event per
+        content chunk, through ``tracer_provider`` (default: the global one); extra
+        ``kral-nb[otel]``. Returns the number of spans (``kral_nb.otel``)."""
+        from .otel import export_spans
+
+        return export_spans(self, tracer_provider=tracer_provider, chunk_events=chunk_events)
+
     def to_parquet(self, directory: str, *, traces: bool = False) -> str:
         from .export import write
 
@@ -171,6 +186,9 @@ class Result:
         for c in ("ttft_s", "e2e_s", "itl_p50_s"):
             df[c] = df[c].map(lambda v: "" if v != v else f"{v * 1000:.0f} ms")
         df["output_tokens_per_s"] = df["output_tokens_per_s"].map(lambda v: "" if v != v else f"{v:.1f}")
+        est = df["tokens_source"].astype(str) == "estimate"  # marked as the live pane marks it
+        df["output_tokens"] = [("~" if e else "") + ("" if pd_isna(v) else str(v))
+                               for e, v in zip(est, df["output_tokens"], strict=True)]
         df = df.rename(columns={"ttft_s": "TTFT", "e2e_s": "total", "itl_p50_s": "gap p50",
                                 "output_tokens_per_s": "tok/s", "output_tokens": "tokens",
                                 "tokens_source": "source"})

@@ -230,3 +230,32 @@ def _contrast(fg: str, bg: str) -> float:
                    for w, c in zip((0.2126, 0.7152, 0.0722), (r, g, b), strict=True))
     hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
     return (hi + 0.05) / (lo + 0.05)
+
+
+def test_the_html_report_opens_offline_and_fits_a_phone(lab: tuple[str, Path], browser: Any) -> None:
+    """The report file in the browser: every section shown, not one network request, no
+    horizontal scrolling at phone width (tables scroll in their own box)."""
+    import kral_nb
+
+    _, root = lab
+    r = kral_nb.compare("Define latency.", ["sim:fast+n=8", "sim:steady+n=8"], repeat=2, progress=False)
+    path = Path(r.to_html(str(root / "report.html")))
+    for width, name in ((1100, "report.png"), (390, "report-phone.png")):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        requests: list[str] = []
+
+        def seen(req: Any, requests: list[str] = requests) -> None:
+            requests.append(req.url)
+
+        page.on("request", seen)
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        titles = page.locator("h2").all_inner_texts()
+        assert titles[:4] == ["What was run", "Summary (ok runs; warmups excluded)", "Verdicts", "Plots"], titles
+        assert page.locator("figure svg").count() == 5
+        assert requests == [path.as_uri()], requests  # the file itself, nothing else
+        overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (width, overflow)
+        page.screenshot(path=str(root / name), full_page=False)
+        context.close()

@@ -22,7 +22,8 @@ def test_main_job_writes_notebook_html_plots_and_frames(tmp_path: Path) -> None:
     assert str(out) in proc.stderr  # it says where the results are
     names = {p.name for p in out.iterdir()}
     assert {"02-side-by-side.ipynb", "02-side-by-side.html", "chunks.parquet", "runs.parquet",
-            "timeline.png", "ttft.png", "gaps.png", "throughput.png"} <= names, names
+            "timeline.png", "ttft.png", "gaps.png", "throughput.png", "cost.png", "report.html"} <= names, names
+    assert "<h2>What was run</h2>" in (out / "report.html").read_text()
     runs = pd.read_parquet(out / "runs.parquet")
     assert set(runs["provider"]) == {"sim", "local"} and (runs["status"] == "ok").all()
     chunks = pd.read_parquet(out / "chunks.parquet")

@@ -61,7 +61,10 @@ def reference_chunks_frame(runs: list[Run]) -> pd.DataFrame:
     cols: dict[str, list[Any]] = {c: [] for c in CHUNK_COLUMNS}
     for run in runs:
         last: int | None = None
+        tokens, source = run.chunk_tokens(run.records.settled())  # metrics.chunk_tokens: tested apart
         for seq, (t, nb, c) in enumerate(run.records):
+            cols["n_tokens"].append(tokens[seq] if tokens[seq] >= 0 else None)
+            cols["n_tokens_source"].append(source if tokens[seq] >= 0 else None)
             for name, v in (("run_id", run.run_id), ("provider", run.provider), ("model", run.model),
                             ("protocol", run.protocol), ("seq", seq), ("kind", c.kind),
                             ("t_s", (t - (run.t0_ns or 0)) / 1e9),
@@ -83,6 +86,7 @@ def test_the_columnwise_frame_is_the_definition() -> None:
     got = chunks_frame(runs)
     want = reference_chunks_frame(runs)
     assert got["tool_index"].notna().sum() > 5 and got["output_tokens"].notna().sum() > 5
+    assert got["n_tokens"].notna().sum() > 5  # the Gemini cases carry usage on every event
     assert got["text"].isna().sum() > 5 and (got["n_chars"] > 0).sum() > 20
     pd.testing.assert_frame_equal(got, want, check_categorical=False)
     for c in ("provider", "model", "protocol", "kind"):  # categories: the values seen, sorted

@@ -8,6 +8,8 @@ import math
 from importlib.metadata import version
 
 import genai_prices
+import numpy as np
+import pandas as pd
 import pytest
 
 import kral_nb
@@ -69,8 +71,12 @@ def test_runs_frame_costs_every_run_sim_free_and_a_cut_off_run_from_what_it_carr
     row = s.iloc[0]  # one model: the cut-off run's cost counts, its answer does not
     assert row["cost_per_ok_answer_usd"] == pytest.approx(ok["cost_usd"] + cut["cost_usd"])
     assert row["cost_status"] == "estimated_tokens,priced"
-    over = r.cost(prices={"fast+n=20": {"input": 1, "output": 1}})  # self-hosted stays free
-    assert (over["cost_status"].astype(str) == "free").all()
+    assert (r.runs["cost_status"].astype(str) == "free").all()
+    # an override wins, self-hosted too (your own hardware's price per token)
+    over = r.cost(prices={"sim:fast+n=20": {"input": 1, "output": 2}})
+    assert over["cost_usd"].iloc[0] == pytest.approx((runs["input_tokens"].iloc[0] + 2 * runs["output_tokens"].iloc[0]) / 1e6)
+    assert over["price_source"].iloc[0] == "prices= override for sim:fast+n=20"
+    assert over["cost_status"].astype(str).tolist() == ["priced", "free"]  # the other model has no override
 
 
 def test_pricing_never_reaches_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,3 +105,41 @@ def test_the_live_stats_line_shows_the_cost_marked_when_estimated() -> None:
     assert "· ~1 tok ·" in panes.stats(run, 0) and "· ~$0.00001 ·" in panes.stats(run, 0)
     sim = Run("r2", "sim", "fast", "openai", t0_ns=0, first_content_ns=10**8, end_ns=10**9, status="ok")
     assert "$" not in panes.stats(sim, 0)  # self-hosted: no price shown
+
+
+def test_pareto_front_and_cost_against_latency() -> None:
+    from kral_nb.analysis import pareto_front
+
+    # (latency, cost): c is beaten by a on both; d ties a on latency but costs more
+    assert pareto_front([1.0, 2.0, 3.0, 1.0, np.nan], [5.0, 1.0, 6.0, 7.0, 0.0]).tolist() == \
+        [True, True, False, False, False]
+
+
+def _priced_comparison() -> tuple[kral_nb.Result, pd.DataFrame]:
+    r = kral_nb.compare("hi", ["sim:fast+n=10", "sim:slow+n=10", "sim:steady+n=10"], repeat=4, progress=False)
+    runs = r.cost(prices={"sim:fast+n=10": {"input": 5, "output": 40}, "sim:slow+n=10": {"input": 0.1, "output": 0.4}})
+    return r, runs
+
+
+def test_compare_pairs_on_cost_and_the_cost_plot(sim_root: str) -> None:
+    from kral_nb.analysis import compare_pairs, cost_latency
+    from kral_nb.plots import Plots
+
+    r, runs = _priced_comparison()
+    pairs = compare_pairs(runs, "cost_usd").set_index(["a", "b"])
+    fast, slow = "sim:fast+n=10 (simulated)", "sim:slow+n=10 (simulated)"
+    row = pairs.loc[(fast, slow)]
+    assert row["diff"] > 0 and row["verdict"].startswith(f"{slow} cheaper by $")
+    table = cost_latency(runs).set_index("label")
+    # fast is the fastest, steady (free) the cheapest; slow is beaten by steady on both axes
+    assert table["pareto"].to_dict() == {fast: True, slow: False, "sim:steady+n=10 (simulated)": True}
+    assert table.loc[fast, "cost_usd_median"] == pytest.approx(
+        float(runs.loc[runs["model"] == "fast+n=10", "cost_usd"].median()))
+    ax = Plots(r.chunks, runs).cost()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["Pareto front", fast, slow, "sim:steady+n=10 (simulated)"]
+    front = ax.get_lines()[-1]
+    assert front.get_linestyle() == "--" and len(front.get_xdata()) == 2
+    unpriced = runs.assign(cost_usd=np.where(runs["model"] == "slow+n=10", np.nan, runs["cost_usd"]))
+    ax = Plots(r.chunks, unpriced).cost(latency="e2e_s")
+    assert f"no price: {slow}" in ax.get_xlabel()

@@ -35,6 +35,8 @@ CLOCK_READERS = {
     "loadview.py": "the live view's elapsed time (shown, never recorded)",
     "display.py": "elapsed time on a live pane (shown, never recorded)",
     "widgets.py": "elapsed time on a live pane (shown, never recorded)",
+    "report.py": "the date a report was written (a label, never a measurement)",
+    "store.py": "when a result was stored (stored_at, a label, never a measurement)",
 }
 
 

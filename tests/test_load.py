@@ -82,6 +82,7 @@ def test_closed_loop_one_and_two_shards_give_the_same_rows_and_goodput(
         assert lv["goodput_rps"] == pytest.approx(good.sum() / duration)
         assert lv["slo_attainment"] == pytest.approx(good.mean())
         assert lv["in_flight_max"] >= 1 and (runs["in_flight_at_send"] <= 3).all()
+        assert lv["cost_usd_total"] == 0 and lv["cost_per_goodput_request_usd"] == 0  # the sim is free
         assert r.chunks["run_id"].nunique() == 9 and set(r.chunks["run_id"]) == set(runs["run_id"])
     assert "LoadResult 9 run(s) over 1 level(s)" in repr(one)
 
@@ -186,3 +187,14 @@ def test_load_plots_mark_the_knee(tmp_path: Path) -> None:
     assert ax.get_xlabel() == "offered load (requests / s)" and len(ax.get_lines()) == 3
     assert [os.path.basename(p) for p in plots.save_all(str(tmp_path))] == [
         "load_ttft.png", "load_tpot.png", "load_goodput.png"]
+
+
+def test_level_cost_counts_every_billed_request_per_goodput_request() -> None:
+    from kral_nb.levels import _level_cost
+
+    m = pd.DataFrame({"cost_usd": [0.002, 0.001, 0.0005, np.nan]})  # a failed run is billed too
+    assert _level_cost(m, 2) == pytest.approx({"cost_usd_total": 0.0035, "cost_per_goodput_request_usd": 0.00175})
+    out = _level_cost(m, 0)
+    assert out["cost_usd_total"] == pytest.approx(0.0035) and np.isnan(out["cost_per_goodput_request_usd"])
+    unknown = _level_cost(pd.DataFrame({"cost_usd": [np.nan, np.nan]}), 2)  # no price: NaN, never 0
+    assert np.isnan(unknown["cost_usd_total"]) and np.isnan(unknown["cost_per_goodput_request_usd"])

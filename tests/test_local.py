@@ -32,6 +32,11 @@ def test_local_model_streams_with_exact_token_counts(vocab: object) -> None:
     assert row["tokens_source"] == "tokenizer"  # llama.cpp's Python server sends no usage in the stream
     assert row["output_tokens"] == n_tokens(vocab, r.text)
     assert 0 < row["ttft_s"] <= row["e2e_s"] and row["n_content_chunks"] >= 2
+    # tokens per chunk by the same tokenizer: they sum to the run's count, and per-token gaps exist
+    content = r.chunks[r.chunks["kind"].astype(str) == "text"]
+    assert set(content["n_tokens_source"].astype(str)) == {"tokenizer"}
+    assert int(content["n_tokens"].sum()) == row["output_tokens"]
+    assert 0 < row["itl_token_p50_s"] <= row["itl_token_p95_s"]
     url = local.ensure_running()
     again = kral_nb.run("Count to three.", model="local:gemma3-270m", max_tokens=12)
     assert again.status == "ok" and local.ensure_running() == url  # one server, reused

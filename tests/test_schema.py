@@ -9,20 +9,22 @@ import kral_nb
 from kral_nb.columns import CHUNK_COLUMNS, RUN_COLUMNS
 
 DESIGN_CHUNKS = ["run_id", "provider", "model", "protocol", "seq", "kind", "t_s", "dt_s", "text", "n_chars", "tool_index", "tool_id", "tool_name", "tool_args", "finish_reason", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens", "n_bytes"]
+EXTRA_CHUNKS = ["n_tokens", "n_tokens_source"]
 DESIGN_RUNS = ["run_id", "provider", "model", "protocol", "started_at", "status", "http_status", "http_version", "error", "connect_s", "ttfb_s", "t_first_event_s", "ttft_s", "ttfa_s", "e2e_s", "n_chunks", "n_content_chunks", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens", "tokens_source", "output_tokens_per_s", "itl_mean_s", "itl_p50_s", "itl_p95_s", "itl_max_s", "tpot_s", "finish_reason", "text", "tool_calls", "repeat", "prompt_id"]
 EXTRA_RUNS = ["warmup", "buffered", "max_idle_s", "attempts", "retry_wait_s", "loop_lag_max_s", "n_bytes",
-              "server_metrics", "server_tool_calls", "streamed",
+              "server_metrics", "server_tool_calls", "streamed", "itl_token_p50_s", "itl_token_p95_s",
+              "request_key",
               "input_cost_usd", "output_cost_usd", "cost_usd", "cost_status", "price_source"]
 
 
 def test_columns_are_the_designs_in_order() -> None:
-    assert list(CHUNK_COLUMNS) == DESIGN_CHUNKS
+    assert list(CHUNK_COLUMNS) == DESIGN_CHUNKS + EXTRA_CHUNKS
     assert list(RUN_COLUMNS) == DESIGN_RUNS + EXTRA_RUNS
 
 
 def test_frames_have_exact_columns_and_dtypes(sim_root: str) -> None:
     r = kral_nb.run("x", model="sim:fast+n=3")
-    assert list(r.chunks.columns) == DESIGN_CHUNKS and list(r.runs.columns) == DESIGN_RUNS + EXTRA_RUNS
+    assert list(r.chunks.columns) == DESIGN_CHUNKS + EXTRA_CHUNKS and list(r.runs.columns) == DESIGN_RUNS + EXTRA_RUNS
     d = r.runs.dtypes
     assert str(d["started_at"]) == "datetime64[ns, UTC]" and str(d["http_status"]) == "Int64"
     assert str(d["status"]) == "category" and str(r.chunks.dtypes["tool_index"]) == "Int64"
@@ -30,7 +32,7 @@ def test_frames_have_exact_columns_and_dtypes(sim_root: str) -> None:
 
 def test_readme_documents_every_column() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    for col in DESIGN_CHUNKS + DESIGN_RUNS + EXTRA_RUNS:
+    for col in DESIGN_CHUNKS + EXTRA_CHUNKS + DESIGN_RUNS + EXTRA_RUNS:
         assert re.search(rf"`{col}`", readme), col
 
 
@@ -38,9 +40,9 @@ def test_public_api_is_pinned() -> None:
     assert sorted(kral_nb.__all__) == sorted([
         "PRESETS", "Cancelled", "ConfigError", "ConnectError", "HTTPStatusError", "KralError", "KralTimeoutError",
         "MissingKeyError", "ProtocolError", "Record", "Result", "RetryPolicy", "Stream",
-        "StreamError", "Timeouts", "__version__", "astream", "compare", "history", "read_parquet",
+        "StreamError", "Timeouts", "__version__", "astream", "compare", "compare_runs", "history", "read_parquet",
         "read_csv", "run", "set_key", "start", "stream", "load_ipython_extension", "ChatWidget",
-        "load", "LoadResult", "RayCluster",
+        "load", "LoadResult", "RayCluster", "store", "Store",
     ])
     for name in kral_nb.__all__:
         assert hasattr(kral_nb, name), name

@@ -185,8 +185,9 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
     elif protocol == "gemini":
         wire = GeminiWire(model, rid, n_in, sse_mode)
     else:
-        usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        wire = OpenAIWire(model, rid, usage)
+        opts = body.get("stream_options") or {}
+        wire = OpenAIWire(model, rid, bool(opts.get("include_usage")), n_in,
+                          continuous=bool(opts.get("continuous_usage_stats")))
     script = make_script(spec, prompt, tools, interleave=protocol == "openai")
     entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [], "n_bytes": []}
     state.log.append(entry)

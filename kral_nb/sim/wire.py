@@ -19,22 +19,32 @@ def sse(obj: Any, event: str | None = None) -> bytes:
 class OpenAIWire:
     content_type = "text/event-stream"
 
-    def __init__(self, model: str, rid: str, include_usage: bool) -> None:
+    def __init__(self, model: str, rid: str, include_usage: bool, input_tokens: int = 0, *,
+                 continuous: bool = False) -> None:
         self.model, self.rid, self.include_usage = model, rid, include_usage
+        self.input_tokens = input_tokens
+        self.continuous = continuous and include_usage  # vLLM's stream_options.continuous_usage_stats
+        self.out_tokens = 0
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        usage = None
+        if self.continuous:  # vLLM: every chunk carries the usage so far
+            usage = {"prompt_tokens": self.input_tokens, "completion_tokens": self.out_tokens,
+                     "total_tokens": self.input_tokens + self.out_tokens}
         return sse({"id": self.rid, "object": "chat.completion.chunk", "created": CREATED,
                     "model": self.model, "system_fingerprint": "fp_sim",
                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                    "usage": None})
+                    "usage": usage})
 
     def render(self, ev: Ev) -> bytes:
         k, d = ev.kind, ev.data
         if k == "start":
             return self._chunk({"role": "assistant", "content": ""})
         if k == "text":
+            self.out_tokens += len(d.split()) or 1
             return self._chunk({"content": d})
         if k == "reasoning":
+            self.out_tokens += len(d.split()) or 1
             return self._chunk({"reasoning_content": d})
         if k == "tool_start":
             i, cid, name = d
