@@ -142,7 +142,8 @@ def _pct(vals: Any, q: float) -> float:
     return float(np.percentile(vals, q)) if vals.size else math.nan
 
 
-_HIGHER_IS_BETTER = {"output_tokens_per_s"}
+#: metrics where more is better (everything else: less is better)
+HIGHER_IS_BETTER = frozenset({"output_tokens_per_s", "output_tokens_per_s_p50", "goodput_rps", "achieved_rps"})
 
 
 def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
@@ -186,17 +187,29 @@ def _fmt(metric: str, v: float) -> str:
     return f"{v:.1f}"
 
 
-def verdict(a: str, b: str, metric: str, d: float, lo: float, hi: float, confidence: float = 0.95) -> str:
-    """"A faster by 120 ms, 95% CI [80 ms, 160 ms]" or "no clear difference"."""
-    pct = f"{confidence * 100:.0f}% CI"
+def unclear(metric: str, lo: float, hi: float, confidence: float = 0.95) -> str | None:
+    """Why a difference's CI allows no verdict (too few runs, or it includes 0), else None."""
     if math.isnan(lo) or math.isnan(hi):
         return "not enough runs for a verdict (need >= 2 ok runs each)"
     if lo <= 0 <= hi:
-        return f"{a} vs {b}: no clear difference ({pct} [{_fmt(metric, lo)}, {_fmt(metric, hi)}] includes 0)"
-    higher_better = metric in _HIGHER_IS_BETTER
+        return f"no clear difference ({confidence * 100:.0f}% CI [{_fmt(metric, lo)}, {_fmt(metric, hi)}] includes 0)"
+    return None
+
+
+def ci_text(metric: str, lo: float, hi: float, confidence: float = 0.95) -> str:
+    """"95% CI [80 ms, 160 ms]" for a CI that excludes 0 (both ends share a sign: shown unsigned)."""
+    lo_abs, hi_abs = sorted((abs(lo), abs(hi)))
+    return f"{confidence * 100:.0f}% CI [{_fmt(metric, lo_abs)}, {_fmt(metric, hi_abs)}]"
+
+
+def verdict(a: str, b: str, metric: str, d: float, lo: float, hi: float, confidence: float = 0.95) -> str:
+    """"A faster by 120 ms, 95% CI [80 ms, 160 ms]" or "no clear difference"."""
+    why = unclear(metric, lo, hi, confidence)
+    if why is not None:
+        return why if why.startswith("not enough") else f"{a} vs {b}: {why}"
+    higher_better = metric in HIGHER_IS_BETTER
     better_a = (d > 0) if higher_better else (d < 0)
     winner, loser = (a, b) if better_a else (b, a)
     word = ("higher" if higher_better else "faster" if metric.endswith("_s")
             else "cheaper" if metric.endswith("_usd") else "lower")
-    lo_abs, hi_abs = sorted((abs(lo), abs(hi)))  # the CI excludes 0: both ends share d's sign
-    return f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, {pct} [{_fmt(metric, lo_abs)}, {_fmt(metric, hi_abs)}]"
+    return f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, {ci_text(metric, lo, hi, confidence)}"

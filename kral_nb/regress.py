@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import GROUP, N_RESAMPLES, _fmt, _measured, diff_median_ci
+from .analysis import GROUP, HIGHER_IS_BETTER, N_RESAMPLES, _fmt, _measured, ci_text, diff_median_ci, unclear
 from .errors import ConfigError
 from .labels import model_label
 
 METRICS = ("ttft_s", "itl_p50_s", "e2e_s", "output_tokens_per_s", "cost_usd")
-HIGHER_IS_BETTER = frozenset({"output_tokens_per_s", "output_tokens_per_s_p50", "goodput_rps", "achieved_rps"})
 
 
 def runs_of(source: Any) -> pd.DataFrame:
@@ -105,13 +104,10 @@ def _row(label: str, metric: str, b: pd.DataFrame, c: pd.DataFrame, seed: int, n
 
 def verdict(metric: str, d: float, lo: float, hi: float, base_median: float, confidence: float = 0.95) -> str:
     """"candidate slower by 42 ms (+8.1%), 95% CI [18 ms, 70 ms]" or "no clear difference"."""
-    pct = f"{confidence * 100:.0f}% CI"
-    if math.isnan(lo) or math.isnan(hi):
-        return "not enough runs for a verdict (need >= 2 on each side)"
-    if lo <= 0 <= hi:
-        return f"no clear difference ({pct} [{_fmt(metric, lo)}, {_fmt(metric, hi)}] includes 0)"
-    higher = metric in HIGHER_IS_BETTER
-    better = (d > 0) if higher else (d < 0)
+    why = unclear(metric, lo, hi, confidence)
+    if why is not None:
+        return why
+    better = (d > 0) if metric in HIGHER_IS_BETTER else (d < 0)
     if metric.endswith("_usd"):
         word = "cheaper" if better else "dearer"
     elif metric.endswith("_s"):
@@ -119,8 +115,7 @@ def verdict(metric: str, d: float, lo: float, hi: float, base_median: float, con
     else:
         word = "higher" if d > 0 else "lower"
     rel = f" ({d / abs(base_median):+.1%})" if base_median == base_median and base_median else ""
-    lo_abs, hi_abs = sorted((abs(lo), abs(hi)))
-    return f"candidate {word} by {_fmt(metric, abs(d))}{rel}, {pct} [{_fmt(metric, lo_abs)}, {_fmt(metric, hi_abs)}]"
+    return f"candidate {word} by {_fmt(metric, abs(d))}{rel}, {ci_text(metric, lo, hi, confidence)}"
 
 
 def gate(table: pd.DataFrame, metric: str, max_regression: float) -> pd.DataFrame:

@@ -143,3 +143,21 @@ def test_compare_pairs_on_cost_and_the_cost_plot(sim_root: str) -> None:
     unpriced = runs.assign(cost_usd=np.where(runs["model"] == "slow+n=10", np.nan, runs["cost_usd"]))
     ax = Plots(r.chunks, unpriced).cost(latency="e2e_s")
     assert f"no price: {slow}" in ax.get_xlabel()
+
+
+def test_reasoning_tokens_are_billed_as_output() -> None:
+    """Gemini reports thoughts apart (thoughtsTokenCount); they are billed at the output price,
+    so the run's output tokens, and its cost, include them."""
+    from kral_nb.frames import runs_frame
+    from kral_nb.replay import replay
+
+    from .conftest import golden
+
+    run = replay("gemini", [(1_000_000, golden("gemini", "text_thought_call.sse"))],
+                 provider="gemini", model="gemini-2.5-flash")
+    row = runs_frame([run]).iloc[0]
+    assert row["reasoning_tokens"] == 3 and row["output_tokens"] == 7 + 3
+    exp_in, exp_out = _expected("gemini-2.5-flash", "google", input_tokens=8, cache_read_tokens=2, output_tokens=10)
+    assert row["output_cost_usd"] == pytest.approx(exp_out) and row["input_cost_usd"] == pytest.approx(exp_in)
+    _, only_answer = _expected("gemini-2.5-flash", "google", input_tokens=8, output_tokens=7)
+    assert row["output_cost_usd"] > only_answer
