@@ -77,6 +77,7 @@ RUN_DTYPES: dict[str, str] = {
     "itl_token_p50_s": "float64",  # per-token gaps: a chunk's gap spread over its tokens
     "itl_token_p95_s": "float64",
     "request_key": "string",  # hash of what was asked apart from the model (ChatRequest.key)
+    "request": "category",  # that request as JSON (ChatRequest.describe): one copy per distinct request
 }
 #: the runs frame's cost columns (kral_nb.cost), computed from the columns above
 COST_DTYPES = {

@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import inspect
 import math
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .providers import (
     split_model,
 )
 from .recorder import Run
-from .redact import CredentialURL, Secret, secrets_of, split_credentials
+from .redact import CredentialURL, Secret, scrub, secrets_of, split_credentials
 from .request import ChatRequest, Message, RequestSpec
 from .transport import TOKENIZERS
 
@@ -232,6 +233,7 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     secrets = secrets_of(key, opts.base_url or "")
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
     run.secrets, run.request_key = secrets, req.key()
+    run.request = sys.intern(scrub(req.describe(), secrets)) if secrets else req.describe()
     if opts.trace:
         run.trace = []
 

@@ -88,6 +88,7 @@ class Run:
     counted_chunk_tokens: list[int] | None = None  # by the model's tokenizer, per content chunk
     streamed: bool = True  # False: the server answered with one JSON completion, not a stream
     request_key: str | None = None  # ChatRequest.key(): what was asked, apart from the model
+    request: str | None = None  # ChatRequest.describe(): the same, as JSON
     _pending_bytes: int = 0
     _last_read_ns: int | None = None  # the latest read's arrival
     _max_read_gap_ns: int | None = None  # the longest gap between reads (from the request start)
@@ -281,7 +282,7 @@ class Run:
             "streamed": self.streamed,
             "itl_token_p50_s": float(np.percentile(itl_token, 50)) if len(itl_token) else math.nan,
             "itl_token_p95_s": float(np.percentile(itl_token, 95)) if len(itl_token) else math.nan,
-            "request_key": self.request_key,
+            "request_key": self.request_key, "request": self.request,
         }
 
     def _token_gaps(self, cols: RecordColumns) -> np.ndarray:

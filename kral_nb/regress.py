@@ -6,11 +6,12 @@ Per model (provider, model, protocol) and metric: the difference of medians (can
 baseline) with its seeded bootstrap 95% CI (``analysis.diff_median_ci``, the statistic
 ``compare_pairs`` uses), the relative change and a verdict in words. Runs are compared only
 when they asked the same thing: a model whose baseline and candidate ``request_key`` sets
-differ (another prompt, system prompt, tools or options) is refused with the keys named.
+differ (another prompt, system prompt, tools or options) is refused, saying how they differ.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -70,8 +71,8 @@ def compare_runs(baseline: Any, candidate: Any, *, metrics: Sequence[str] = METR
         kb, kc = _keys(b), _keys(c)
         if kb != kc and kb and kc and not allow_different_requests:
             raise ConfigError(
-                f"{label}: baseline and candidate asked different things (prompt, system prompt, tools or "
-                f"options): request_key {sorted(kb)} vs {sorted(kc)}; compare like with like, or pass "
+                f"{label}: baseline and candidate asked different things: {_difference(b, c)} "
+                f"(request_key {sorted(kb)} vs {sorted(kc)}); compare like with like, or pass "
                 "allow_different_requests=True")
         for metric in metrics:
             rows.append(_row(label, metric, b, c, seed, n_resamples, confidence))
@@ -79,6 +80,30 @@ def compare_runs(baseline: Any, candidate: Any, *, metrics: Sequence[str] = METR
         only = sorted({model_label(*k) for k in base[GROUP].drop_duplicates().itertuples(index=False)})
         raise ConfigError(f"no model is in both baseline and candidate (baseline has {', '.join(only) or 'none'})")
     return pd.DataFrame(rows)
+
+
+def _requests(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    if "request" not in runs.columns:
+        return []
+    return [json.loads(t) for t in sorted(set(runs["request"].dropna().astype(str)))]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _difference(b: pd.DataFrame, c: pd.DataFrame) -> str:
+    """How the requests differ, in words: the fields of one request each, else the counts."""
+    rb, rc = _requests(b), _requests(c)
+    if len(rb) == 1 and len(rc) == 1:
+        fields = [f for f in sorted(set(rb[0]) | set(rc[0])) if rb[0].get(f) != rc[0].get(f)]
+        return "; ".join("the messages (prompt) differ" if f == "messages" else
+                         f"{f} {_short(rb[0].get(f))} vs {_short(rc[0].get(f))}" for f in fields)
+    if rb and rc:
+        common = sum(r in rc for r in rb)
+        return f"{len(rb)} distinct request(s) in the baseline, {len(rc)} in the candidate, {common} in common"
+    return "the prompt, system prompt, tools or options differ"
 
 
 def _values(runs: pd.DataFrame, metric: str) -> np.ndarray:

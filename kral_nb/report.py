@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import platform
 import sys
 from datetime import datetime, timezone
@@ -88,6 +89,25 @@ def _what(runs: pd.DataFrame) -> str:
     }
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items.items())
     return f'<table class="kv">{rows}</table>'
+
+
+def _requests(runs: pd.DataFrame, limit: int = 20) -> str:
+    """Each distinct request (prompt, system prompt, tools, options) with its key and runs."""
+    if "request" not in runs.columns or not runs["request"].notna().any():
+        return "<p class='meta'>not recorded (frames written before kral_nb recorded requests)</p>"
+    groups = runs.dropna(subset=["request"]).groupby("request", observed=True, sort=False)
+    items = []
+    for text, g in list(groups)[:limit]:
+        req = json.loads(str(text))
+        last = next((m.get("content") for m in reversed(req.get("messages") or []) if isinstance(m, dict)), "")
+        head = str(last if isinstance(last, str) else json.dumps(last))
+        head = head if len(head) <= 100 else head[:97] + "..."
+        key = str(g["request_key"].iloc[0]) if "request_key" in g.columns else ""
+        items.append(f"<details><summary><code>{html.escape(key)}</code> · {len(g)} run(s) · "
+                     f"{html.escape(head)}</summary><pre>{html.escape(json.dumps(req, indent=1, ensure_ascii=False))}"
+                     f"</pre></details>")
+    more = groups.ngroups - limit
+    return "".join(items) + (f"<p class='meta'>… and {more} more</p>" if more > 0 else "")
 
 
 def _summary(runs: pd.DataFrame) -> str:
@@ -185,7 +205,7 @@ def _runs(runs: pd.DataFrame) -> str:
 def render(result: Any, *, title: str = "kral_nb report") -> str:
     """The report as one HTML string."""
     runs = result.runs
-    sections = [("What was run", _what(runs)), ("Summary (ok runs; warmups excluded)", _summary(runs)),
+    sections = [("What was run", _what(runs)), ("Requests", _requests(runs)), ("Summary (ok runs; warmups excluded)", _summary(runs)),
                 ("Verdicts", _verdicts(runs)), ("Plots", _plots(result))]
     if hasattr(result, "levels"):
         sections.append(("Load levels", _levels(result)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,15 +27,19 @@ class ChatRequest:
     include_usage: bool = True
     extra_body: dict[str, Any] = field(default_factory=dict)
 
-    def key(self) -> str:
-        """What was asked, apart from the model: a hash of the messages, system prompt, tools
-        and options (12 hex digits; runs frame ``request_key``). Baseline and candidate runs
-        are comparable when their keys agree. Holds no secret: keys travel in headers."""
+    def describe(self) -> str:
+        """What was asked, apart from the model, as canonical JSON: messages, system prompt,
+        tools and options (runs frame ``request``; interned: runs of one request share it).
+        Holds no key: keys travel in headers."""
         data = {"messages": self.messages, "system": self.system, "tools": self.tools,
                 "temperature": self.temperature, "max_tokens": self.max_tokens,
                 "include_usage": self.include_usage, "extra_body": self.extra_body}
-        text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return sys.intern(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str))
+
+    def key(self) -> str:
+        """:meth:`describe` hashed (12 hex digits; runs frame ``request_key``): baseline and
+        candidate runs are comparable when their keys agree."""
+        return hashlib.sha256(self.describe().encode()).hexdigest()[:12]
 
     @classmethod
     def build(

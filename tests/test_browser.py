@@ -252,7 +252,8 @@ def test_the_html_report_opens_offline_and_fits_a_phone(lab: tuple[str, Path], b
         page.goto(path.as_uri())
         page.wait_for_load_state("load")
         titles = page.locator("h2").all_inner_texts()
-        assert titles[:4] == ["What was run", "Summary (ok runs; warmups excluded)", "Verdicts", "Plots"], titles
+        assert titles[:5] == ["What was run", "Requests", "Summary (ok runs; warmups excluded)", "Verdicts",
+                              "Plots"], titles
         assert page.locator("figure svg").count() == 5
         assert requests == [path.as_uri()], requests  # the file itself, nothing else
         overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")

@@ -44,10 +44,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = kral_nb.compare("Define latency.", [MODEL], repeat=8, warmup=1, progress=False)
     again = kral_nb.compare("Define latency.", [MODEL], repeat=8, warmup=1, progress=False)
     other = kral_nb.compare("Define throughput.", [MODEL], repeat=3, progress=False)
+    capped = kral_nb.compare("Define latency.", [MODEL], repeat=3, max_tokens=5, progress=False)
     with hostile({"/": delaying_proxy(root.hostname or "", root.port or 0, 0.15)}) as (url, _):
         slow = kral_nb.compare("Define latency.", [MODEL], repeat=8, warmup=1, base_url=url + "/v1",
                                progress=False)
-    for name, result in (("base", base), ("again", again), ("other", other), ("slow", slow)):
+    for name, result in (("base", base), ("again", again), ("other", other), ("slow", slow), ("capped", capped)):
         out[name] = tmp_path_factory.mktemp(name)
         result.to_parquet(str(out[name]))
     return out
@@ -77,7 +78,9 @@ def test_the_gate_exit_codes(runs: dict[str, Path], capsys: pytest.CaptureFixtur
                  "--max-regression", "500%"]) == 0
     # another prompt: refused, not compared
     assert main(["gate", "--baseline", str(runs["base"]), "--candidate", str(runs["other"])]) == 2
-    assert "asked different things" in capsys.readouterr().err
+    assert "asked different things: the messages (prompt) differ" in capsys.readouterr().err
+    assert main(["gate", "--baseline", str(runs["base"]), "--candidate", str(runs["capped"])]) == 2
+    assert "asked different things: max_tokens null vs 5" in capsys.readouterr().err
     assert main(["gate", "--baseline", str(runs["base"]), "--candidate", "/nonexistent"]) == 2
     assert "is not a folder of kral_nb frames" in capsys.readouterr().err
 

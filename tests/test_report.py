@@ -30,10 +30,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[kral_nb.Result, st
 
 def test_the_report_has_every_section(report: tuple[kral_nb.Result, str]) -> None:
     r, page = report
-    for title in ("What was run", "Summary (ok runs; warmups excluded)", "Verdicts", "Plots", f"Runs ({len(r.runs)})"):
+    for title in ("What was run", "Requests", "Summary (ok runs; warmups excluded)", "Verdicts", "Plots", f"Runs ({len(r.runs)})"):
         assert f"<h2>{title}</h2>" in page, title
     assert page.count("<figure") == 5 and page.count("<svg") == 5
-    assert page.count("<details>") == len(r.runs)
+    assert page.count("<details>") == len(r.runs) + 1  # the runs, and the one request they sent
+    assert "Define latency." in page and "&quot;max_tokens&quot;: null" in page  # the options, escaped
     assert "sim:fast+n=8 (simulated) faster by" in page  # a verdict
     assert "3 cut_off" in page and "genai-prices" in page
 

@@ -13,7 +13,7 @@ EXTRA_CHUNKS = ["n_tokens", "n_tokens_source"]
 DESIGN_RUNS = ["run_id", "provider", "model", "protocol", "started_at", "status", "http_status", "http_version", "error", "connect_s", "ttfb_s", "t_first_event_s", "ttft_s", "ttfa_s", "e2e_s", "n_chunks", "n_content_chunks", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens", "tokens_source", "output_tokens_per_s", "itl_mean_s", "itl_p50_s", "itl_p95_s", "itl_max_s", "tpot_s", "finish_reason", "text", "tool_calls", "repeat", "prompt_id"]
 EXTRA_RUNS = ["warmup", "buffered", "max_idle_s", "attempts", "retry_wait_s", "loop_lag_max_s", "n_bytes",
               "server_metrics", "server_tool_calls", "streamed", "itl_token_p50_s", "itl_token_p95_s",
-              "request_key",
+              "request_key", "request",
               "input_cost_usd", "output_cost_usd", "cost_usd", "cost_status", "price_source"]
 
 
