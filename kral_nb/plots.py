@@ -39,6 +39,13 @@ def axes(ax: Any, title: str) -> Any:
     return ax
 
 
+def _ms_ticks(axis: Any) -> None:
+    """Plain millisecond numbers on a log axis (``1``, ``10``, ``100``; not ``10^0``)."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def _label(key: tuple[Any, ...]) -> str:
     return model_label(*key)
 
@@ -97,10 +104,18 @@ class Plots:
         """TTFT per model: every run as a dot, the median with its bootstrap 95% CI."""
         return self._strip("ttft_s", "Time to first token per model", "TTFT (ms)", 1000.0, ax)
 
-    def throughput(self, ax: Any = None) -> Any:
-        """Output tokens/s (decode rate, excluding TTFT) per model, median with 95% CI."""
-        return self._strip("output_tokens_per_s", "Output tokens per second per model",
-                           "output tokens / s", 1.0, ax, estimated=self._estimated())
+    def throughput(self, ax: Any = None, *, log: bool | None = None) -> Any:
+        """Output tokens/s (decode rate, excluding TTFT) per model, median with 95% CI. ``log``:
+        a log axis (default: when the models' medians differ more than 5-fold, where a linear
+        axis makes 25 and 17 tok/s look equal next to 500)."""
+        ax = self._strip("output_tokens_per_s", "Output tokens per second per model",
+                         "output tokens / s", 1.0, ax, estimated=self._estimated())
+        ok = self.runs[(self.runs["status"] == "ok") & ~self.runs["warmup"].astype(bool)]
+        medians = ok.groupby(GROUP, observed=True)["output_tokens_per_s"].median().dropna()
+        if log if log is not None else (len(medians) > 1 and medians.min() > 0 and medians.max() / medians.min() > 5):
+            ax.set_yscale("log")
+            ax.set_ylabel("output tokens / s (log scale)")
+        return ax
 
     def _estimated(self) -> set[tuple[Any, ...]]:
         """Models with a run whose token count is an estimate: their labels say "est."."""
@@ -185,6 +200,7 @@ class Plots:
                 ax.step(gaps, np.arange(1, gaps.size + 1) / gaps.size, where="post",
                         color=colors[tuple(key)], label=_label(tuple(key)))
         ax.set_xscale("log")
+        _ms_ticks(ax.xaxis)
         ax.set_xlabel("gap between content chunks (ms, log scale)")
         ax.set_ylabel("fraction of gaps ≤ x")
         if ax.get_lines():

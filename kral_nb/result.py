@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -13,9 +12,6 @@ from .records import ToolCall
 
 if TYPE_CHECKING:
     import pandas as pd
-
-KEY_COLUMNS = ["provider", "model", "protocol", "status", "ttft_s", "e2e_s", "output_tokens",
-               "tokens_source", "output_tokens_per_s", "itl_p50_s", "error"]
 
 
 class Result:
@@ -182,20 +178,10 @@ class Result:
         return f"<kral_nb.Result {len(runs)} run(s): {', '.join(parts)}{more}>"
 
     def _repr_html_(self) -> str:
-        df = self.runs[KEY_COLUMNS].copy()
-        for c in ("ttft_s", "e2e_s", "itl_p50_s"):
-            df[c] = df[c].map(lambda v: "" if v != v else f"{v * 1000:.0f} ms")
-        df["output_tokens_per_s"] = df["output_tokens_per_s"].map(lambda v: "" if v != v else f"{v:.1f}")
-        est = df["tokens_source"].astype(str) == "estimate"  # marked as the live pane marks it
-        df["output_tokens"] = [("~" if e else "") + ("" if pd_isna(v) else str(v))
-                               for e, v in zip(est, df["output_tokens"], strict=True)]
-        df = df.rename(columns={"ttft_s": "TTFT", "e2e_s": "total", "itl_p50_s": "gap p50",
-                                "output_tokens_per_s": "tok/s", "output_tokens": "tokens",
-                                "tokens_source": "source"})
-        sim = bool((self.runs["provider"].astype(str) == "sim").any())
-        note = "<p><small>sim = kral_nb's simulated gateway</small></p>" if sim else ""
-        head = html.escape(repr(self))
-        return f"<div><b>{head}</b>{df.to_html(index=False, na_rep='', escape=True)}{note}</div>"
+        """Each run's answer above one table of its metrics (``resultview.py``)."""
+        from .resultview import render, title
+
+        return render(self.runs, f"kral_nb result · {title(self.runs)}")
 
 
 class FrameRun:

@@ -27,7 +27,8 @@ def test_run_returns_text_and_frames() -> None:
     assert r.status == "ok" and len(r.text.split()) == 7
     assert list(r.runs["run_id"]) == list(r.chunks["run_id"].unique())
     html = r._repr_html_()
-    assert "sim:fast+n=7 (simulated) ok" in html and "TTFT" in html and "simulated" in html
+    assert "kral_nb result · 1 run of 1 model: 1 ok" in html and "<b>sim:fast+n=7 (simulated)</b>" in html
+    assert "TTFT" in html and r.text in html  # the answer above its metrics
 
 
 def test_stream_yields_records_live_then_result() -> None:

@@ -119,3 +119,4 @@ def test_pane_and_table_show_the_same_token_count(usage: bool) -> None:
     assert f"<td>{approx}{tokens}</td>" in result._repr_html_()
     legend = [t.get_text() for t in result.plot.throughput().get_legend().get_texts()]
     assert legend[0].endswith(" (est.)") == (not usage)
+
