@@ -16,6 +16,7 @@ from .labels import run_label
 from .recorder import Run
 
 COLUMNS = 3  # panes per row before wrapping
+_CAPPED = frozenset({"length", "max_tokens", "MAX_TOKENS"})  # OpenAI, Anthropic, Gemini
 _FENCE = re.compile(r"^\s*(```|~~~)", re.M)
 _ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹", "http_error": "⛔",
          "pending": "⏳", "streaming": "▶"}
@@ -26,12 +27,18 @@ label = run_label
 
 def stats(run: Run, now_ns: int) -> str:
     """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · $0.0012 · 0.64 s`` from a live snapshot
-    (``~`` marks estimated tokens and the cost computed from them)."""
+    (``~`` marks estimated tokens and the cost computed from them); ``max tokens`` when the
+    answer stopped at the token cap, ``cold`` when the run opened a new connection (its TTFT
+    includes the connect)."""
     t0, first = run.t0_ns, run.first_content_ns
     end = run.end_ns if run.end_ns is not None else now_ns
     tokens, source = run.output_tokens()  # the runs table's count, by the same rule
     approx = "~" if source == "estimate" else ""
     parts = [f"{_ICON.get(run.status, '')} {run.status}"]
+    if run.finish_reason in _CAPPED:  # ok, but the answer stopped at the token cap
+        parts.append("max tokens")
+    if run.connect_ns > 0:  # TTFT includes opening the connection (TCP, TLS)
+        parts.append("cold")
     if t0 is not None and first is not None:
         ttft_s = (first - t0) / 1e9
         parts.append(f"TTFT {ttft_s * 1000:.0f} ms")

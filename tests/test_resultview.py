@@ -34,3 +34,16 @@ def test_plots_read_at_a_glance() -> None:
     ax.figure.canvas.draw()
     labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert labels and all("10^" not in t and "$" not in t for t in labels) and "1" in labels, labels
+
+
+def test_the_stats_line_says_max_tokens_and_cold() -> None:
+    from kral_nb import panes
+    from kral_nb.recorder import Run
+
+    run = Run("r", "sim", "fast", "openai", t0_ns=0, first_content_ns=10**8, end_ns=10**9, status="ok")
+    assert "max tokens" not in panes.stats(run, 0) and "cold" not in panes.stats(run, 0)
+    run.finish_reason, run.connect_ns = "length", 2_000_000
+    assert panes.stats(run, 0).startswith("✅ ok · max tokens · cold · TTFT 100 ms")
+    capped = kral_nb.run("hi", model="sim:fast+n=50", max_tokens=5)
+    line = panes.stats(capped.run_list[0], 0)
+    assert capped.runs["finish_reason"].iloc[0] == "length" and "max tokens" in line, line

@@ -188,7 +188,10 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
         opts = body.get("stream_options") or {}
         wire = OpenAIWire(model, rid, bool(opts.get("include_usage")), n_in,
                           continuous=bool(opts.get("continuous_usage_stats")))
-    script = make_script(spec, prompt, tools, interleave=protocol == "openai")
+    cap = body.get("max_tokens") or body.get("max_completion_tokens") or \
+        (body.get("generationConfig") or {}).get("maxOutputTokens")
+    script = make_script(spec, prompt, tools, interleave=protocol == "openai",
+                         max_tokens=cap if type(cap) is int and cap > 0 else None)
     entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [], "n_bytes": []}
     state.log.append(entry)
     request.scope[LOG_KEY] = entry

@@ -120,13 +120,17 @@ def prompt_tokens(body_text: str) -> int:
 
 
 def make_script(spec: SimSpec, prompt: str, tools: list[dict[str, Any]] | None,
-                interleave: bool = True) -> list[Ev]:
-    """The full timed plan of a response (before wire rendering)."""
+                interleave: bool = True, max_tokens: int | None = None) -> list[Ev]:
+    """The full timed plan of a response (before wire rendering). ``max_tokens`` caps the
+    answer as a model server does: cut there, finish reason ``length``."""
     p = spec.profile
     seed = spec.options.get("seed", "")
     rng = random.Random(hashlib.sha256(f"{spec.name}|{seed}|{prompt}".encode()).digest())
     words = UNICODE_WORDS if spec.has("unicode") else WORDS
     out_words = [rng.choice(words) for _ in range(p.n_tokens)]
+    capped = max_tokens is not None and not tools and p.n_tokens + p.reasoning_tokens > max_tokens
+    if capped:
+        out_words = out_words[:max(0, max_tokens - p.reasoning_tokens)]  # type: ignore[operator]
     t = p.ttft_s
     evs: list[Ev] = [Ev(0.0, "start")]
 
@@ -159,8 +163,8 @@ def make_script(spec: SimSpec, prompt: str, tools: list[dict[str, Any]] | None,
     for fault, at in limits.items():
         if at >= len(pieces):
             return _fault_end(evs, t, fault, spec)
-    n_out = p.n_tokens + p.reasoning_tokens
-    reason = "tool_calls" if tools and n_tool else "stop"
+    n_out = len(out_words) + p.reasoning_tokens
+    reason = "tool_calls" if tools and n_tool else "length" if capped else "stop"
     evs.append(Ev(t, "finish", reason))
     evs.append(Ev(t, "usage", {"input": prompt_tokens(prompt), "output": n_out,
                                "reasoning": p.reasoning_tokens, "cached": 0}))
