@@ -6,7 +6,6 @@ Pure: every timestamp is data passed in by the transport (``t_ns`` from
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -15,10 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import metrics
-from .columnar import KIND_CODE, RecordColumns, TextBuffer
+from . import metrics, runrow
+from .columnar import RecordColumns, TextBuffer
 from .records import (
-    ANSWER_KINDS,
     CONTENT_KINDS,
     ERROR,
     FINISH,
@@ -40,9 +38,6 @@ _USAGE_FIELDS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_to
 Status = Literal["pending", "streaming", "ok", "error", "cut_off", "cancelled", "http_error"]
 #: why a run failed; errors.ERROR_CLASSES maps it to the exception run(check=True) raises
 ErrorKind = Literal["connect", "timeout", "http", "protocol", "stream", "cut_off", "cancelled", "error"]
-_CONTENT_CODES = frozenset(KIND_CODE[k] for k in CONTENT_KINDS)
-_CONTENT_CODE_LIST = sorted(_CONTENT_CODES)
-_ANSWER_CODES = frozenset(KIND_CODE[k] for k in ANSWER_KINDS)
 _STATUS_OF_KIND: dict[str, Status] = {"http": "http_error", "cut_off": "cut_off", "cancelled": "cancelled"}
 
 
@@ -218,90 +213,13 @@ class Run:
 
     def chunk_tokens(self, cols: RecordColumns) -> tuple[np.ndarray, str | None]:
         """Tokens of each row of ``cols`` (this run's settled records), -1 where not content
-        or not known, and their source (``metrics.chunk_tokens``)."""
-        kinds = np.frombuffer(cols.kind, dtype=np.uint8)
-        content = np.isin(kinds, _CONTENT_CODE_LIST)
-        reads = np.repeat(np.arange(len(cols.read_count)), np.frombuffer(cols.read_count, dtype=np.int64))
-        usage = sorted((row, c.output_tokens) for row, c in cols.extra.items()
-                       if c.kind == USAGE and c.output_tokens is not None)
-        return metrics.chunk_tokens(content, reads, usage, self.counted_chunk_tokens)
+        or not known, and their source (``runrow.chunk_tokens``)."""
+        return runrow.chunk_tokens(self, cols)
 
     def row(self) -> dict[str, Any]:
-        """The runs-frame row (definitions: docs/metrics.md)."""
-        t_first_event = ttft = ttfa = math.nan
-        content_t: list[int] = []  # arrival of each read that carried content
-        n_content = 0
-        cols = self.records.settled()
-        row = 0
-        for t, count in zip(cols.read_t_ns, cols.read_count, strict=True):
-            if math.isnan(t_first_event):
-                t_first_event = self._s(t)
-            codes = cols.kind[row:row + count]
-            row += count
-            n = sum(code in _CONTENT_CODES for code in codes)
-            if n:
-                n_content += n
-                content_t.append(t)
-                if math.isnan(ttft):
-                    ttft = self._s(t)
-                if math.isnan(ttfa) and any(code in _ANSWER_CODES for code in codes):
-                    ttfa = self._s(t)
-        gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(content_t)]
-        e2e = self._s(self.end_ns) if self.end_ns is not None else math.nan
-        idle = math.nan if self._max_read_gap_ns is None else self._max_read_gap_ns / 1e9
-        out_tok, source = self.output_tokens()
-        itl_token = self._token_gaps(cols)
-        decode_s = e2e - ttft
-        rate = (out_tok - 1) / decode_s if out_tok > 1 and decode_s > 0 else math.nan
-        tpot = decode_s / (out_tok - 1) if out_tok > 1 and decode_s > 0 else math.nan
-        return {
-            "run_id": self.run_id, "provider": self.provider, "model": self.model,
-            "protocol": self.protocol, "started_at": self.started_at, "status": self.status,
-            "http_status": self.http_status, "http_version": self.http_version,
-            "error": self.error, "connect_s": self.connect_ns / 1e9,
-            "ttfb_s": self._s(self.headers_ns), "t_first_event_s": t_first_event,
-            "ttft_s": ttft, "ttfa_s": ttfa, "e2e_s": e2e, "n_chunks": len(self.records),
-            "n_content_chunks": n_content,
-            "input_tokens": self.usage.get("input_tokens"), "output_tokens": out_tok,
-            "reasoning_tokens": self.usage.get("reasoning_tokens"),
-            "cached_tokens": self.usage.get("cached_tokens"), "tokens_source": source,
-            "output_tokens_per_s": rate,
-            "itl_mean_s": sum(gaps) / len(gaps) if gaps else math.nan,
-            "itl_p50_s": float(np.percentile(gaps, 50)) if gaps else math.nan,
-            "itl_p95_s": float(np.percentile(gaps, 95)) if gaps else math.nan,
-            "itl_max_s": max(gaps) if gaps else math.nan, "tpot_s": tpot,
-            "finish_reason": self.finish_reason, "text": self.text,
-            "tool_calls": json.dumps([tc.to_dict() for tc in self.tool_calls.values()]),
-            "repeat": self.repeat, "prompt_id": self.prompt_id, "warmup": self.warmup,
-            "buffered": metrics.is_buffered(ttft, e2e, n_content, gaps),
-            "max_idle_s": idle, "attempts": self.attempts,
-            "retry_wait_s": self.retry_wait_s, "loop_lag_max_s": self.loop_lag_max_s,
-            "n_bytes": self.n_bytes,
-            "server_metrics": json.dumps(self.server_metrics) if self.server_metrics else None,
-            "server_tool_calls": json.dumps([tc.to_dict() for tc in self.server_tool_calls.values()]),
-            "streamed": self.streamed,
-            "itl_token_p50_s": float(np.percentile(itl_token, 50)) if len(itl_token) else math.nan,
-            "itl_token_p95_s": float(np.percentile(itl_token, 95)) if len(itl_token) else math.nan,
-            "request_key": self.request_key, "request": self.request,
-        }
+        """The runs-frame row (``runrow.row``; definitions: docs/metrics.md)."""
+        return runrow.row(self)
 
-    def _token_gaps(self, cols: RecordColumns) -> np.ndarray:
-        """Per-token gaps where every content chunk's token count is known, else empty."""
-        tokens, source = self.chunk_tokens(cols)
-        kinds = np.frombuffer(cols.kind, dtype=np.uint8)
-        content = np.isin(kinds, _CONTENT_CODE_LIST)
-        if source is None or (tokens[content] < 0).any():
-            return np.empty(0)
-        counts = np.frombuffer(cols.read_count, dtype=np.int64)
-        reads = np.repeat(np.arange(len(counts)), counts)
-        per_read = np.bincount(reads[content], weights=tokens[content], minlength=len(counts)).astype(np.int64)
-        has = np.bincount(reads[content], minlength=len(counts)) > 0
-        return metrics.token_gaps(np.frombuffer(cols.read_t_ns, dtype=np.int64)[has], per_read[has])
-
-    def _s(self, t_ns: int | None) -> float:
-        if t_ns is None or self.t0_ns is None:
-            return math.nan
-        return (t_ns - self.t0_ns) / 1e9
 
 
 def _add_tool(calls: dict[int, ToolCall], c: Chunk) -> None:

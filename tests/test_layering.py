@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 PKG = Path(__file__).parent.parent / "kral_nb"
-PURE = ["arrivals.py", "levels.py", "loadgather.py", "sse.py", "records.py", "recorder.py", "pipeline.py", "metrics.py", "replay.py", "request.py", "columns.py",
+PURE = ["arrivals.py", "levels.py", "loadgather.py", "sse.py", "records.py", "recorder.py", "runrow.py", "resultview.py", "pipeline.py", "metrics.py", "replay.py", "request.py", "columns.py",
         "encoding.py", "messages.py", "redact.py", "frames.py", "panes.py",
         "protocols/__init__.py", "protocols/shape.py", "protocols/openai.py", "protocols/anthropic.py",
         "protocols/gemini.py"]
