@@ -264,3 +264,39 @@ def test_the_html_report_opens_offline_and_fits_a_phone(lab: tuple[str, Path], b
         assert overflow <= 0, (width, overflow)
         page.screenshot(path=str(root / name), full_page=False)
         context.close()
+
+
+def test_a_result_shows_its_answers_fits_800px_and_reads_in_the_dark(lab: tuple[str, Path], page: Any) -> None:
+    """``display(result)``: each answer above the table (the long one collapsed), the model
+    HTML in an answer inert, the table scrolling in its own box at 800 px, the answers'
+    secondary text legible in the dark theme."""
+    url, root = lab
+    put_notebook(url, "result.ipynb", [
+        "import kral_nb\nr = kral_nb.compare('hi', ['sim:fast+n=6', 'sim:fast+n=400', 'sim:fast+n=6+error=2'], "
+        "progress=False)\nr"])
+    open_notebook(page, url, "result.ipynb")
+    command(page, "notebook:run-all-cells")
+    page.wait_for_selector(".kral-result", timeout=60000)
+    text = outputs_text(page)
+    assert "kral_nb result · 3 runs of 3 models: 2 ok, 1 error" in text, text[-2000:]
+    opened = page.evaluate("[...document.querySelectorAll('.kral-result details')].map(d => d.open)")
+    assert opened == [True, False, True], opened  # the 400-token answer starts collapsed
+    page.set_viewport_size({"width": 800, "height": 1000})
+    time.sleep(0.5)
+    spill = page.evaluate("""(() => { const out = document.querySelector('.kral-result').closest('.jp-OutputArea-output');
+        return out.scrollWidth - out.clientWidth; })()""")
+    assert spill <= 1, spill
+    page.screenshot(path=str(root / "result-800.png"), full_page=True)
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    try:
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30000)
+        time.sleep(1.0)
+        fg, bg = page.evaluate("""(() => { const s = document.querySelector('.kral-result summary span');
+            let el = s, bg = 'rgba(0, 0, 0, 0)';
+            while (el && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) { bg = getComputedStyle(el).backgroundColor; el = el.parentElement; }
+            return [getComputedStyle(s).color, bg]; })()""")
+        assert _contrast(fg, bg) >= 4.5, (fg, bg)
+        page.screenshot(path=str(root / "result-dark.png"), full_page=True)
+    finally:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
