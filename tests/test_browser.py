@@ -209,21 +209,23 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
     # dark theme: the table's text stays legible on its background (WCAG AA, 4.5:1)
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     try:
-        _dark_table_is_legible(page, root)
+        _legible_in_dark(page, ".kral-load td", root / "load-dark.png")
     finally:  # the theme is a saved setting: later tests start light
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
         page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
 
 
-def _dark_table_is_legible(page: Any, root: Path) -> None:
+def _legible_in_dark(page: Any, selector: str, shot: Path) -> None:
+    """In the dark theme (already switched on), ``selector``'s text stays legible on the
+    background it is drawn on (WCAG AA, 4.5:1); a screenshot to ``shot``."""
     page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30000)
     time.sleep(1.0)
-    fg, bg = page.evaluate("""(() => { const td = document.querySelector('.kral-load td');
-        let el = td, bg = 'rgba(0, 0, 0, 0)';
+    fg, bg = page.evaluate("""(sel) => { const node = document.querySelector(sel);
+        let el = node, bg = 'rgba(0, 0, 0, 0)';
         while (el && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) { bg = getComputedStyle(el).backgroundColor; el = el.parentElement; }
-        return [getComputedStyle(td).color, bg]; })()""")
-    assert _contrast(fg, bg) >= 4.5, (fg, bg)
-    page.screenshot(path=str(root / "load-dark.png"), full_page=True)
+        return [getComputedStyle(node).color, bg]; }""", selector)
+    assert _contrast(fg, bg) >= 4.5, (selector, fg, bg)
+    page.screenshot(path=str(shot), full_page=True)
 
 
 def _contrast(fg: str, bg: str) -> float:
@@ -289,14 +291,7 @@ def test_a_result_shows_its_answers_fits_800px_and_reads_in_the_dark(lab: tuple[
     page.screenshot(path=str(root / "result-800.png"), full_page=True)
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     try:
-        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30000)
-        time.sleep(1.0)
-        fg, bg = page.evaluate("""(() => { const s = document.querySelector('.kral-result summary span');
-            let el = s, bg = 'rgba(0, 0, 0, 0)';
-            while (el && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) { bg = getComputedStyle(el).backgroundColor; el = el.parentElement; }
-            return [getComputedStyle(s).color, bg]; })()""")
-        assert _contrast(fg, bg) >= 4.5, (fg, bg)
-        page.screenshot(path=str(root / "result-dark.png"), full_page=True)
+        _legible_in_dark(page, ".kral-result summary span", root / "result-dark.png")
     finally:
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
         page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
