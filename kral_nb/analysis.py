@@ -99,7 +99,9 @@ def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES
                                              if known.any() and row["ok"] else math.nan)
             row["cost_status"] = ",".join(sorted(set(measured_all["cost_status"].astype(str)))) or None
         rows.append(row)
-    return pd.DataFrame(rows)
+    from .summaryview import Summary
+
+    return Summary(pd.DataFrame(rows))
 
 
 def pareto_front(x: Any, y: Any) -> np.ndarray:

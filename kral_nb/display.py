@@ -53,7 +53,7 @@ class LivePanes:
         return {"text/html": panes.html_panes(self.runs, t), "text/plain": text}
 
     def _key(self) -> tuple[Any, ...]:
-        return tuple((len(r.records), r.status) for r in self.runs)
+        return tuple((len(r.records), r.status, r.note) for r in self.runs)
 
     def start(self) -> None:
         if self.live:

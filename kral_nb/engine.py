@@ -23,6 +23,8 @@ from .errors import ConfigError, HTTPStatusError, KralError
 from .pipeline import Pipeline
 from .recorder import Run
 from .request import RequestSpec
+from .startup import NOTES, Ready
+from .startup import wait as wait_ready
 
 T = TypeVar("T")
 now_ns = time.perf_counter_ns  # the one clock; displays read it through here
@@ -71,6 +73,7 @@ class Job:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     secrets: tuple[str, ...] = field(default=(), repr=False)
     tokenizer: tuple[str, str] | None = None  # (GGUF path, "gguf") or (server root URL, style)
+    ready: Ready | None = None  # a helper server (sim, local model) to wait for first
 
 
 class GCPause:
@@ -115,6 +118,8 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
     """Run one job to a final status. Never raises except ``CancelledError``. Where the
     server has a tokenizer endpoint and the stream carried no usage, the output is then
     counted by the model's own tokenizer (after the run: no timing is affected)."""
+    if job.ready is not None and not await _helper_ready(job.run, job.ready):
+        return job.run
     with gc_pause:
         run = await _execute(client, job, rng)
     if job.tokenizer is not None and "output_tokens" not in run.usage and run.records:
@@ -127,6 +132,20 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
         else:
             run.counted_output_tokens = await transport.count_tokens(client, where, style, run.generated_text())
     return run
+
+
+async def _helper_ready(run: Run, ready: Ready) -> bool:
+    """Wait (in a worker thread) for the helper server ``run`` needs, with a note in its pane;
+    False, with the run failed, if it cannot start."""
+    run.note = ready.note or NOTES.get(ready.kind, "starting…")
+    try:
+        await asyncio.to_thread(wait_ready, ready)
+    except KralError as exc:
+        run.fail("error", str(exc), now_ns())
+        return False
+    finally:
+        run.note = ""
+    return True
 
 
 async def _execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None) -> Run:

@@ -29,6 +29,15 @@ def spawn(module: str, args: list[str], **popen: Any) -> subprocess.Popen[Any]:
     return proc
 
 
+def free_port() -> int:
+    """A free loopback port (chosen before the helper starts, so its URL is known at once)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def stop(proc: subprocess.Popen[Any], owner_pid: int | None = None, wait_s: float = 3.0) -> None:
     """Terminate a helper (only from the process that started it: a forked child exiting
     must not stop its parent's helpers)."""

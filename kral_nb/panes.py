@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .cost import FREE, live_cost
 from .labels import run_label
 from .recorder import Run
 
-COLUMNS = 3  # panes per row before wrapping
 _CAPPED = frozenset({"length", "max_tokens", "MAX_TOKENS"})  # OpenAI, Anthropic, Gemini
 _FENCE = re.compile(r"^\s*(```|~~~)", re.M)
 _ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹", "http_error": "⛔",
@@ -34,6 +33,8 @@ def stats(run: Run, now_ns: int) -> str:
     end = run.end_ns if run.end_ns is not None else now_ns
     tokens, source = run.output_tokens()  # the runs table's count, by the same rule
     approx = "~" if source == "estimate" else ""
+    if run.status == "pending" and run.note:  # waiting for its helper server
+        return f"{_ICON['pending']} {run.note}"
     parts = [f"{_ICON.get(run.status, '')} {run.status}"]
     if run.finish_reason in _CAPPED:  # ok, but the answer stopped at the token cap
         parts.append("max tokens")
@@ -94,46 +95,76 @@ def _escape_prose(line: str) -> str:
 
 
 def _escape_html(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace("$", r"\$")
+    """``$`` as an entity: literal in every renderer (JupyterLab's math pass, GitHub's math,
+    MathJax) where ``\\$`` is not always."""
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace("$", "&#36;")
 
 
 def _tools(run: Run) -> list[str]:
     return [f"{tc.name or '?'}({tc.arguments})" for tc in list(run.tool_calls.values())]
 
 
+# colours from JupyterLab's theme variables (light and dark), with fallbacks for saved HTML;
+# class names for the browser test and user CSS. ``mathjax_ignore``: MathJax leaves ``$`` alone.
+_GRID = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(min(280px,100%),1fr));"
+         "gap:8px;align-items:start")
+_PANE = ("border:1px solid var(--jp-border-color1,#bdbdbd);border-radius:6px;padding:2px 10px 6px;"
+         "min-width:0;word-break:normal")  # words wrap at spaces; a long one scrolls its box
+_STATS = "color:var(--jp-content-font-color1,#212121);font-size:0.9em;margin:0 0 4px"
+_ERROR = "color:var(--jp-content-font-color1,#212121);border-left:3px solid var(--jp-error-color1,#d32f2f);padding-left:6px"
+STREAM_MAX_EM = 20  # a streaming answer's box height; it follows the end, then shows everything
+
+
+def _body(content: str, streaming: bool, markdown: bool) -> str:
+    """The answer's box. While streaming: at most STREAM_MAX_EM high and scrolled to the end
+    (``column-reverse`` keeps the bottom in view without script); final: everything."""
+    pad = "\n\n" if markdown else ""
+    if not streaming:
+        return f'<div class="kral-answer" style="overflow-x:auto">{pad}{content}{pad}</div>'
+    return (f'<div class="kral-answer kral-live" style="max-height:{STREAM_MAX_EM}em;overflow-y:auto;'
+            f'display:flex;flex-direction:column-reverse">\n<div>{pad}{content}{pad}</div>\n</div>')
+
+
+def _pane(run: Run, now_ns: int, markdown: bool, render: Callable[[str], str] | None = None) -> str:
+    head = (f'<div class="kral-pane" style="{_PANE}">\n<div style="margin:4px 0 0"><b>{html.escape(label(run))}</b></div>'
+            f'\n<div class="kral-stats" style="{_STATS}">{_dollars(html.escape(stats(run, now_ns)))}</div>\n')
+    parts = []
+    if run.reasoning_parts:
+        reasoning = safe_markdown(run.reasoning) if markdown else f"<pre>{html.escape(run.reasoning)}</pre>"
+        parts.append(f"<details><summary>reasoning</summary>\n\n{reasoning}\n\n</details>")
+    if markdown:
+        parts.append(_body(safe_markdown(run.text) or "…", not run.final, True))
+    elif render is not None:  # Markdown rendered to HTML here (the ChatWidget: no Markdown renderer there)
+        parts.append(_body(render(run.text) if run.text else "…", not run.final, False))
+    else:
+        text = html.escape(run.text) or "…"
+        parts.append(_body(f'<pre style="white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;'
+                           f'margin:0">{_dollars(text)}</pre>', not run.final, False))
+    parts += [f"<div>🔧 <code>{_dollars(html.escape(t))}</code></div>" for t in _tools(run)]
+    if run.error:
+        parts.append(f'<div class="kral-error" style="{_ERROR}"><b>{run.status}:</b> '
+                     f"{_dollars(html.escape(run.error))}</div>")
+    return head + "\n\n".join(parts) + "\n</div>"
+
+
+def _dollars(escaped_html: str) -> str:
+    return escaped_html.replace("$", "&#36;")
+
+
 def markdown(runs: Sequence[Run], now_ns: int) -> str:
-    """Panes side by side (an HTML table whose cells hold Markdown), wrapping every COLUMNS."""
-    cells = []
-    for run in runs:
-        body = [f"**{label(run)}**", "", f"<sub>{stats(run, now_ns)}</sub>", ""]
-        if run.reasoning_parts:
-            body += [f"<details><summary>reasoning</summary>\n\n{safe_markdown(run.reasoning)}\n\n</details>", ""]
-        body.append(safe_markdown(run.text) or "…")
-        for t in _tools(run):
-            body += ["", f"🔧 <code>{html.escape(t)}</code>"]
-        if run.error:
-            body += ["", f"**{run.status}:** {html.escape(run.error)}"]
-        cells.append("\n".join(body))
-    width = f"{100 // max(1, min(COLUMNS, len(cells)))}%"
-    rows = []
-    for i in range(0, len(cells), COLUMNS):
-        tds = "".join(f'<td width="{width}" valign="top">\n\n{c}\n\n</td>\n' for c in cells[i:i + COLUMNS])
-        rows.append(f"<tr>\n{tds}</tr>")
-    return "<table>\n" + "\n".join(rows) + "\n</table>\n"
+    """Panes side by side: a responsive grid (as many ~280 px columns as fit, one on a
+    phone) of HTML blocks whose answers are Markdown, top-aligned, the answer box following
+    the end while streaming. In a saved notebook, nbconvert HTML or on GitHub the same
+    Markdown reads as static panes (or stacked ones where styles are stripped)."""
+    cells = "\n\n".join(_pane(run, now_ns, True) for run in runs)
+    return f'<div class="kral-panes mathjax_ignore" style="{_GRID}">\n\n{cells}\n\n</div>\n'
 
 
-def html_panes(runs: Sequence[Run], now_ns: int) -> str:
-    """Plain-text panes as HTML (the ``text`` format)."""
-    cells = []
-    for run in runs:
-        extra = "".join(f"<div>🔧 <code>{html.escape(t)}</code></div>" for t in _tools(run))
-        if run.error:
-            extra += f'<div style="color:#b00"><b>{run.status}:</b> {html.escape(run.error)}</div>'
-        cells.append(
-            f'<div style="flex:1 1 30%;min-width:260px;border:1px solid #ccc;border-radius:6px;padding:6px">'
-            f"<b>{html.escape(label(run))}</b><br><small>{html.escape(stats(run, now_ns))}</small>"
-            f'<pre style="white-space:pre-wrap;margin:4px 0">{html.escape(run.text)}</pre>{extra}</div>')
-    return f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(cells)}</div>'
+def html_panes(runs: Sequence[Run], now_ns: int, *, render: Callable[[str], str] | None = None) -> str:
+    """Panes as HTML, the same grid: plain text (the ``text`` format), or with ``render``
+    (Markdown to safe HTML) the answers rendered (the ChatWidget)."""
+    cells = "".join(_pane(run, now_ns, False, render) for run in runs)
+    return f'<div class="kral-panes mathjax_ignore" style="{_GRID}">{cells}</div>'
 
 
 def plain(runs: Sequence[Run], now_ns: int) -> str:

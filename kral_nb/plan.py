@@ -32,6 +32,7 @@ from .providers import (
 from .recorder import Run
 from .redact import CredentialURL, Secret, scrub, secrets_of, split_credentials
 from .request import ChatRequest, Message, RequestSpec
+from .startup import NOTES, Ready, starting
 from .transport import TOKENIZERS
 
 GEMINI_BODIES = ("sse", "array")
@@ -194,6 +195,7 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     prov = get_provider(prov_name)
     proto = check_protocol(opts.protocol or proto_suffix or prov.protocol)
     gguf = ""  # the local model's file: its tokenizer counts the output
+    ready: Ready | None = None  # a helper server to wait for before the first request
     if opts.base_url:
         url = check_url(opts.base_url)
     elif prov.name == "sim":
@@ -203,14 +205,21 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
             sim.parse_model(model_name)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        root = sim.ensure_running()
+        root = sim.start()  # spawned, not waited for: the engine waits, the pane says so
+        ready = Ready("sim", root, probe="")  # it listens before it serves: a connection queues
         url = root if proto == "gemini" else root + "/v1"
     elif prov.name == "local":
-        from .local import ensure_running as start_local
-        from .local import model_path
+        from . import local
 
-        url = start_local(model_name) + ("" if proto == "gemini" else "/v1")
-        gguf = model_path(model_name)[0]
+        try:
+            root = local.start(model_name)
+            gguf = local.model_path(model_name)[0]
+            ready = Ready("local", root, note=local.note(model_name))
+        except ConfigError as exc:
+            if str(exc) != local.MISSING:
+                raise
+            root, ready = "http://127.0.0.1:9", Ready("local", "", error=local.MISSING)  # a run error: other panes stream
+        url = root + ("" if proto == "gemini" else "/v1")
     else:
         if proto != prov.protocol and not (prov.native and proto in prov.native):
             raise ConfigError(f"provider {prov.name!r} does not serve the {proto} protocol; "
@@ -236,12 +245,14 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     run.request = sys.intern(scrub(req.describe(), secrets)) if secrets else req.describe()
     if opts.trace:
         run.trace = []
+    if ready is not None and starting(ready):  # the pane says so from its first render
+        run.note = ready.note or NOTES.get(ready.kind, "")
 
     # the local model is counted in process from its GGUF; a server counts only when asked
     tokenizer = ((url.rstrip("/").removesuffix("/v1"), opts.tokenizer) if opts.tokenizer
                  else (gguf, "gguf") if prov.name == "local" and not opts.base_url else None)
     return Job(run, spec, PipelineFactory(proto, spec), timeouts_of(opts.timeout), retry_of(opts.retries),
-               secrets, tokenizer)
+               secrets, tokenizer, ready)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ def _plt() -> Any:
     return plt
 
 
+LEGEND_PT = 9.5  # legends readable at notebook width (the figure is 8 in wide)
+
+
 def axes(ax: Any, title: str) -> Any:
     """The given Axes, or a new figure's, titled and gridded: every kral_nb plot's frame."""
     if ax is None:
@@ -69,17 +72,22 @@ class Plots:
         cmap = plt.get_cmap("tab10")
         return {k: cmap(i % 10) for i, k in enumerate(keys)}
 
-    def timeline(self, ax: Any = None, *, unit: str = "chars") -> Any:
+    def timeline(self, ax: Any = None, *, unit: str = "chars", log: bool | None = None) -> Any:
         """Cumulative output versus time since the request, one line per run, one colour per
         model: who starts first, who streams faster. ``unit``: ``"chars"`` (characters of
         text, reasoning and tool arguments) or ``"chunks"`` (content chunks). Warmup runs are
-        drawn pale and left out of the legend."""
+        drawn pale and left out of the legend. ``log``: a log time axis from the first chunk
+        (default: when the models' median total times differ more than 5-fold, where a linear
+        axis squeezes the fast ones into its first sliver)."""
         if unit not in TIMELINE_UNITS:
             from .errors import ConfigError
 
             raise ConfigError(f"unit must be one of {', '.join(TIMELINE_UNITS)}, got {unit!r}")
         ax = self._axes(ax, f"Output timeline (cumulative {unit} vs time since request)")
         runs, chunks = self.runs, self.chunks
+        if log is None:
+            ends = runs[~runs["warmup"].astype(bool)].groupby(GROUP, observed=True)["e2e_s"].median().dropna()
+            log = bool(len(ends) > 1 and ends.min() > 0 and ends.max() / ends.min() > 5)
         colors = self._colors()
         content = chunks[chunks["kind"].isin(list(CONTENT_KINDS))]
         seen: set[tuple[Any, ...]] = set()
@@ -89,15 +97,22 @@ class Plots:
             t = np.concatenate([[0.0], g["t_s"].to_numpy(float)])
             step = g["n_chars"].to_numpy(int) if unit == "chars" else np.ones(len(g), dtype=int)
             y = np.concatenate([[0], np.cumsum(step)])
+            if log:  # no zero on a log axis: the line starts at the first chunk
+                t, y = t[1:] * 1000, y[1:]
             warm = bool(meta["warmup"])
             ax.step(t, y, where="post", color=colors[key], alpha=0.35 if warm else 0.85,
                     label=None if key in seen or warm else _label(key), lw=1.4)
             if not warm:
                 seen.add(key)
-        ax.set_xlabel("time since request (s)")
+        if log:
+            ax.set_xscale("log")
+            _ms_ticks(ax.xaxis)
+            ax.set_xlabel("time since request (ms, log scale)")
+        else:
+            ax.set_xlabel("time since request (s)")
         ax.set_ylabel(f"cumulative output ({unit})")
         if seen:
-            ax.legend(title="model", fontsize=8)
+            ax.legend(title="model", fontsize=LEGEND_PT)
         return ax
 
     def ttft(self, ax: Any = None) -> Any:
@@ -156,7 +171,7 @@ class Plots:
         ax.set_ylabel("median cost per run (USD)")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         if len(drawn):
-            ax.legend(title="model (ringed: on the Pareto front)", fontsize=8)
+            ax.legend(title="model (ringed: on the Pareto front)", fontsize=LEGEND_PT)
         return ax
 
     def _strip(self, metric: str, title: str, ylabel: str, scale: float, ax: Any,
@@ -179,11 +194,11 @@ class Plots:
             else:
                 ax.plot(i + 0.25, med, "D", color="black", ms=5)
             labels.append(label)
-        ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
+        ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=LEGEND_PT)
         ax.set_ylabel(ylabel)
         ax.set_xlabel("model (diamond: median with 95% bootstrap CI)")
         if labels:
-            ax.legend(title="model", fontsize=8)
+            ax.legend(title="model", fontsize=LEGEND_PT)
         return ax
 
     def gaps(self, ax: Any = None) -> Any:
@@ -204,7 +219,7 @@ class Plots:
         ax.set_xlabel("gap between content chunks (ms, log scale)")
         ax.set_ylabel("fraction of gaps ≤ x")
         if ax.get_lines():
-            ax.legend(title="model", fontsize=8)
+            ax.legend(title="model", fontsize=LEGEND_PT)
         return ax
 
     def save_all(self, directory: str) -> list[str]:

@@ -53,6 +53,7 @@ class Run:
     prompt_id: int = 0
     warmup: bool = False
     status: Status = "pending"  # changed only through the methods below
+    note: str = ""  # what a pending run waits for ("loading model…"), shown in its pane
     error: str | None = None
     error_kind: ErrorKind | None = None
     started_at: datetime | None = None

@@ -189,6 +189,18 @@ def test_timeline_unit_changes_the_data_and_warmups_stay_out_of_the_legend(sim_r
         r.plot.timeline(unit="tokens")
 
 
+def test_timeline_goes_log_when_models_differ_in_speed(sim_root: str) -> None:
+    """A 20x slower model would squeeze the fast one into the first sliver of a linear axis."""
+    r = kral_nb.compare("hi", ["sim:fast+n=10", "sim:slow+n=20"], repeat=1)
+    ax = r.plot.timeline()
+    assert ax.get_xscale() == "log" and "ms, log scale" in ax.get_xlabel()
+    first = min(line.get_xdata()[0] for line in ax.get_lines())
+    assert first == pytest.approx(r.runs["ttft_s"].min() * 1000, rel=0.01)  # starts at the first chunk, in ms
+    assert r.plot.timeline(log=False).get_xscale() == "linear"
+    same = kral_nb.compare("hi", ["sim:fast+n=10", "sim:fast+n=12"], repeat=1)
+    assert same.plot.timeline().get_xscale() == "linear"
+
+
 def test_plots_leave_the_users_backend_alone(sim_root: str) -> None:
     code = ("import matplotlib; matplotlib.use('svg'); import kral_nb; "
             "r = kral_nb.run('hi', model='sim:fast+n=3'); r.plot.ttft(); print(matplotlib.get_backend())")

@@ -25,6 +25,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
+# screenshots a person can look at after a CI run (light, dark, narrow)
+ARTIFACTS = Path(os.environ.get("KRAL_NB_ARTIFACTS", ROOT / "artifacts" / "browser"))
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +37,23 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
             pytest.fail(message)  # CI: never pass without the browser test
         pytest.skip(message)
     root = tmp_path_factory.mktemp("lab")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("results"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "KRAL_NB_OUT": str(root / "out")}
+    user = tmp_path_factory.mktemp("lab-user")  # outside the served tree
+    settings = user / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)  # this test's own user settings: no news toast over the screenshots
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env = {**os.environ, "KRAL_NB_OUT": str(root / "out"), "JUPYTERLAB_SETTINGS_DIR": str(user / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(user / "workspaces")}
     env.pop("KRAL_SIM_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--allow-root",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True"],
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -115,31 +124,91 @@ def output_states(page: Any, until: str, timeout_s: float) -> list[str]:
     return states
 
 
+def saved_html(page: Any, root: Path, path: str, expect: str) -> str:
+    """Save the open notebook as a user would, then render the file as nbconvert does (no
+    kernel, no widget state): what a saved notebook, nbviewer or an HTML export shows."""
+    from nbconvert import HTMLExporter
+
+    command(page, "docmanager:save")
+    deadline = time.time() + 30
+    while time.time() < deadline and expect not in (root / path).read_text(encoding="utf-8"):
+        time.sleep(0.2)
+    body, _ = HTMLExporter().from_filename(str(root / path))
+    return str(body)
+
+
 def test_panes_stream_live_in_jupyterlab(lab: tuple[str, Path], page: Any) -> None:
+    """A fresh kernel: panes appear at once saying the simulator is starting, then stream
+    live side by side — top-aligned, the long answer's box capped and following its end —
+    and end with every answer shown in full and the summary table, which the saved
+    notebook's HTML keeps."""
     url, root = lab
     put_notebook(url, "magic.ipynb", ["%load_ext kral_nb",
-                                      "%%kral -m sim:steady+n=150 -m sim:steady+n=150@anthropic\nHello live panes"])
+                                      "%%kral -m sim:steady+n=300 -m sim:steady+n=60@anthropic -m sim:slow+n=30\n"
+                                      "Hello live panes"])
     open_notebook(page, url, "magic.ipynb")
     command(page, "notebook:run-all-cells")
     states: list[str] = []
+    live_boxes: list[list[float]] = []
     deadline = time.time() + 60
     while time.time() < deadline:
         text = outputs_text(page)
         if not states or text != states[-1]:
             states.append(text)
-        if text.count("✅ ok") >= 2 and "TTFT" in text and "tok/s" in text and "provider" in text:
+            if "▶ streaming" in text:
+                live_boxes += page.evaluate("""[...document.querySelectorAll('.kral-live')].map(b => [
+                    b.getBoundingClientRect().height, parseFloat(getComputedStyle(b).fontSize),
+                    b.scrollHeight - b.clientHeight, b.scrollTop])""")
+                if len(live_boxes) < 40:
+                    page.screenshot(path=str(ARTIFACTS / "panes-streaming.png"))
+        if text.count("✅ ok") >= 3 and "TTFT" in text and "provider" not in text and "kral_nb result" in text:
             break
         time.sleep(0.05)
     final = states[-1]
-    streaming = [s for s in states if "▶ streaming" in s]
-    assert len(streaming) >= 3, f"expected live updates, saw {len(states)} states"  # updated in place, live
-    assert final.count("✅ ok") >= 2 and "(simulated)" in final and "@anthropic" in final
-    page.screenshot(path=str(root / "panes.png"))
+    assert any("starting simulator…" in s for s in states[:5]), states[:3]  # feedback before the sim answers
+    assert len([s for s in states if "▶ streaming" in s]) >= 3, f"expected live updates, saw {len(states)} states"
+    assert final.count("✅ ok") >= 3 and "(simulated)" in final and "@anthropic" in final
+    # while streaming, a long answer's box stays within 20 lines' height, scrolled to its end
+    capped = [(h, em, over, top) for h, em, over, top in live_boxes if over > 0]
+    assert capped and all(h <= 20 * em + 2 for h, em, _, _ in capped), live_boxes[:5]
+    # top-aligned: every pane of the first row starts at the same height, whatever its length
+    tops = page.evaluate("[...document.querySelectorAll('.kral-pane')].map(p => Math.round(p.getBoundingClientRect().top))")
+    assert len(tops) == 3 and len(set(tops)) == 1, tops
+    assert page.locator(".kral-live").count() == 0  # final: every answer shown in full
+    page.screenshot(path=str(ARTIFACTS / "panes.png"))
+    saved = saved_html(page, root, "magic.ipynb", "kral-pane")
+    assert saved.count('class="kral-pane"') == 3 and saved.count("✅ ok") >= 3
+    # narrow (800 px): as many columns as fit, nothing spills out of the output area
+    narrow_then_dark(page, ".kral-panes", ".kral-stats", "panes", full_page=False)
+
+
+def test_model_text_is_shown_literally_in_jupyterlab(lab: tuple[str, Path], page: Any) -> None:
+    """The Markdown the panes emit, rendered by JupyterLab 4's own Markdown renderer (with
+    MathJax): ``$`` stays a dollar sign, model HTML stays text, a script never runs."""
+    url, _ = lab
+    evil = ("Prices: $5 and $10 per run, <script>window.kralPwned = 1</script> "
+            "<img src=x onerror=\"window.kralPwned = 2\"> **bold**\n\n```html\n<b>$x$</b>\n```")
+    put_notebook(url, "literal.ipynb", [
+        "from IPython.display import display\nfrom kral_nb import panes\nfrom kral_nb.recorder import Run\n"
+        f"run = Run('r', 'sim', 'fast', 'openai', status='ok')\nrun.text_parts.append({evil!r})\n"
+        "display({'text/markdown': panes.markdown([run], 0)}, raw=True)"])
+    open_notebook(page, url, "literal.ipynb")
+    command(page, "notebook:run-all-cells")
+    page.wait_for_selector(".kral-pane strong", timeout=60000)
+    time.sleep(1.0)  # let MathJax have its go
+    pane = page.locator(".kral-pane").first.inner_text()
+    assert "Prices: $5 and $10 per run, <script>window.kralPwned = 1</script>" in pane, pane
+    assert "<b>$x$</b>" in pane and page.locator(".kral-pane mjx-container").count() == 0
+    assert page.locator(".kral-pane img, .kral-pane script").count() == 0
+    assert page.evaluate("window.kralPwned === undefined")
 
 
 def test_interrupt_prints_one_line(lab: tuple[str, Path], page: Any) -> None:
+    """Interrupt mid-stream: one line, no traceback, and the sim (a helper process in its
+    own session) survives: the next cell streams from the same one."""
     url, _ = lab
-    put_notebook(url, "interrupt.ipynb", ["%load_ext kral_nb", "%%kral -m sim:slow+n=400\nA long answer"])
+    put_notebook(url, "interrupt.ipynb", ["%load_ext kral_nb", "%%kral -m sim:slow+n=400\nA long answer",
+                                          "from kral_nb.sim import server\nprint('sim alive', server._auto.alive())"])
     open_notebook(page, url, "interrupt.ipynb")
     command(page, "notebook:run-all-cells")
     page.wait_for_function("document.body.innerText.includes('▶ streaming')", timeout=30000)
@@ -148,6 +217,13 @@ def test_interrupt_prints_one_line(lab: tuple[str, Path], page: Any) -> None:
     page.wait_for_function("document.body.innerText.includes('interrupted')", timeout=30000)
     text = outputs_text(page)
     assert "cancelled" in text and "Traceback" not in text and "KeyboardInterrupt" not in text
+    stderr = page.evaluate("[...document.querySelectorAll('[data-mime-type=\"application/vnd.jupyter.stderr\"]')]"
+                           ".map(e => e.innerText.trim()).filter(t => t)")
+    assert len(stderr) == 1 and stderr[0].count("\n") == 0, stderr  # exactly one line
+    page.locator(".jp-Cell").nth(2).click()  # run the last cell on its own, as a user would
+    command(page, "notebook:run-cell")
+    page.wait_for_function("document.body.innerText.includes('sim alive')", timeout=30000)
+    assert "sim alive True" in outputs_text(page)
 
 
 def test_side_by_side_notebook_runs_in_the_browser(lab: tuple[str, Path], page: Any) -> None:
@@ -163,7 +239,7 @@ def test_side_by_side_notebook_runs_in_the_browser(lab: tuple[str, Path], page: 
     assert "Traceback (most recent call last)" not in text, text[-3000:]
     assert page.evaluate("document.querySelectorAll('.jp-OutputArea-output img').length") >= 1  # the plots
     assert (root / "out" / "runs.parquet").exists()
-    page.screenshot(path=str(root / "side-by-side.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "side-by-side.png"), full_page=True)
 
 
 def test_notebook_7_streams_live_too(lab: tuple[str, Path], page: Any) -> None:
@@ -180,7 +256,7 @@ def test_notebook_7_streams_live_too(lab: tuple[str, Path], page: Any) -> None:
 
 
 def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path], page: Any) -> None:
-    url, root = lab
+    url, _ = lab
     put_notebook(url, "load.ipynb", ["%load_ext kral_nb",
                                      "%%kral -m sim:steady+n=30+slots=2 --concurrency 1,4 --duration 3 --shards 1 "
                                      "--slo ttft_s=0.3\nHello load",
@@ -196,7 +272,7 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
     widths = page.evaluate("""[...document.querySelectorAll('.jp-OutputArea-output table')].map(
         t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').scrollWidth > 0])""")
     assert widths and all(w > 100 for w, _ in widths)
-    page.screenshot(path=str(root / "load.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "load.png"), full_page=True)
     # 800 px wide: the level table scrolls inside its own box; the output area does not overflow
     page.set_viewport_size({"width": 800, "height": 1000})
     time.sleep(0.5)
@@ -205,11 +281,28 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
         return [getComputedStyle(d).overflowX, d.getBoundingClientRect().right, out.getBoundingClientRect().right,
                 out.scrollWidth - out.clientWidth];})""")
     assert boxes and all(ov == "auto" and right <= out_right + 1 and spill <= 1 for ov, right, out_right, spill in boxes)
-    page.screenshot(path=str(root / "load-800.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "load-800.png"), full_page=True)
     # dark theme: the table's text stays legible on its background (WCAG AA, 4.5:1)
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     try:
-        _legible_in_dark(page, ".kral-load td", root / "load-dark.png")
+        _legible_in_dark(page, ".kral-load td", ARTIFACTS / "load-dark.png")
+    finally:  # the theme is a saved setting: later tests start light
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
+
+
+def narrow_then_dark(page: Any, box: str, text: str, name: str, *, full_page: bool = True) -> None:
+    """At 800 px ``box`` spills nothing out of its output area (``{name}-800.png``); in the
+    dark theme ``text`` stays legible (``{name}-dark.png``); the light theme is restored."""
+    page.set_viewport_size({"width": 800, "height": 1000})
+    time.sleep(0.5)
+    spill = page.evaluate("""(sel) => { const out = document.querySelector(sel).closest('.jp-OutputArea-output');
+        return out.scrollWidth - out.clientWidth; }""", box)
+    assert spill <= 1, (box, spill)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-800.png"), full_page=full_page)
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    try:
+        _legible_in_dark(page, text, ARTIFACTS / f"{name}-dark.png")
     finally:  # the theme is a saved setting: later tests start light
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
         page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
@@ -264,7 +357,7 @@ def test_the_html_report_opens_offline_and_fits_a_phone(lab: tuple[str, Path], b
         assert requests == [path.as_uri()], requests  # the file itself, nothing else
         overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (width, overflow)
-        page.screenshot(path=str(root / name), full_page=False)
+        page.screenshot(path=str(ARTIFACTS / name), full_page=False)
         context.close()
 
 
@@ -272,7 +365,7 @@ def test_a_result_shows_its_answers_fits_800px_and_reads_in_the_dark(lab: tuple[
     """``display(result)``: each answer above the table (the long one collapsed), the model
     HTML in an answer inert, the table scrolling in its own box at 800 px, the answers'
     secondary text legible in the dark theme."""
-    url, root = lab
+    url, _ = lab
     put_notebook(url, "result.ipynb", [
         "import kral_nb\nr = kral_nb.compare('hi', ['sim:fast+n=6', 'sim:fast+n=400', 'sim:fast+n=6+error=2'], "
         "progress=False)\nr"])
@@ -283,15 +376,39 @@ def test_a_result_shows_its_answers_fits_800px_and_reads_in_the_dark(lab: tuple[
     assert "kral_nb result · 3 runs of 3 models: 2 ok, 1 error" in text, text[-2000:]
     opened = page.evaluate("[...document.querySelectorAll('.kral-result details')].map(d => d.open)")
     assert opened == [True, False, True], opened  # the 400-token answer starts collapsed
-    page.set_viewport_size({"width": 800, "height": 1000})
-    time.sleep(0.5)
-    spill = page.evaluate("""(() => { const out = document.querySelector('.kral-result').closest('.jp-OutputArea-output');
-        return out.scrollWidth - out.clientWidth; })()""")
-    assert spill <= 1, spill
-    page.screenshot(path=str(root / "result-800.png"), full_page=True)
-    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    narrow_then_dark(page, ".kral-result", ".kral-result summary span", "result")
+
+
+def test_chat_widget_sends_on_ctrl_enter_and_leaves_a_snapshot(lab: tuple[str, Path], page: Any) -> None:
+    """The ChatWidget as a person uses it: tick a second model, type, Ctrl+Enter; the answers
+    stream as rendered Markdown in panes above the results table; ``chat.snapshot()`` leaves
+    the conversation in the saved notebook's HTML."""
+    url, root = lab
+    put_notebook(url, "chat.ipynb", [
+        "import kral_nb\nchat = kral_nb.ChatWidget(['sim:fast+n=120', 'sim:steady+n=60', 'sim:slow'], "
+        "selected=['sim:fast+n=120'])\nchat",
+        "chat.wait(30)\nchat.snapshot()"])
+    open_notebook(page, url, "chat.ipynb")
+    command(page, "notebook:run-cell-and-select-next")
+    page.wait_for_selector(".kral-prompt", timeout=60000)
+    page.get_by_text("sim:steady+n=60", exact=True).click()  # the checkbox's label
+    page.locator(".kral-prompt").click()
+    page.keyboard.type("Hello chat")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("document.querySelectorAll('.kral-panes .kral-pane').length === 2 && "
+                           "document.querySelector('.kral-result') !== null", timeout=60000)
+    panes_box = page.locator(".kral-panes").bounding_box()
+    table_box = page.locator(".kral-result").bounding_box()
+    assert panes_box["y"] + panes_box["height"] <= table_box["y"] + 1  # panes above the table
+    assert page.locator(".kral-panes li, .kral-panes strong").count() > 0  # Markdown rendered
+    assert page.locator(".jp-Cell").first.locator(".jp-InputPrompt").inner_text().strip() == "[1]:"  # not re-run
+    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+    page.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()  # the second cell: the snapshot
+    command(page, "notebook:run-cell")
     try:
-        _legible_in_dark(page, ".kral-result summary span", root / "result-dark.png")
-    finally:
-        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
-        page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
+        page.wait_for_function("document.body.innerText.includes('Prompt: Hello chat')", timeout=30000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "chat-debug.png"), full_page=True)
+        raise AssertionError(outputs_text(page)[-3000:]) from None
+    saved = saved_html(page, root, "chat.ipynb", "Prompt:")
+    assert "<b>Prompt:</b> Hello chat" in saved and saved.count('class="kral-pane"') >= 2

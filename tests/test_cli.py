@@ -36,3 +36,21 @@ def test_main_job_names_a_missing_notebook_in_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=ENV, timeout=120)
     assert proc.returncode == 2
     assert "no notebook at" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_readme_ci_and_binder_install_the_same_way() -> None:
+    """The README's two commands are what CI runs and what bench/install.py times; the main
+    job installs only its extras; llama.cpp is built with the same options everywhere."""
+    root = Path(__file__).parent.parent
+    sys.path.insert(0, str(root / "bench"))
+    try:
+        from install import readme_commands
+    finally:
+        sys.path.pop(0)
+    main_job, tests = readme_commands()
+    assert "'.[notebook,local]'" in main_job and "python -m kral_nb demo" in main_job and "dev" not in main_job
+    assert tests == "pip install -e '.[dev,local]' && python -m pytest"
+    ci, post_build = (root / ".ci" / "run").read_text(), (root / "binder" / "postBuild").read_text()
+    assert ci.rstrip().splitlines()[-1] == tests  # CI ends with the README's exact test command
+    cmake = main_job.split(" pip ")[0]  # CMAKE_ARGS="..."
+    assert cmake.startswith("CMAKE_ARGS=") and f"export {cmake}" in ci and f"export {cmake}" in post_build

@@ -27,7 +27,7 @@ CLOCK_READERS = {
     "transport.py": "request start and end of a run",
     "engine.py": "deadlines, retry waits, loop lag",
     "sim/": "the simulated server's own schedule and send log",
-    "local.py": "waiting for the llama.cpp server to start",
+    "startup.py": "waiting for a helper server (sim, llama.cpp) to answer before a run starts",
     "helpers.py": "stopping a helper that outlived its parent",
     "shard.py": "a load level's schedule (due times, duration) and the shard's own loop lag and CPU",
     "shardpool.py": "the common start instant of a level's shards",

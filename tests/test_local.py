@@ -55,11 +55,13 @@ def test_max_tokens_caps_the_reported_count(vocab: object, max_tokens: int) -> N
 
 def test_server_uses_every_core_by_default_and_says_so() -> None:
     url = local.ensure_running()
-    proc = next(p for p, u, _ in local._servers.values() if u == url)
+    proc = next(h.proc for h in local._servers.values() if h.root == url)
     with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
     assert argv[argv.index(b"--n_threads") + 1] == str(local.default_threads()).encode()
     assert local.default_threads() == len(os.sched_getaffinity(0))
+    job = kral_nb.api.sweep("hi", ["local:gemma3-270m"]).jobs[0]  # the pane says what it chose
+    assert job.ready is not None and f"{local.default_threads()} threads" in job.ready.note
 
 
 def test_threads_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:

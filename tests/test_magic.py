@@ -14,6 +14,7 @@ from IPython.utils.capture import capture_output
 
 import kral_nb
 from kral_nb import display as kdisplay
+from kral_nb import panes
 from kral_nb.config import DEFAULTS
 from kral_nb.magic import KralMagics
 
@@ -145,7 +146,7 @@ def test_live_updates_are_throttled_and_end_with_a_final_refresh(
 def test_markdown_is_made_safe() -> None:
     from kral_nb.panes import safe_markdown
 
-    assert safe_markdown("costs $5 and $6") == r"costs \$5 and \$6"
+    assert safe_markdown("costs $5 and $6") == "costs &#36;5 and &#36;6"  # literal in every renderer
     assert safe_markdown("```python\nx = 1").endswith("\n```")
     assert safe_markdown("```\nx\n```") == "```\nx\n```"
 
@@ -204,13 +205,16 @@ def test_config_and_history(ip: InteractiveShell) -> None:
 def test_chat_widget_send_and_stop(sim_root: str) -> None:
     chat = kral_nb.ChatWidget(["sim:fast+n=8", "sim:fast+n=8@gemini", "sim:slow+n=200"],
                               selected=["sim:fast+n=8", "sim:fast+n=8@gemini"])
+    assert [c.value for c in chat.checks] == [True, True, False]  # one checkbox per model
+    assert chat.children.index(chat.panes) < chat.children.index(chat.status)  # panes above the table
     chat.prompt.value = "hello"
-    chat.send.click()
+    chat.prompt._on_msg(None, {"event": "submit"}, [])  # what Ctrl/Cmd+Enter in the prompt sends
     result = chat.wait(10)
     assert result is not None and list(chat.runs["status"]) == ["ok", "ok"]
-    assert result.run_list[0].text[:20] in chat.panes.value and "<table" in chat.status.value
+    assert "<table" in chat.status.value
     assert chat.send.disabled is False and chat.stop.disabled is True
-    chat.models.value = ("sim:slow+n=200",)
+    for c in chat.checks:
+        c.value = c.description == "sim:slow+n=200"
     chat.send.click()
     import time
 
@@ -221,6 +225,20 @@ def test_chat_widget_send_and_stop(sim_root: str) -> None:
     chat.wait(10)
     assert list(chat.runs["status"]) == ["cancelled"] and chat.runs["text"].iloc[0]
     assert len(chat.history) == 2
+    snapshot = chat._repr_mimebundle_()["text/html"]  # what a saved notebook keeps
+    assert snapshot.count("<b>Prompt:</b> hello") == 2 and "⏹ cancelled" in snapshot
+
+
+def test_chat_widget_renders_markdown_and_never_model_html() -> None:
+    from kral_nb import widgets
+    from kral_nb.recorder import Run
+
+    run = Run("r", "sim", "fast", "openai", status="ok")
+    run.text_parts.append("**bold** costs $5 <script>alert(1)</script>\n\n- item\n\n```py\nx<1\n```")
+    out = panes.html_panes([run], 0, render=widgets._markdown)
+    assert "<strong>bold</strong>" in out and "<li>item</li>" in out and "<pre><code" in out
+    assert "<script>" not in out and "&lt;script&gt;" in out and "costs $5" in out
+    assert "mathjax_ignore" in out
 
 
 def test_chat_widget_reports_bad_input(sim_root: str) -> None:

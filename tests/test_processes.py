@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ from kral_nb.sim import server
 kral_nb.run("hi", model="sim:fast+n=2")
 mode = sys.argv[1]
 try:  # the pid is printed inside: an interrupt right after it is still caught
-    print(server._auto[1].pid, flush=True)
+    print(server._auto.proc.pid, flush=True)
     if mode == "os_exit":
         os._exit(0)
     time.sleep(60)
@@ -109,3 +110,20 @@ def test_cancelled_is_not_caught_by_except_exception() -> None:
         except Exception:  # a user's broad handler must not swallow Ctrl-C
             pytest.fail("Cancelled was caught by except Exception")
     assert info.value.result == "partial"
+
+
+def test_a_local_model_that_cannot_start_is_one_runs_error_and_the_sim_streams(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama-cpp-python missing (a Python without it serves the model): that run ends in one
+    clear line with the fix; the sim's run beside it streams regardless."""
+    python = tmp_path / "python-without-llama"
+    python.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'llama_cpp'\" >&2\nexit 1\n")
+    python.chmod(0o755)
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv("KRAL_LLAMA_PYTHON", str(python))
+    monkeypatch.delenv("KRAL_LOCAL_URL", raising=False)
+    r = kral_nb.compare("hi", ["sim:fast+n=5", f"local:{gguf}"], progress=False)
+    assert list(r.runs["status"]) == ["ok", "error"]
+    error = r.runs["error"].iloc[1]
+    assert "\n" not in error and "No module named 'llama_cpp'" in error and "pip install -e '.[local]'" in error

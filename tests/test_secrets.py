@@ -93,7 +93,7 @@ def test_magic_and_widget(sim_root: str) -> None:
     chat.wait(10)
     assert chat.runs is not None and "http_error" in set(chat.runs["status"])
     assert_clean(cap.stdout, cap.stderr, outs, ip.user_ns["r"].runs.to_csv(), chat.status.value,
-                 chat.panes.value, chat.get_state())
+                 chat.panes.value, chat.get_state(), chat._repr_mimebundle_())
 
 
 def test_cli_output(sim_root: str, tmp_path: Path) -> None:

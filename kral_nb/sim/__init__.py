@@ -10,6 +10,6 @@ Models are latency profiles with options: ``fast``, ``slow``, ``steady``, ``burs
 from __future__ import annotations
 
 from .script import FAULTS_HELP, PROFILES, parse_model
-from .server import ensure_running, load_traces, serve
+from .server import ensure_running, load_traces, serve, start
 
-__all__ = ["FAULTS_HELP", "PROFILES", "ensure_running", "load_traces", "parse_model", "serve"]
+__all__ = ["FAULTS_HELP", "PROFILES", "ensure_running", "load_traces", "parse_model", "serve", "start"]

@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import prose
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -64,7 +66,6 @@ FAULTS_HELP = {
     "slots": "serve at most N streams of this model at once; others queue (TTFT grows with load)",
 }
 
-WORDS = ["the", "stream", "arrives", "token", "by", "token", "while", "the", "gateway", "measures", "every", "gap", "between", "chunks", "and", "the", "notebook", "draws", "each", "model", "side", "by", "side", "so", "latency", "becomes", "something", "you", "can", "see", "kral", "routes", "requests", "to", "many", "providers", "and", "keeps", "the", "wire", "format", "the", "same", "for", "all", "of", "them"]
 UNICODE_WORDS = ("héllo", "wörld", "日本語", "テキスト", "🎉", "naïve", "façade", "Ω≈ç√")
 
 
@@ -113,6 +114,7 @@ class Ev:
     at_s: float  # offset from the start of the body
     kind: str
     data: Any = None
+    n_tokens: int = 0  # tokens in a text / reasoning piece (usage counts them)
 
 
 def prompt_tokens(body_text: str) -> int:
@@ -126,8 +128,10 @@ def make_script(spec: SimSpec, prompt: str, tools: list[dict[str, Any]] | None,
     p = spec.profile
     seed = spec.options.get("seed", "")
     rng = random.Random(hashlib.sha256(f"{spec.name}|{seed}|{prompt}".encode()).digest())
-    words = UNICODE_WORDS if spec.has("unicode") else WORDS
-    out_words = [rng.choice(words) for _ in range(p.n_tokens)]
+    if spec.has("unicode"):
+        out_words = [(" " if i else "") + rng.choice(UNICODE_WORDS) for i in range(p.n_tokens)]
+    else:
+        out_words = prose.tokens(rng, p.n_tokens)
     capped = max_tokens is not None and not tools and p.n_tokens + p.reasoning_tokens > max_tokens
     if capped:
         out_words = out_words[:max(0, max_tokens - p.reasoning_tokens)]  # type: ignore[operator]
@@ -138,27 +142,29 @@ def make_script(spec: SimSpec, prompt: str, tools: list[dict[str, Any]] | None,
         g = p.itl_s * n_tokens
         return max(0.0, g * (1 + p.jitter * (2 * rng.random() - 1)))
 
-    pieces: list[tuple[str, str]] = []
-    think = [rng.choice(WORDS) for _ in range(p.reasoning_tokens)]
+    pieces: list[tuple[str, Any, int]] = []  # (kind, data, tokens)
+    think = prose.thoughts(rng, p.reasoning_tokens)
     for i in range(0, len(think), p.tokens_per_chunk):
-        pieces.append(("reasoning", _join(think[i:i + p.tokens_per_chunk], i == 0)))
+        thought = think[i:i + p.tokens_per_chunk]
+        pieces.append(("reasoning", "".join(thought), len(thought)))
     n_tool = int(spec.num("tools", 1)) if tools else 0
     if tools and n_tool:
-        pieces += _tool_pieces(tools, n_tool, rng, interleave)
+        pieces += [(kind, data, 0) for kind, data in _tool_pieces(tools, n_tool, rng, interleave)]
     else:
         for i in range(0, len(out_words), p.tokens_per_chunk):
-            pieces.append(("text", _join(out_words[i:i + p.tokens_per_chunk], i == 0)))
+            piece = out_words[i:i + p.tokens_per_chunk]
+            pieces.append(("text", "".join(piece), len(piece)))
         if spec.has("bigline"):
-            pieces.insert(len(pieces) // 2, ("text", " " + "x" * (1 << 20)))
+            pieces.insert(len(pieces) // 2, ("text", " " + "x" * (1 << 20), 1))
     limits = {k: int(spec.num(k, 0)) for k in ("cut", "cut_mid", "error", "malformed") if spec.has(k)}
     stall_after = int(spec.num("stall_after", 1)) if spec.has("stall") else -1
-    for n, (kind, data) in enumerate(pieces):
+    for n, (kind, data, n_tokens) in enumerate(pieces):
         for fault, at in limits.items():
             if n == at:
                 return _fault_end(evs, t, fault, spec)
         if n == stall_after:
             t += spec.num("stall", 1.0)
-        evs.append(Ev(t, kind, data))
+        evs.append(Ev(t, kind, data, n_tokens))
         t += gap(p.tokens_per_chunk)
     for fault, at in limits.items():
         if at >= len(pieces):
@@ -174,11 +180,6 @@ def make_script(spec: SimSpec, prompt: str, tools: list[dict[str, Any]] | None,
     if spec.has("keepalive"):
         evs = _keepalives(evs, spec.num("keepalive", 0.5))
     return evs
-
-
-def _join(words: list[str], first: bool) -> str:
-    s = " ".join(words)
-    return s if first else " " + s
 
 
 def _tool_pieces(tools: list[dict[str, Any]], n: int, rng: random.Random,

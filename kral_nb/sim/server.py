@@ -7,16 +7,18 @@ import contextlib
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 
 import uvicorn
 
-from ..helpers import spawn, stop
+from ..helpers import free_port, spawn, stop
+from ..startup import Ready, Started, register, wait
 from .app import create_app
 
-_auto: tuple[str, object] | None = None
+_auto: Started | None = None
 _auto_lock = threading.Lock()
 
 
@@ -86,17 +88,28 @@ def start_process(port: int = 0) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[-1]
 
 
-def ensure_running() -> str:
-    """Root URL of the session's sim: ``$KRAL_SIM_URL`` if set, else one started on first
-    use in a subprocess and stopped at exit."""
+def start() -> str:
+    """Root URL of the session's sim, spawning it (without waiting) on first use:
+    ``$KRAL_SIM_URL`` if set. :func:`kral_nb.startup.wait` waits for it to answer."""
     global _auto
     if os.environ.get("KRAL_SIM_URL"):
         return os.environ["KRAL_SIM_URL"].rstrip("/")
     with _auto_lock:
-        if _auto is None or _auto[1].poll() is not None:  # type: ignore[attr-defined]
-            proc, url = start_process()
-            _auto = (url, proc)
-        return _auto[0]
+        if _auto is None or not _auto.alive():
+            port = free_port()
+            log = tempfile.TemporaryFile()  # noqa: SIM115  read only if it fails to start
+            proc = spawn("kral_nb.sim", ["--port", str(port)], stdout=subprocess.DEVNULL, stderr=log)
+            _auto = Started(proc, f"http://127.0.0.1:{port}", log, "kral_nb simulator")
+            register(_auto)
+        return _auto.root
+
+
+def ensure_running() -> str:
+    """Root URL of the session's sim once it answers (started on first use in a subprocess,
+    stopped at exit)."""
+    root = start()
+    wait(Ready("sim", root, probe=""), timeout_s=30)
+    return root
 
 
 def load_traces(path: str, url: str | None = None) -> list[str]:

@@ -41,10 +41,10 @@ class OpenAIWire:
         if k == "start":
             return self._chunk({"role": "assistant", "content": ""})
         if k == "text":
-            self.out_tokens += len(d.split()) or 1
+            self.out_tokens += ev.n_tokens or len(d.split()) or 1
             return self._chunk({"content": d})
         if k == "reasoning":
-            self.out_tokens += len(d.split()) or 1
+            self.out_tokens += ev.n_tokens or len(d.split()) or 1
             return self._chunk({"reasoning_content": d})
         if k == "tool_start":
             i, cid, name = d
@@ -178,7 +178,7 @@ class GeminiWire:
     def render(self, ev: Ev) -> bytes:
         k, d = ev.kind, ev.data
         if k == "text":
-            self.out_tokens += len(d.split()) or 1
+            self.out_tokens += ev.n_tokens or len(d.split()) or 1
             return self._parts([{"text": d}])
         if k == "reasoning":
             self.thoughts += len(d.split()) or 1
