@@ -23,7 +23,7 @@ from .errors import ConfigError, HTTPStatusError, KralError
 from .pipeline import Pipeline
 from .recorder import Run
 from .request import RequestSpec
-from .startup import NOTES, Ready
+from .startup import NOTES, Ready, answered
 from .startup import wait as wait_ready
 
 T = TypeVar("T")
@@ -118,7 +118,7 @@ async def execute(client: httpx.AsyncClient, job: Job, rng: random.Random | None
     """Run one job to a final status. Never raises except ``CancelledError``. Where the
     server has a tokenizer endpoint and the stream carried no usage, the output is then
     counted by the model's own tokenizer (after the run: no timing is affected)."""
-    if job.ready is not None and not await _helper_ready(job.run, job.ready):
+    if job.ready is not None and not answered(job.ready) and not await _helper_ready(job.run, job.ready):
         return job.run
     with gc_pause:
         run = await _execute(client, job, rng)

@@ -127,3 +127,13 @@ def test_a_local_model_that_cannot_start_is_one_runs_error_and_the_sim_streams(
     assert list(r.runs["status"]) == ["ok", "error"]
     error = r.runs["error"].iloc[1]
     assert "\n" not in error and "No module named 'llama_cpp'" in error and "pip install -e '.[local]'" in error
+
+
+def test_a_helper_that_answered_is_not_probed_again() -> None:
+    """After the first run the sim's readiness is known: later runs take the engine's fast
+    path (no worker-thread hop, no probe, no note in the pane)."""
+    from kral_nb import api, startup
+
+    kral_nb.run("hi", model="sim:fast+n=2")
+    job = api.sweep("hi", ["sim:fast+n=2"]).jobs[0]
+    assert job.ready is not None and startup.answered(job.ready) and job.run.note == ""
