@@ -97,7 +97,7 @@ def _escape_prose(line: str) -> str:
 def _escape_html(s: str) -> str:
     """``$`` as an entity: literal in every renderer (JupyterLab's math pass, GitHub's math,
     MathJax) where ``\\$`` is not always."""
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace("$", "&#36;")
+    return _dollars(s.replace("&", "&amp;").replace("<", "&lt;"))
 
 
 def _tools(run: Run) -> list[str]:
