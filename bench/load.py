@@ -42,6 +42,7 @@ def sweep(root: str, levels: list[int], chunks: int, shards: int) -> list[dict]:
         rows.append({"level": int(lv.level), "streams": len(runs), "p50": np.percentile(e, 50),
                      "p99": np.percentile(e, 99), "max": e.max(), "failed": int(lv.failed), "chunks_per_s": n_chunks / lv.duration_s,
                      "cpu": lv.client_cpu_max, "lag_p99_ms": lv.loop_lag_s_p99 * 1000,
+                     "delay_p99_ms": lv.read_delay_s_p99 * 1000, "stamps": lv.stamps, "loop": lv.loop,
                      "saturated": lv.client_saturated})
     return rows
 
@@ -58,11 +59,13 @@ def main() -> None:
         print(f"default shards here: {n_default}")
         for shards in dict.fromkeys([1, n_default]):
             rows = sweep(root, levels, args.chunks, shards)
-            print(f"\n{shards} shard(s): arrival - send (ms) per concurrent 10 ms-chunk streams")
-            print("  streams   p50     p99     max    chunks/s  shard CPU  loop lag p99  saturated  failed")
+            print(f"\n{shards} shard(s), {rows[0]['loop']} loop, {rows[0]['stamps']} stamps: "
+                  "arrival - send (ms) per concurrent 10 ms-chunk streams")
+            print("  streams   p50     p99     max    chunks/s  shard CPU  loop lag p99  read delay p99  saturated  failed")
             for r in rows:
                 print(f"  {r['level']:7d} {r['p50']:7.3f} {r['p99']:7.3f} {r['max']:8.2f} {r['chunks_per_s']:9.0f} "
-                      f"{r['cpu']:9.0%} {r['lag_p99_ms']:10.2f} ms  {r['saturated']!s:9s} {r['failed']}")
+                      f"{r['cpu']:9.0%} {r['lag_p99_ms']:10.2f} ms {r['delay_p99_ms']:11.2f} ms  "
+                      f"{r['saturated']!s:9s} {r['failed']}")
             within = [r["level"] for r in rows if r["p99"] <= 1.0]
             top = rows[-1]
             print(f"  largest level with p99 <= 1 ms: {max(within) if within else 'none'}; at {top['level']} streams "

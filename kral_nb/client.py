@@ -45,7 +45,7 @@ class Timeouts:
                              pool=self.connect_s)
 
 
-def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport) -> bool:
+def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport, read_delays: list[int] | None = None) -> bool:
     """Install :class:`netstream.StampingBackend` in the transport's httpcore pool.
 
     httpx 0.28 has no public argument for a network backend (encode/httpx#3749 adds one), so
@@ -54,16 +54,16 @@ def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport) -> bool:
     pool = getattr(tr, "_pool", None)
     if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
         return False
-    pool._network_backend = StampingBackend()
+    pool._network_backend = StampingBackend(read_delays)
     return True
 
 
-def _transport(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
+def _transport(proxy: str | None = None, read_delays: list[int] | None = None) -> httpx.AsyncHTTPTransport:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     # TCP_NODELAY: without it, Nagle + delayed ACK hold small writes for ~40 ms
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     tr = httpx.AsyncHTTPTransport(limits=limits, socket_options=nodelay, proxy=proxy)
-    _stamp_socket_reads(tr)
+    _stamp_socket_reads(tr, read_delays)
     return tr
 
 
@@ -80,17 +80,18 @@ def _environment_proxies() -> dict[str, str | None]:
 LOOPBACK = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
-def new_client() -> httpx.AsyncClient:
+def new_client(read_delays: list[int] | None = None) -> httpx.AsyncClient:
     """The engine's shared client: pooled connections, socket-stamped reads, identity
     encoding so raw reads are the wire bytes, the environment's proxies honoured except
-    for loopback (the sim and the local model are always reached directly)."""
+    for loopback (the sim and the local model are always reached directly).
+    ``read_delays``: see :class:`netstream.StampingBackend`."""
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        pattern: None if url is None else _transport(url)
+        pattern: None if url is None else _transport(url, read_delays)
         for pattern, url in _environment_proxies().items()
     }
     mounts.update(dict.fromkeys(LOOPBACK))
     return httpx.AsyncClient(
-        transport=_transport(),
+        transport=_transport(None, read_delays),
         mounts=mounts,
         headers={"accept-encoding": "identity", "user-agent": "kral-nb"},
         timeout=Timeouts().httpx(),

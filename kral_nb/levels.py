@@ -16,9 +16,13 @@ from .analysis import bootstrap_median_ci
 
 SLO_METRICS = ("ttft_s", "tpot_s", "e2e_s")
 #: a level is client_saturated when a shard's loop-lag p99 exceeds this fraction of the median
-#: inter-chunk gap, or SATURATION_FLOOR_S, whichever is larger
+#: inter-chunk gap, or SATURATION_FLOOR_S, whichever is larger (arrival stamped by the loop)
 SATURATION_FRACTION = 0.25
 SATURATION_FLOOR_S = 0.001
+#: with kernel receive stamps a late loop no longer delays a stamp, until a read comes so late
+#: that the stream's next chunk is already there (both get the later stamp): saturated when the
+#: p99 of the reads' delay exceeds this fraction of the median inter-chunk gap
+KERNEL_SATURATION_FRACTION = 0.5
 PCTS = (50, 90, 99)
 
 
@@ -50,6 +54,15 @@ def _level_cost(measured: pd.DataFrame, n_good: int) -> dict[str, float]:
             "cost_per_goodput_request_usd": total / n_good if n_good and not np.isnan(total) else np.nan}
 
 
+def _saturated(stamps: str, lag_p99: float, delay_p99: float, gap_p50: float) -> bool:
+    """Whether the client's lateness, not the server, shaped this level's numbers (README,
+    "Client saturation is measured"); ``gap_p50``: the median inter-chunk gap (NaN: none)."""
+    known = not np.isnan(gap_p50)
+    if stamps == "kernel" and not np.isnan(delay_p99):
+        return bool(delay_p99 > (KERNEL_SATURATION_FRACTION * gap_p50 if known else SATURATION_FLOOR_S))
+    return bool(lag_p99 > (max(SATURATION_FLOOR_S, SATURATION_FRACTION * gap_p50) if known else SATURATION_FLOOR_S))
+
+
 def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, Any]],
                 slo: dict[str, float]) -> pd.DataFrame:
     """One row per (model, level) cell. ``cells`` carry what the runs cannot tell: the cell's
@@ -72,8 +85,12 @@ def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, 
         itl = _pcts(gaps, "itl_s")
         lag = np.concatenate([np.asarray(s, dtype=float) for s in cell["lag_s"]]) if cell["lag_s"] else np.empty(0)
         lag_p99 = float(np.percentile(lag, 99)) if len(lag) else np.nan
-        threshold = max(SATURATION_FLOOR_S, SATURATION_FRACTION * itl["itl_s_p50"]) \
-            if not np.isnan(itl["itl_s_p50"]) else SATURATION_FLOOR_S
+        delays = cell.get("read_delay_s") or []
+        delay = np.concatenate([np.asarray(s, dtype=float) for s in delays]) if delays else np.empty(0)
+        delay_p99 = float(np.percentile(delay, 99)) if len(delay) else np.nan
+        all_gaps = gaps_by_run.loc[gaps_by_run["run_id"].isin(set(m["run_id"].astype(str))), "dt_s"]
+        gap_p50 = float(all_gaps.median()) if len(all_gaps) else np.nan  # failed runs' chunks too
+        saturated = _saturated(cell.get("stamps", ""), lag_p99, delay_p99, gap_p50)
         _, lo, hi = bootstrap_median_ci(ok["ttft_s"]) if len(ok) >= 5 else (np.nan, np.nan, np.nan)
         first = runs[mine].iloc[0] if mine.any() else None
         row: dict[str, Any] = {
@@ -93,10 +110,10 @@ def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, 
             "output_tokens_per_s_total": float(ok["output_tokens"].sum()) / duration if duration else np.nan,
             "queue_delay_s_p99": float(m["queue_delay_s"].quantile(0.99)) if len(m) else np.nan,
             "in_flight_max": int(m["in_flight_at_send"].max()) if len(m) else 0,
-            "loop_lag_s_p99": lag_p99,
+            "stamps": cell.get("stamps", ""), "loop_lag_s_p99": lag_p99, "read_delay_s_p99": delay_p99,
             "client_cpu_max": max((c / w for c, w in zip(cell["cpu_s"], cell["wall_s"], strict=True) if w > 0),
                                   default=np.nan),
-            "client_saturated": bool(lag_p99 > threshold),
+            "client_saturated": saturated,
             **_level_cost(m, int(good.sum())),
         }
         rows.append(row)

@@ -26,7 +26,7 @@ class Gather:
         self.by_cell = {c["cell"]: c for c in cells}
         for c in cells:
             c.setdefault("shards", 0)
-            c.update(lag_s=[], cpu_s=[], wall_s=[])
+            c.update(lag_s=[], read_delay_s=[], cpu_s=[], wall_s=[])
         self.runs: list[Run] = []
         self.sent: dict[str, tuple[int, int, int, int]] = {}  # run id -> (cell, shard, scheduled_ns, in flight)
         self.host: dict[tuple[int, int], tuple[str, str, float]] = {}  # host, region, clock offset
@@ -44,7 +44,8 @@ class Gather:
             cell["lag_s"].append(rep.lag_s)
             cell["cpu_s"].append(rep.cpu_s)
             cell["wall_s"].append(rep.wall_s)
-            cell["loop"] = rep.loop
+            cell["read_delay_s"].append(rep.read_delay_s)
+            cell["loop"], cell["stamps"] = rep.loop, rep.stamps
             self.open.discard(key)
         else:
             self.open.add(key)

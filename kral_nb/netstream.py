@@ -1,6 +1,14 @@
 """The network streams kral_nb measures with: an httpcore network backend on asyncio
-protocols that stamps each piece of received bytes the moment the event loop hands it over
-(``Protocol.data_received``), before any task runs, parsing included.
+protocols that stamps each piece of received bytes with the moment it arrived, before any
+task runs, parsing included.
+
+Which moment: on Linux with asyncio's own loop, the **kernel's receive time** of the read
+that delivered the bytes (``SO_TIMESTAMPNS``: the socket's reads go through ``recvmsg``,
+which returns the time the last packet of the read reached the socket), moved onto the
+monotonic clock. It does not depend on how busy the event loop is: a loop that comes back
+to its sockets 5 ms late still stamps each chunk when its packet arrived (``bench/load.py``).
+Elsewhere (uvloop reads through libuv, other systems, Unix sockets) the stamp is read when the
+loop's poll hands the bytes over (``Protocol.data_received``). ``kernel_stamps()`` says which.
 
 Why not wrap httpcore's anyio streams (the earlier design): a read's stamp was taken when the
 reading task resumed, after every callback queued ahead of it. One stream at a time that is
@@ -20,21 +28,71 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import struct
+import sys
 import time
+from asyncio import selector_events
 from collections import deque
 from typing import Any
 
 import httpcore
 
 perf_ns = time.perf_counter_ns
+wall_ns = time.time_ns
+#: Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS, ``struct timespec`` in CLOCK_REALTIME); Python
+#: does not export the constant. 0: not available here.
+SO_TIMESTAMPNS = 35 if sys.platform == "linux" else 0
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS else 0
 HIGH_WATER = 4 << 20  # bytes buffered before the socket is paused (a reader far behind)
 LOW_WATER = 1 << 20
+
+
+class StampingSocket(socket.socket):
+    """A TCP socket whose reads also keep the kernel's receive time of what they returned
+    (``kernel_ns``, on the ``perf_counter_ns`` clock; 0 when the kernel gave none).
+
+    asyncio's selector transports read with ``sock.recv`` / ``sock.recv_into`` (TLS
+    included: the TLS layer sits above the transport), so these two are the hook; uvloop
+    reads the file descriptor itself and never calls them."""
+
+    __slots__ = ("kernel_ns",)
+
+    def __init__(self, family: int, type: int, proto: int) -> None:
+        super().__init__(family, type, proto)
+        self.kernel_ns = 0
+        self.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data, ancillary, _, _ = self.recvmsg(bufsize, _ANCILLARY, flags)
+        self.kernel_ns = _kernel_ns(ancillary)
+        return data
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        target = memoryview(buffer)[:nbytes] if nbytes else buffer
+        n, ancillary, _, _ = self.recvmsg_into([target], _ANCILLARY, flags)
+        self.kernel_ns = _kernel_ns(ancillary)
+        return n
+
+
+def _kernel_ns(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """The SO_TIMESTAMPNS stamp (CLOCK_REALTIME) moved onto CLOCK_MONOTONIC: the offset
+    between the two clocks is read now (both clocks are slewed alike by NTP; only a step of
+    the wall clock between the packet and this read would skew it, and ``data_received``
+    never takes a stamp later than its own clock)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return int(sec) * 1_000_000_000 + int(nsec) - (wall_ns() - perf_ns())
+    return 0
 
 
 class _Receiver(asyncio.Protocol):
     """Collects ``(arrival t_ns, bytes)`` pieces; wakes the one reader waiting for them."""
 
-    def __init__(self) -> None:
+    def __init__(self, sock: StampingSocket | None = None, delays: list[int] | None = None) -> None:
+        self.sock = sock
+        self.delays = delays
         self.transport: asyncio.Transport | None = None
         self.pieces: deque[tuple[int, bytes]] = deque()
         self.buffered = 0
@@ -49,7 +107,14 @@ class _Receiver(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.pieces.append((perf_ns(), data))  # the stamp: the loop's poll delivered these bytes now
+        t = perf_ns()  # the loop's poll delivered these bytes now; the kernel had them at k
+        k = self.sock.kernel_ns if self.sock is not None else 0
+        if 0 < k <= t:
+            self.pieces.append((k, data))
+            if self.delays is not None:
+                self.delays.append(t - k)  # how late the loop came to bytes the kernel had
+        else:
+            self.pieces.append((t, data))
         self.buffered += len(data)
         if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
@@ -174,15 +239,25 @@ class StampedStream(httpcore.AsyncNetworkStream):
 
 
 class StampingBackend(httpcore.AsyncNetworkBackend):
-    """Connections as asyncio protocols (asyncio's loop or uvloop)."""
+    """Connections as asyncio protocols (asyncio's loop or uvloop). With ``read_delays``,
+    every kernel-stamped read appends how long its bytes waited for the loop (ns): the
+    client's own lateness, measured where it matters (``shard.py`` reports it per level)."""
+
+    def __init__(self, read_delays: list[int] | None = None) -> None:
+        self.read_delays = read_delays
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: Any = None) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        r = _Receiver()
         local = (local_address, 0) if local_address else None
-        await _connect(loop.create_connection(lambda: r, host, port, local_addr=local), timeout)
+        if not kernel_stamps(loop):
+            r = _Receiver()
+            await _connect(loop.create_connection(lambda: r, host, port, local_addr=local), timeout)
+        else:
+            sock = await _connect(_open(loop, host, port, local), timeout)
+            r = _Receiver(sock, self.read_delays)
+            await _connect(loop.create_connection(lambda: r, sock=sock), timeout)
         _set_options(r, socket_options)
         return StampedStream(r)
 
@@ -198,9 +273,40 @@ class StampingBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-async def _connect(opening: Any, timeout: float | None) -> None:
+def kernel_stamps(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether TCP reads on ``loop`` are stamped with the kernel's receive time."""
+    return bool(SO_TIMESTAMPNS) and isinstance(loop, selector_events.BaseSelectorEventLoop)
+
+
+async def _open(loop: asyncio.AbstractEventLoop, host: str, port: int,
+                local: tuple[str, int] | None) -> StampingSocket:
+    """A connected, non-blocking :class:`StampingSocket`: each address ``host`` resolves to
+    in turn, as asyncio's ``create_connection`` does (without Happy Eyeballs, its default)."""
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise OSError(f"getaddrinfo({host!r}) returned no address")
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in infos:
+        sock = StampingSocket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            if local is not None:
+                sock.bind(local)
+            await loop.sock_connect(sock, address)
+            return sock
+        except OSError as e:
+            sock.close()
+            errors.append(e)
+        except BaseException:
+            sock.close()
+            raise
+    raise errors[0] if len(errors) == 1 else OSError(f"could not connect to {host}:{port}: "
+                                                     + "; ".join(str(e) for e in errors))
+
+
+async def _connect(opening: Any, timeout: float | None) -> Any:
     try:
-        await asyncio.wait_for(opening, timeout)
+        return await asyncio.wait_for(opening, timeout)
     except TimeoutError:
         raise httpcore.ConnectTimeout(f"could not connect within {timeout} s") from None
     except OSError as e:

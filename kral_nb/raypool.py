@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, KralError
 from .shard import REPORT_PERIOD_S, CellReport, CellTask, ShardRunner
+from .shardpool import loop_choice
 
 if TYPE_CHECKING:
     from .engine import Job
@@ -170,6 +171,8 @@ def new_actor(ray: Any, region: str, role: str) -> Any:
     global _ACTORS
     _ACTORS += 1
     opts: dict[str, Any] = {"num_cpus": 1, "max_concurrency": 1000, "name": f"kral_nb_{role}_{_ACTORS}"}
+    if loop_choice() == "asyncio":  # Ray gives async actors uvloop when it is installed
+        opts["runtime_env"] = {"env_vars": {"RAY_USE_UVLOOP": "0"}}
     if region:
         opts["resources"] = {f"region:{region}": 0.001}
     else:

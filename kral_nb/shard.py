@@ -1,7 +1,7 @@
 """A load shard: one event loop driving its share of a load level's requests, in its own
 process (``loadrun.py``) — or, unchanged, in a Ray async actor. It measures itself: event-loop
-lag samples and CPU time over the level, so a saturated client is flagged, never mistaken for
-a slow server.
+lag samples, how late the loop came to each kernel-stamped read (``netstream.py``) and CPU
+time over the level, so a saturated client is flagged, never mistaken for a slow server.
 
 Closed loop: ``concurrency`` workers, each sending its next request the moment the previous
 one ends (scheduled = that moment). Open loop: every request is due at its offset in the
@@ -25,12 +25,14 @@ import httpx
 from . import engine
 from .client import new_client
 from .engine import Job
+from .netstream import kernel_stamps
 from .recorder import Run
 
 now_ns = time.perf_counter_ns  # CLOCK_MONOTONIC: comparable across processes on one host
 MAX_IN_FLIGHT = 4096  # per shard, open loop: beyond it requests wait (and their queue delay shows)
 LAG_PERIOD_S = 0.002
 REPORT_PERIOD_S = 0.25
+MAX_DELAY_SAMPLES = 20_000  # read delays reported per cell (evenly thinned beyond)
 
 
 @dataclass
@@ -71,6 +73,8 @@ class CellReport:
     cpu_s: float = 0.0  # process CPU time over the cell
     wall_s: float = 0.0
     loop: str = ""  # the event loop's implementation: "uvloop" or "asyncio"
+    stamps: str = ""  # "kernel": arrival = the kernel's receive time; "loop": when the loop got the bytes
+    read_delay_s: list[float] = field(default_factory=list)  # kernel-stamped reads: loop time − kernel time
     region: str = ""
     clock_offset_s: float = 0.0  # this host's wall clock minus the driver's (Ray), for started_at
     host: str = field(default_factory=lambda: os.uname().nodename)
@@ -82,6 +86,7 @@ class ShardRunner:
 
     def __init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
+        self.read_delays: list[int] = []  # ns, appended by the client's kernel-stamped reads
         self.block_s = float(os.environ.get("KRAL_NB_BLOCK_SHARD_MS", "0")) / 1000  # diagnostics
 
     async def run_cell(self, task: CellTask, *, emit: Callable[[CellReport], None] | None = None,
@@ -92,6 +97,7 @@ class ShardRunner:
         if task.start_wall_ns is not None:  # another host's clock: meet at a wall-clock instant
             task = dataclasses.replace(task, start_ns=now_ns() + task.start_wall_ns - time.time_ns())
         lag: list[float] = []
+        self.read_delays.clear()
         state = _CellState(task, client, lag)
         cpu0, wall0 = time.process_time(), now_ns()
         watchers = [asyncio.ensure_future(_sample_lag(lag))]
@@ -113,13 +119,18 @@ class ShardRunner:
             await state.cancel_all()
         final = state.report(final=True)
         final.lag_s, final.cpu_s, final.wall_s = lag, time.process_time() - cpu0, (now_ns() - wall0) / 1e9
-        final.loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        loop = asyncio.get_running_loop()
+        final.loop = type(loop).__module__.split(".")[0]
+        final.stamps = "kernel" if kernel_stamps(loop) else "loop"
+        step = max(1, len(self.read_delays) // MAX_DELAY_SAMPLES)
+        final.read_delay_s = [d / 1e9 for d in self.read_delays[::step]]
+        self.read_delays.clear()
         return final
 
     def client(self) -> httpx.AsyncClient:
         """This loop's pooled client (made on first use)."""
         if self._client is None:
-            self._client = new_client()
+            self._client = new_client(self.read_delays)
         return self._client
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .netstream import SO_TIMESTAMPNS
 from .shard import CellReport, CellTask, ShardRunner
 
 if TYPE_CHECKING:
@@ -50,13 +51,15 @@ LOOPS = ("auto", "uvloop", "asyncio")
 
 
 def loop_choice() -> str:
-    """``KRAL_NB_LOOP``: ``auto`` (uvloop when installed; measured faster, bench/load.py),
-    ``uvloop`` or ``asyncio``."""
+    """``KRAL_NB_LOOP``: ``auto``, ``uvloop`` or ``asyncio``. ``auto`` is asyncio's own loop
+    where its reads carry the kernel's receive time (Linux: arrival stamps that a busy loop
+    cannot delay; bench/load.py measures it against uvloop), else uvloop when installed (its
+    loop-time stamps are the better ones there)."""
     choice = os.environ.get("KRAL_NB_LOOP", "auto")
     if choice not in LOOPS:
         raise ConfigError(f"KRAL_NB_LOOP must be one of {', '.join(LOOPS)}, got {choice!r}")
-    if choice == "asyncio":
-        return choice
+    if choice == "asyncio" or (choice == "auto" and SO_TIMESTAMPNS):
+        return "asyncio"
     try:
         import uvloop  # noqa: F401
     except ImportError:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import kral_nb
+from kral_nb import netstream
 from kral_nb.arrivals import schedule
 from kral_nb.levels import meets_slo
 
@@ -68,6 +69,10 @@ def test_closed_loop_one_and_two_shards_give_the_same_rows_and_goodput(
         results.append(kral_nb.load("hi", [model], concurrency=[3], requests=9, shards=shards, slo=slo,
                                     progress=False))
         assert results[-1].levels["loop"].tolist() == [loop]
+        # asyncio's loop reads through the socket kral_nb stamps with the kernel's receive time
+        stamps = "kernel" if loop == "asyncio" and netstream.SO_TIMESTAMPNS else "loop"
+        assert results[-1].levels["stamps"].tolist() == [stamps]
+        assert (results[-1].levels["read_delay_s_p99"] >= 0).all() == (stamps == "kernel")
     one, two = results
     assert len(one) == len(two) == 9 and _key(one.runs) == _key(two.runs)
     assert set(one.runs["shard"]) == {0} and set(two.runs["shard"]) == {0, 1}
@@ -124,6 +129,8 @@ def test_a_blocked_shard_loop_is_flagged_and_an_interrupt_keeps_every_chunk(
     assert len(r.chunks) == r.runs["n_chunks"].sum() > 20
     lv = r.levels.iloc[0]
     assert lv["client_saturated"] and lv["loop_lag_s_p99"] >= 0.02
+    if lv["stamps"] == "kernel":  # the reads waited for the blocked loop: measured, and flagged
+        assert lv["read_delay_s_p99"] >= 0.005
     assert "client_saturated" in r._repr_html_() and "add shards or machines" in repr(r)
 
 

@@ -48,6 +48,9 @@ def test_the_same_sweep_locally_and_on_ray_gives_the_same_runs(cluster: Cluster)
     assert (on_ray.runs["clock_offset_s"].abs() < 1).all()  # one machine: the clocks agree
     assert (on_ray.runs["sent_s"] >= 0).all() and on_ray.runs["sent_s"].max() < 5  # the shards' own start
     assert on_ray.chunks["run_id"].nunique() == 6 and on_ray.levels.iloc[0]["completed"] == 6
+    # the actors run the loop a local shard runs (Ray would give them uvloop), so the stamps match
+    assert on_ray.levels["loop"].tolist() == local.levels["loop"].tolist()
+    assert on_ray.levels["stamps"].tolist() == local.levels["stamps"].tolist()
 
 
 def test_regions_place_shards_and_fill_the_region_column(cluster: Cluster) -> None:

@@ -9,7 +9,8 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ import trustme
 
 import kral_nb
 from kral_nb import client as http_client
+from kral_nb import netstream
 
 
 def _sse(obj: object) -> bytes:
@@ -102,6 +104,23 @@ def test_pieces_of_one_read_share_its_stamp(burst_server: str) -> None:
     assert run.end_ns is not None and run.end_ns - text_ns[0] >= 40_000_000
 
 
+@pytest.mark.skipif(not netstream.SO_TIMESTAMPNS, reason="kernel receive stamps are Linux's")
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_busy_loop_does_not_delay_the_stamps(tls: bool, burst_server: str, tls_burst_server: str) -> None:
+    """The stamp is the kernel's receive time: [DONE] leaves the server 50 ms after the
+    first chunks; the client's loop is blocked from 15 to 150 ms, so it only sees [DONE]
+    ~100 ms late, yet the records still say 50 ms (a loop-time stamp would say >= 135)."""
+    async def blocker() -> None:
+        await asyncio.sleep(0.015)
+        time.sleep(0.135)  # noqa: ASYNC251 (the loop is stuck on purpose: a saturated client)
+
+    records = _collect(tls_burst_server if tls else burst_server, beside=blocker)
+    text = [r for r in records if r.kind == "text"]
+    assert "".join(r.text for r in text) == "one two three"
+    gap_s = records[-1].t_s - text[0].t_s
+    assert records[-1].kind == "done" and 0.04 <= gap_s < 0.1, gap_s
+
+
 def test_tls_reads_are_stamped_too(tls_burst_server: str) -> None:
     """Real providers are HTTPS: the TLS stream httpcore swaps in must stamp its reads too."""
     records = _collect(tls_burst_server)
@@ -111,8 +130,9 @@ def test_tls_reads_are_stamped_too(tls_burst_server: str) -> None:
     assert records[-1].kind == "done" and records[-1].t_s - text[0].t_s >= 0.04
 
 
-def _collect(base_url: str) -> list[kral_nb.Record]:
-    """One stream over a client built now (so it reads the environment as it is now)."""
+def _collect(base_url: str, beside: Callable[[], Awaitable[None]] | None = None) -> list[kral_nb.Record]:
+    """One stream over a client built now (so it reads the environment as it is now), with
+    ``beside()`` running on the same loop."""
     from kral_nb import engine
     from kral_nb.client import new_client
     from kral_nb.plan import Options, plan
@@ -121,7 +141,10 @@ def _collect(base_url: str) -> list[kral_nb.Record]:
 
     async def collect() -> None:
         async with new_client() as client:
-            await engine.execute(client, job)
+            if beside is None:
+                await engine.execute(client, job)
+            else:
+                await asyncio.gather(engine.execute(client, job), beside())
 
     asyncio.run(collect())
     run = job.run
