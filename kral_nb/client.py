@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -58,11 +59,11 @@ def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport, read_delays: list[int] | N
     return True
 
 
-def _transport(proxy: str | None = None, read_delays: list[int] | None = None) -> httpx.AsyncHTTPTransport:
+def _transport(proxy: str | None, read_delays: list[int] | None, tls: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     # TCP_NODELAY: without it, Nagle + delayed ACK hold small writes for ~40 ms
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-    tr = httpx.AsyncHTTPTransport(limits=limits, socket_options=nodelay, proxy=proxy)
+    tr = httpx.AsyncHTTPTransport(verify=tls, limits=limits, socket_options=nodelay, proxy=proxy)
     _stamp_socket_reads(tr, read_delays)
     return tr
 
@@ -80,18 +81,20 @@ def _environment_proxies() -> dict[str, str | None]:
 LOOPBACK = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
-def new_client(read_delays: list[int] | None = None) -> httpx.AsyncClient:
+def new_client(read_delays: list[int] | None = None, tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """The engine's shared client: pooled connections, socket-stamped reads, identity
     encoding so raw reads are the wire bytes, the environment's proxies honoured except
     for loopback (the sim and the local model are always reached directly).
-    ``read_delays``: see :class:`netstream.StampingBackend`."""
+    ``read_delays``: see :class:`netstream.StampingBackend`; ``tls``: an SSL context to share
+    (building one reads the CA bundle: ~10 ms), else httpx's default (``SSL_CERT_FILE``…)."""
+    tls = tls or httpx.create_ssl_context()
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        pattern: None if url is None else _transport(url, read_delays)
+        pattern: None if url is None else _transport(url, read_delays, tls)
         for pattern, url in _environment_proxies().items()
     }
     mounts.update(dict.fromkeys(LOOPBACK))
     return httpx.AsyncClient(
-        transport=_transport(None, read_delays),
+        transport=_transport(None, read_delays, tls),
         mounts=mounts,
         headers={"accept-encoding": "identity", "user-agent": "kral-nb"},
         timeout=Timeouts().httpx(),

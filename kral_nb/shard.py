@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -82,10 +83,18 @@ class CellReport:
 
 class ShardRunner:
     """One event loop's worth of load; ``await run_cell(task)`` runs one cell. Hold one per
-    process (a worker or a Ray actor): its HTTP client pools connections across cells."""
+    process (a worker or a Ray actor): its HTTP clients keep their connections across cells.
+
+    Each request in flight borrows a client of its own (``borrow`` / ``give_back``), so each
+    client's pool holds one connection, kept alive for the next request: httpcore's pool
+    walks every connection it holds at each request's start and end (encode/httpcore#1035),
+    which was 44 % of a shard's CPU at 64 streams in one shared pool (py-spy)."""
 
     def __init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
+        self._free: list[httpx.AsyncClient] = []
+        self._all: list[httpx.AsyncClient] = []
+        self._tls: ssl.SSLContext | None = None
         self.read_delays: list[int] = []  # ns, appended by the client's kernel-stamped reads
         self.block_s = float(os.environ.get("KRAL_NB_BLOCK_SHARD_MS", "0")) / 1000  # diagnostics
 
@@ -93,12 +102,11 @@ class ShardRunner:
                        stop: Callable[[], bool] = lambda: False) -> CellReport:
         """Run one cell; ``emit`` gets a partial report every ``REPORT_PERIOD_S``; the final
         report is returned."""
-        client = self.client()
         if task.start_wall_ns is not None:  # another host's clock: meet at a wall-clock instant
             task = dataclasses.replace(task, start_ns=now_ns() + task.start_wall_ns - time.time_ns())
         lag: list[float] = []
         self.read_delays.clear()
-        state = _CellState(task, client, lag)
+        state = _CellState(task, self, lag)
         cpu0, wall0 = time.process_time(), now_ns()
         watchers = [asyncio.ensure_future(_sample_lag(lag))]
         if self.block_s:
@@ -128,20 +136,36 @@ class ShardRunner:
         return final
 
     def client(self) -> httpx.AsyncClient:
-        """This loop's pooled client (made on first use)."""
+        """One pooled client for many requests (``compare`` on Ray), made on first use."""
         if self._client is None:
-            self._client = new_client(self.read_delays)
+            self._client = self._new()
         return self._client
 
+    def borrow(self) -> httpx.AsyncClient:
+        """A client for one request, with its kept-alive connection when it has one."""
+        if self._free:
+            return self._free.pop()
+        c = self._new()
+        self._all.append(c)
+        return c
+
+    def give_back(self, client: httpx.AsyncClient) -> None:
+        self._free.append(client)
+
+    def _new(self) -> httpx.AsyncClient:
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return new_client(self.read_delays, self._tls)
+
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients = self._all + ([self._client] if self._client is not None else [])
+        self._client, self._all, self._free = None, [], []
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 class _CellState:
-    def __init__(self, task: CellTask, client: httpx.AsyncClient, lag: list[float]) -> None:
-        self.task, self.client, self.lag = task, client, lag
+    def __init__(self, task: CellTask, clients: ShardRunner, lag: list[float]) -> None:
+        self.task, self.clients, self.lag = task, clients, lag
         self.runs: list[Run] = []
         self.sent: list[tuple[str, int, int]] = []  # not yet reported
         self.outbox: list[Run] = []  # ended, not yet reported
@@ -158,9 +182,11 @@ class _CellState:
         self.runs.append(job.run)
         self.sent.append((job.run.run_id, scheduled, self.in_flight))
         self.in_flight += 1
+        client = self.clients.borrow()
         try:
-            await engine.execute(self.client, job)
+            await engine.execute(client, job)
         finally:
+            self.clients.give_back(client)
             self.in_flight -= 1
             self.outbox.append(job.run)  # cancelled ones too: cancel_all marks them before the final report
 
