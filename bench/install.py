@@ -40,6 +40,8 @@ def first_token_s(out: Path, started: float) -> float:
     import pandas as pd
 
     runs = pd.read_parquet(out / "runs.parquet")
+    local = runs[runs["provider"].astype(str) == "local"]
+    assert (local["status"].astype(str) == "ok").any(), f"the local model did not answer: {local['error'].tolist()}"
     first = (runs["started_at"] + pd.to_timedelta(runs["ttft_s"], unit="s")).min()
     return float(first.timestamp() - started)
 

@@ -2,7 +2,9 @@
 by side: per-chunk arrival fidelity (arrival − send, each chunk carrying its send time via the
 sim's ``+stamp``) and, for ``--rows`` chunk rows, the gather: wall time of the sweep, the
 driver's peak memory above its baseline, and that peak over the size of the final frames
-(target ≤ 2). Each mode runs in a fresh interpreter so peak RSS is its own.
+(target ≤ 2). Each mode runs in a fresh interpreter so peak RSS is its own; the sim is pinned
+to one CPU and everything else (the shards, or Ray's daemons and actors, started after the
+pinning) to the others, so Ray's extra processes cannot slow the sim's writes.
 
     pip install 'kral-nb[ray]'
     python bench/ray_overhead.py [--rows 1000000] [--streams 16]
@@ -18,6 +20,7 @@ import sys
 import time
 
 import numpy as np
+from cpus import pin_apart
 from load import errors_ms
 
 import kral_nb
@@ -32,6 +35,7 @@ def rss_mb() -> float:
 def one(mode: str, rows: int, streams: int) -> dict:
     cluster = kral_nb.RayCluster(init={"num_cpus": 2}) if mode == "ray" else None
     with sim.serve(process=True) as root:
+        pin_apart()  # the sim alone on one CPU; the shards (or Ray: its daemons and actors) on the other
         url = root + "/v1"
         kral_nb.load("x", ["sim:fast"], concurrency=[2], requests=2, shards=2, base_url=url, progress=False,
                      cluster=cluster)  # start the shards / Ray once, outside the measurements
