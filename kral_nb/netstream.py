@@ -282,7 +282,10 @@ async def _open(loop: asyncio.AbstractEventLoop, host: str, port: int,
                 local: tuple[str, int] | None) -> StampingSocket:
     """A connected, non-blocking :class:`StampingSocket`: each address ``host`` resolves to
     in turn, as asyncio's ``create_connection`` does (without Happy Eyeballs, its default)."""
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:  # an address needs no resolver (and no executor thread)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     if not infos:
         raise OSError(f"getaddrinfo({host!r}) returned no address")
     errors: list[OSError] = []
