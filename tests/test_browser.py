@@ -222,7 +222,9 @@ def test_interrupt_prints_one_line(lab: tuple[str, Path], page: Any) -> None:
     assert len(stderr) == 1 and stderr[0].count("\n") == 0, stderr  # exactly one line
     page.locator(".jp-Cell").nth(2).click()  # run the last cell on its own, as a user would
     command(page, "notebook:run-cell")
-    page.wait_for_function("document.body.innerText.includes('sim alive')", timeout=30000)
+    # the cell's own source says 'sim alive' too: wait for the printed output
+    page.wait_for_function("[...document.querySelectorAll('.jp-OutputArea-output')]"
+                           ".some(e => e.innerText.includes('sim alive'))", timeout=30000)
     assert "sim alive True" in outputs_text(page)
 
 
