@@ -1,7 +1,11 @@
 """The local model at full speed: tokens/s and TTFT through kral_nb's ``local`` provider
 (llama-cpp-python's server on loopback, streamed, recorded) versus the same GGUF in process
 with llama-cpp-python (no HTTP at all), with the same thread count, side by side in one run
-(rounds alternate the two). Target: kral_nb within 10 % of in-process tokens/s.
+(rounds alternate them). Target: kral_nb within 10 % of in-process tokens/s.
+
+A third row reads the same server with a bare httpx client (no SSE or JSON parsing, no
+records): it splits the gap into what llama-cpp-python's server costs (plain / in-process)
+and what kral_nb's client costs (kral_nb / plain).
 
 With ``--threads 1,2`` it also shows which thread count serves best on this machine while
 the client runs beside it. Usage: python bench/local.py [--runs 5] [--max-tokens 200]
@@ -14,6 +18,8 @@ import argparse
 import os
 import statistics
 import time
+
+import httpx
 
 import kral_nb
 from kral_nb import local
@@ -43,6 +49,22 @@ def through_kral_nb(max_tokens: int) -> tuple[float, float, int]:
     return float(row["ttft_s"]), float(row["output_tokens_per_s"]), int(row["output_tokens"])
 
 
+def plain_client(root: str, max_tokens: int) -> tuple[float, float, int]:
+    """The same request to the same server, read by a bare httpx client: the server's floor."""
+    t0 = time.perf_counter()
+    first = last = 0.0
+    n = 0
+    body = {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
+            "temperature": 0, "stream": True}
+    with httpx.stream("POST", f"{root}/v1/chat/completions", json=body, timeout=120) as r:
+        for line in r.iter_lines():
+            if '"content": "' in line:  # one token per chunk; the role and finish chunks have none
+                last = time.perf_counter()
+                first = first or last
+                n += 1
+    return first - t0, (n - 1) / (last - first) if n > 1 else float("nan"), n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
@@ -57,24 +79,29 @@ def main() -> None:
     for threads in (int(t) for t in args.threads.split(",")):
         os.environ["KRAL_LOCAL_THREADS"] = str(threads)
         local.stop_all()
-        local.ensure_running()
+        root = local.ensure_running()
         llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, n_threads_batch=threads,
                               chat_format=chat_format, verbose=False)
         through_kral_nb(16)  # warm both: the first answer loads caches
         in_process(llm, 16)
-        ours, theirs = [], []
-        for _ in range(args.runs):  # alternate, so drift hits both alike
+        ours, plain, theirs = [], [], []
+        for _ in range(args.runs):  # alternate, so drift hits all alike
             ours.append(through_kral_nb(args.max_tokens))
+            plain.append(plain_client(root, args.max_tokens))
             theirs.append(in_process(llm, args.max_tokens))
         del llm
-        for name, rows in (("kral_nb local (HTTP)", ours), ("in-process llama-cpp", theirs)):
+        for name, rows in (("kral_nb local (HTTP)", ours), ("bare httpx, same server", plain),
+                           ("in-process llama-cpp", theirs)):
             ttft = statistics.median(r[0] for r in rows)
             rate = statistics.median(r[1] for r in rows)
             toks = statistics.median(r[2] for r in rows)
             print(f"  threads={threads}  {name:<22} TTFT {ttft * 1000:7.1f} ms   {rate:6.1f} tok/s   "
                   f"{toks:.0f} tokens")
-        ratio = statistics.median(r[1] for r in ours) / statistics.median(r[1] for r in theirs)
-        print(f"  threads={threads}  kral_nb / in-process tokens/s: {ratio:.3f}  (target >= 0.90)")
+        rates = {name: statistics.median(r[1] for r in rows) for name, rows in
+                (("ours", ours), ("plain", plain), ("theirs", theirs))}
+        print(f"  threads={threads}  kral_nb / in-process tokens/s: {rates['ours'] / rates['theirs']:.3f}  "
+              f"(target >= 0.90) = server (bare client / in-process) {rates['plain'] / rates['theirs']:.3f} "
+              f"x client (kral_nb / bare client) {rates['ours'] / rates['plain']:.3f}")
     local.stop_all()
 
 

@@ -1,67 +1,27 @@
-"""Public entry points: ``run``, ``stream``, ``astream``, ``compare``, ``history``."""
+"""Public entry points for single requests: ``run``, ``stream``, ``astream``; comparisons
+(``sweep``, ``compare``, ``start``) live in ``sweeps.py`` and the session's runs in
+``history.py``, both re-exported here."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import inspect
 import queue
-import random
-import sys
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from . import engine as _engine
 from . import loop as _loop
-from .errors import ERROR_CLASSES, Cancelled, HTTPStatusError, KralError, StreamError
+from .errors import ERROR_CLASSES, HTTPStatusError, KralError, StreamError
+from .history import HISTORY, cancelled, history
 from .plan import Options, plan, with_options
 from .recorder import Run
 from .records import Chunk, Record
 from .request import Message
 from .result import Result
+from .sweeps import ORDERS, Sweep, compare, order_jobs, start, sweep
 
-__all__ = ["KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "run", "start",
-           "stream", "sweep"]
-
-class _History:
-    """Every finished run of the session, once each, in the order they finished: the one
-    place that keeps runs (``run``, ``stream``, ``astream``, sweeps, cancellations)."""
-
-    def __init__(self) -> None:
-        self.runs: list[Run] = []
-        self._ids: set[int] = set()
-
-    def keep(self, *runs: Run) -> None:
-        for run in runs:
-            if id(run) not in self._ids:
-                self._ids.add(id(run))
-                self.runs.append(run)
-
-
-_HISTORY = _History()
-
-
-def _cancelled(result: Result) -> Cancelled:
-    """The exception an interrupt becomes: every run settled and kept, the partial result on it."""
-    for run in result.run_list:
-        run.cancel()
-    _HISTORY.keep(*result.run_list)
-    return Cancelled("cancelled: partial result in exc.result and kral_nb.history()", result=result)
-ORDERS = ("interleaved", "random", "blocked")
-#: bounds checked before anything is planned (each run holds its records in memory)
-MAX_REPEAT = 10_000
-MAX_RUNS = 100_000
-MAX_CONCURRENCY = 4096
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def history() -> Result:
-    """Every finished run of this Python session (kernel), in order."""
-    return Result(list(_HISTORY.runs))
+__all__ = ["ORDERS", "KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "order_jobs",
+           "run", "start", "stream", "sweep"]
 
 
 def _options(kw: dict[str, Any]) -> Options:
@@ -96,8 +56,8 @@ def run(prompt: str | None = None, *, messages: list[Message] | None = None, mod
     try:
         _loop.run_sync(lambda client: _engine.execute(client, job))
     except KeyboardInterrupt:
-        raise _cancelled(Result([job.run])) from None
-    _HISTORY.keep(job.run)
+        raise cancelled(Result([job.run])) from None
+    HISTORY.keep(job.run)
     result = Result([job.run])
     return _raise_for(result) if check else result
 
@@ -132,7 +92,7 @@ class Stream:
             await _engine.execute(client, self._job)
         finally:
             self._q.put(None)
-            _HISTORY.keep(self._job.run)
+            HISTORY.keep(self._job.run)
 
     def __iter__(self) -> Iterator[Record]:
         try:
@@ -140,7 +100,7 @@ class Stream:
                 yield item
         except KeyboardInterrupt:
             self.cancel()
-            raise _cancelled(self.result) from None
+            raise cancelled(self.result) from None
 
     def cancel(self) -> None:
         """Stop the stream and wait until it has unwound (connection closed)."""
@@ -176,7 +136,7 @@ async def astream(prompt: str | None = None, *, messages: list[Message] | None =
         try:
             await _engine.execute(client, job)
         finally:
-            _HISTORY.keep(job.run)
+            HISTORY.keep(job.run)
             put(None)
 
     job.run.listener = _records_to(job.run, put)
@@ -190,157 +150,4 @@ async def astream(prompt: str | None = None, *, messages: list[Message] | None =
             future.cancel()
             await asyncio.to_thread(future.cancel_task)
             job.run.cancel()
-        _HISTORY.keep(job.run)
-
-
-def order_jobs(n_prompts: int, n_models: int, warmup: int, repeat: int, order: str,
-               seed: int | None) -> list[tuple[int, int, int]]:
-    """(prompt_id, model_index, trial) in execution order; trials ``< warmup`` are warmups.
-
-    ``interleaved``: trial-major, every model once per round (drift hits all alike);
-    ``random``: the warmup rounds first, then the measured runs shuffled with ``seed``;
-    ``blocked``: all trials of a model together, its warmups first.
-    """
-    if order not in ORDERS:
-        raise KralError(f"order must be one of {ORDERS}, got {order!r}")
-    n_trials = warmup + repeat
-    if order == "blocked":
-        return [(p, m, r) for m in range(n_models) for r in range(n_trials) for p in range(n_prompts)]
-    items = [(p, m, r) for r in range(n_trials) for p in range(n_prompts) for m in range(n_models)]
-    if order == "random":
-        n_warm = warmup * n_prompts * n_models
-        measured = items[n_warm:]
-        random.Random(seed).shuffle(measured)
-        items = items[:n_warm] + measured
-    return items
-
-
-class Sweep:
-    """A planned comparison: every job validated, nothing sent yet. ``submit()`` starts it on
-    the engine loop (returns at once); ``wait()`` blocks with an optional ``tick`` called
-    every ``interval_s`` in the caller's thread (live displays), turning an interrupt into
-    :class:`Cancelled` after the streams have unwound."""
-
-    def __init__(self, jobs: list[_engine.Job], concurrency: int, seed: int | None) -> None:
-        self.jobs, self.concurrency, self.seed = jobs, concurrency, seed
-        self.result = Result(j.run for j in jobs)
-        self.future: _loop.TaskFuture[None] | None = None
-
-    def __repr__(self) -> str:
-        counts = Counter(j.run.status for j in self.jobs)
-        return f"<kral_nb.Sweep {len(self.jobs)} run(s): {', '.join(f'{n} {s}' for s, n in counts.items())}>"
-
-    def submit(self, on_done: Callable[[Run], None] | None = None) -> _loop.TaskFuture[None]:
-        def done(run: Run) -> None:
-            _HISTORY.keep(run)
-            if on_done is not None:
-                on_done(run)
-
-        self.future = _loop.engine().submit(
-            lambda client: _engine.execute_all(client, self.jobs, self.concurrency, done, self.seed))
-        return self.future
-
-    def wait(self, tick: Callable[[], None] | None = None, interval_s: float = 0.1) -> Result:
-        fut = self.future or self.submit()
-        switch_s = sys.getswitchinterval()
-        if tick is not None:  # rendering in this thread: hand the GIL back to the engine sooner
-            sys.setswitchinterval(min(switch_s, 0.0005))
-        try:
-            while True:
-                try:
-                    fut.result(timeout=interval_s if tick else None)
-                    break
-                except concurrent.futures.TimeoutError:
-                    if tick is not None:
-                        tick()
-        except (KeyboardInterrupt, concurrent.futures.CancelledError):
-            self.cancel()
-            raise _cancelled(self.result) from None
-        finally:
-            sys.setswitchinterval(switch_s)
-        return self.result
-
-    def cancel(self) -> None:
-        if self.future is not None:
-            self.future.cancel_task()
-        for j in self.jobs:
-            j.run.cancel()
-        _HISTORY.keep(*(j.run for j in self.jobs))
-
-
-@with_options
-def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
-          warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
-          seed: int | None = 0, **options: Any) -> Sweep:
-    """Plan a comparison (validating everything before any request); see :func:`compare`."""
-    from .errors import ConfigError
-
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    if not prompts or not models:
-        raise ConfigError("compare() needs at least one prompt and one model")
-    if not _int(repeat) or not 1 <= repeat <= MAX_REPEAT or not _int(warmup) or not 0 <= warmup <= MAX_REPEAT:
-        raise ConfigError(f"repeat must be an integer from 1 to {MAX_REPEAT:,} and warmup from 0 to "
-                          f"{MAX_REPEAT:,}, got repeat={repeat!r}, warmup={warmup!r}")
-    if concurrency is not None and (not _int(concurrency) or not 1 <= concurrency <= MAX_CONCURRENCY):
-        raise ConfigError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
-    n_runs = len(prompts) * len(models) * (repeat + warmup)
-    if n_runs > MAX_RUNS:
-        raise ConfigError(f"this comparison would plan {n_runs:,} runs (prompts x models x (repeat + warmup)); "
-                          f"the limit is {MAX_RUNS:,} per call: split it into several calls")
-    opts = _options(options)
-    order_list = order_jobs(len(prompts), len(models), warmup, repeat, order, seed)
-    jobs = [plan(prompts[p], None, models[m], opts, repeat=r - warmup, prompt_id=p, warmup=r < warmup)
-            for p, m, r in order_list]
-    return Sweep(jobs, concurrency or len(models), seed)
-
-
-@with_options
-def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
-            warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
-            seed: int | None = 0, progress: bool | None = None,
-            on_done: Callable[[Run], None] | None = None, cluster: Any = None, **options: Any) -> Result:
-    """Run every model on every prompt, ``repeat`` times each (plus ``warmup`` runs flagged
-    and excluded from statistics), ``concurrency`` at a time (default: all models of one
-    round side by side), in ``interleaved`` / ``random`` / ``blocked`` order. Failures are
-    data: statuses in the runs frame, nothing raised. Shows a progress bar for long sweeps.
-    ``cluster="ray"`` (or :class:`kral_nb.RayCluster`, e.g. with ``regions=``) runs the
-    comparison in a Ray actor — one per region, each running every job — and adds ``host``,
-    ``region`` and ``clock_offset_s`` columns."""
-    from . import raypool
-    from .progress import Progress
-
-    sw = sweep(prompt, models, repeat=repeat, warmup=warmup, concurrency=concurrency, order=order,
-               seed=seed, **options)
-    on_ray = raypool.resolve(cluster)
-    if on_ray is not None:
-        sys.stderr.write(raypool.connect(on_ray) + "\n")
-        try:
-            runs, meta = raypool.compare(sw.jobs, sw.concurrency, seed, on_ray)
-        except KeyboardInterrupt as stop:
-            runs, meta = stop.args[0] if stop.args and isinstance(stop.args[0], tuple) else ([], None)
-            raise _cancelled(Result(runs, meta=meta)) from None
-        _HISTORY.keep(*runs)
-        return Result(runs, meta=meta)
-    bar = Progress(len(sw.jobs), enabled=progress if progress is not None else len(sw.jobs) > len(models))
-
-    def done(run: Run) -> None:
-        bar.update(run)
-        if on_done is not None:
-            on_done(run)
-
-    sw.submit(done)
-    try:
-        return sw.wait()
-    finally:
-        bar.close()
-
-
-def start(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], **kwargs: Any) -> Sweep:
-    """Start a comparison in the background and return its :class:`Sweep` at once:
-    ``sweep.result`` fills in live, ``sweep.cancel()`` stops it, ``sweep.wait()`` joins."""
-    sw = sweep(prompt, models, **kwargs)
-    sw.submit()
-    return sw
-
-
-start.__signature__ = inspect.signature(sweep)  # type: ignore[attr-defined]
+        HISTORY.keep(job.run)

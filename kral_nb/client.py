@@ -19,7 +19,7 @@ import httpcore
 import httpx
 
 from .errors import ConfigError
-from .netstream import StampedStream, StampingBackend
+from .netstream import DelaySample, StampedStream, StampingBackend
 
 perf_ns = time.perf_counter_ns
 __all__ = ["StampedStream", "Timeouts", "new_client", "perf_ns"]
@@ -46,7 +46,7 @@ class Timeouts:
                              pool=self.connect_s)
 
 
-def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport, read_delays: list[int] | None = None) -> bool:
+def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport, read_delays: DelaySample | None = None) -> bool:
     """Install :class:`netstream.StampingBackend` in the transport's httpcore pool.
 
     httpx 0.28 has no public argument for a network backend (encode/httpx#3749 adds one), so
@@ -59,7 +59,7 @@ def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport, read_delays: list[int] | N
     return True
 
 
-def _transport(proxy: str | None, read_delays: list[int] | None, tls: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+def _transport(proxy: str | None, read_delays: DelaySample | None, tls: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     # TCP_NODELAY: without it, Nagle + delayed ACK hold small writes for ~40 ms
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
@@ -81,7 +81,7 @@ def _environment_proxies() -> dict[str, str | None]:
 LOOPBACK = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
-def new_client(read_delays: list[int] | None = None, tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+def new_client(read_delays: DelaySample | None = None, tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """The engine's shared client: pooled connections, socket-stamped reads, identity
     encoding so raw reads are the wire bytes, the environment's proxies honoured except
     for loopback (the sim and the local model are always reached directly).

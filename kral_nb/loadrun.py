@@ -134,9 +134,9 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], *, concurrency: in
         pool.close()
         view.close()
     result = gather.result()
-    from .api import _HISTORY
+    from .history import HISTORY
 
-    _HISTORY.keep(*result.run_list)
+    HISTORY.keep(*result.run_list)
     if interrupted:
         raise Cancelled("cancelled: the load sweep's partial result is in exc.result", result=result)
     return result

@@ -8,22 +8,20 @@ local pool's. Ray is optional (``pip install 'kral-nb[ray]'``); nothing else imp
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, KralError
-from .shard import REPORT_PERIOD_S, CellReport, CellTask, ShardRunner
-from .shardpool import loop_choice
+from .rayactor import actor_info, new_actor
+from .shard import REPORT_PERIOD_S, CellReport, CellTask
 
 if TYPE_CHECKING:
     from .engine import Job
     from .loadgather import Gather
     from .loadview import LoadView
 
-_ACTORS = 0
 START_AFTER_S = 1.0  # a level starts this long after its tasks are sent: every actor has them by then
 CONNECT_HELP = "start one with `ray start --head`, or unset RAY_ADDRESS for a local Ray"
 
@@ -111,83 +109,6 @@ def default_shards(c: RayCluster) -> int:
     if c.regions:
         return len(c.regions)
     return max(1, min(64, int(_ray().cluster_resources().get("CPU", 1))))
-
-
-class ShardActor:
-    """The Ray actor: one ShardRunner on the actor's event loop. Control calls (``take``,
-    ``cancel``, ``info``) run beside the work on the same loop."""
-
-    def __init__(self, region: str) -> None:
-        self.runner = ShardRunner()
-        self.region = region
-        self.outbox: list[CellReport] = []
-        self.stopping = False
-        self.jobs_task: asyncio.Future[Any] | None = None
-
-    async def info(self) -> dict[str, Any]:
-        import ray
-
-        return {"host": os.uname().nodename, "region": self.region, "wall_ns": time.time_ns(), "pid": os.getpid(),
-                "node_id": ray.get_runtime_context().get_node_id()}
-
-    async def run_cell(self, task: CellTask) -> CellReport:
-        self.stopping = False
-        task.region = self.region
-        return await self.runner.run_cell(task, emit=self._emit, stop=lambda: self.stopping)
-
-    def _emit(self, report: CellReport) -> None:
-        self.outbox.append(report)  # take() swaps the list: never bind the old one's append
-
-    async def take(self) -> list[CellReport]:
-        out, self.outbox = self.outbox, []
-        return out
-
-    async def cancel(self) -> None:
-        self.stopping = True
-        if self.jobs_task is not None:
-            self.jobs_task.cancel()
-
-    async def run_jobs(self, jobs: list[Job], concurrency: int, seed: int | None) -> list[Any]:
-        """A whole comparison (``compare(cluster=...)``) from this actor's host."""
-        from . import engine
-
-        self.jobs_task = asyncio.ensure_future(
-            engine.execute_all(self.runner.client(), jobs, concurrency, lambda _: None, seed))
-        try:
-            await self.jobs_task
-        except asyncio.CancelledError:
-            pass  # cancel(): the runs say so below
-        for j in jobs:
-            j.run.cancel()
-        return [j.run for j in jobs]
-
-    async def close(self) -> None:
-        await self.runner.close()
-
-
-def new_actor(ray: Any, region: str, role: str) -> Any:
-    """An actor with one CPU, on a node of ``region`` or spread over the nodes; named
-    ``kral_nb_<role>_<n>`` (``ray.util.list_named_actors()`` lists them)."""
-    global _ACTORS
-    _ACTORS += 1
-    opts: dict[str, Any] = {"num_cpus": 1, "max_concurrency": 1000, "name": f"kral_nb_{role}_{_ACTORS}"}
-    if loop_choice() == "asyncio":  # Ray gives async actors uvloop when it is installed
-        opts["runtime_env"] = {"env_vars": {"RAY_USE_UVLOOP": "0"}}
-    if region:
-        opts["resources"] = {f"region:{region}": 0.001}
-    else:
-        opts["scheduling_strategy"] = "SPREAD"
-    return ray.remote(ShardActor).options(**opts).remote(region)
-
-
-def actor_info(ray: Any, actor: Any) -> dict[str, Any]:
-    """Host, region, and the host's wall clock minus the driver's (half a round trip)."""
-    ray.get(actor.info.remote(), timeout=120)  # the actor is up (its start is not a round trip)
-    before = time.time_ns()
-    info: dict[str, Any] = ray.get(actor.info.remote(), timeout=120)
-    after = time.time_ns()
-    info["clock_offset_s"] = (info["wall_ns"] - (before + after) / 2) / 1e9
-    return info
 
 
 def compare(jobs: list[Job], concurrency: int, seed: int | None, c: RayCluster) -> tuple[list[Any], Any]:

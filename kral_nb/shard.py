@@ -26,7 +26,7 @@ import httpx
 from . import engine
 from .client import new_client
 from .engine import Job
-from .netstream import kernel_stamps
+from .netstream import DelaySample, kernel_stamps
 from .recorder import Run
 
 now_ns = time.perf_counter_ns  # CLOCK_MONOTONIC: comparable across processes on one host
@@ -95,7 +95,7 @@ class ShardRunner:
         self._free: list[httpx.AsyncClient] = []
         self._all: list[httpx.AsyncClient] = []
         self._tls: ssl.SSLContext | None = None
-        self.read_delays: list[int] = []  # ns, appended by the client's kernel-stamped reads
+        self.read_delays = DelaySample(MAX_DELAY_SAMPLES)  # ns, from the client's kernel-stamped reads
         self.block_s = float(os.environ.get("KRAL_NB_BLOCK_SHARD_MS", "0")) / 1000  # diagnostics
 
     async def run_cell(self, task: CellTask, *, emit: Callable[[CellReport], None] | None = None,
@@ -130,9 +130,7 @@ class ShardRunner:
         loop = asyncio.get_running_loop()
         final.loop = type(loop).__module__.split(".")[0]
         final.stamps = "kernel" if kernel_stamps(loop) else "loop"
-        step = max(1, len(self.read_delays) // MAX_DELAY_SAMPLES)
-        final.read_delay_s = [d / 1e9 for d in self.read_delays[::step]]
-        self.read_delays.clear()
+        final.read_delay_s = [d / 1e9 for d in self.read_delays.take()]
         return final
 
     def client(self) -> httpx.AsyncClient:

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .netstream import SO_TIMESTAMPNS
+from .netstream import kernel_gives_stamps
 from .shard import CellReport, CellTask, ShardRunner
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def loop_choice() -> str:
     choice = os.environ.get("KRAL_NB_LOOP", "auto")
     if choice not in LOOPS:
         raise ConfigError(f"KRAL_NB_LOOP must be one of {', '.join(LOOPS)}, got {choice!r}")
-    if choice == "asyncio" or (choice == "auto" and SO_TIMESTAMPNS):
+    if choice == "asyncio" or (choice == "auto" and kernel_gives_stamps()):
         return "asyncio"
     try:
         import uvloop  # noqa: F401

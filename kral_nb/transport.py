@@ -115,6 +115,10 @@ async def stream(client: httpx.AsyncClient, spec: RequestSpec, pipe: Pipeline,
             return
         pipe.close(perf_ns())
     finally:
+        if stamped is not None and stamped.kernel:  # the loop's lateness, measured by the reads themselves
+            lag_s = stamped.take_delay_max_ns() / 1e9
+            if not run.loop_lag_max_s >= lag_s:  # NaN or smaller (a retry keeps the worst)
+                run.loop_lag_max_s = lag_s
         await response.aclose()
 
 

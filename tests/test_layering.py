@@ -24,14 +24,15 @@ CLOCK_ALIASES = {"now_ns", "perf_ns", *CLOCKS}
 #: where the clock may be read, and why
 CLOCK_READERS = {
     "netstream.py": "arrival stamps as the loop delivers received bytes, the one measurement clock",
-    "transport.py": "request start and end of a run",
+    "transport.py": "request start and end of a run (and, from the reads, how late the loop was)",
     "engine.py": "deadlines, retry waits, loop lag",
     "sim/": "the simulated server's own schedule and send log",
     "startup.py": "waiting for a helper server (sim, llama.cpp) to answer before a run starts",
     "helpers.py": "stopping a helper that outlived its parent",
     "shard.py": "a load level's schedule (due times, duration) and the shard's own loop lag and CPU",
     "shardpool.py": "the common start instant of a level's shards",
-    "raypool.py": "a level's common wall-clock start across hosts, each host's clock offset",
+    "raypool.py": "a level's common wall-clock start across hosts",
+    "rayactor.py": "each host's clock offset (its wall clock read beside the driver's)",
     "loadview.py": "the live view's elapsed time (shown, never recorded)",
     "display.py": "elapsed time on a live pane (shown, never recorded)",
     "widgets.py": "elapsed time on a live pane (shown, never recorded)",

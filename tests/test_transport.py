@@ -20,6 +20,7 @@ import trustme
 import kral_nb
 from kral_nb import client as http_client
 from kral_nb import netstream
+from kral_nb.recorder import Run
 
 
 def _sse(obj: object) -> bytes:
@@ -104,7 +105,7 @@ def test_pieces_of_one_read_share_its_stamp(burst_server: str) -> None:
     assert run.end_ns is not None and run.end_ns - text_ns[0] >= 40_000_000
 
 
-@pytest.mark.skipif(not netstream.SO_TIMESTAMPNS, reason="kernel receive stamps are Linux's")
+@pytest.mark.skipif(not netstream.kernel_gives_stamps(), reason="kernel receive stamps are Linux's")
 @pytest.mark.parametrize("tls", [False, True])
 def test_a_busy_loop_does_not_delay_the_stamps(tls: bool, burst_server: str, tls_burst_server: str) -> None:
     """The stamp is the kernel's receive time: [DONE] leaves the server 50 ms after the
@@ -133,6 +134,14 @@ def test_tls_reads_are_stamped_too(tls_burst_server: str) -> None:
 def _collect(base_url: str, beside: Callable[[], Awaitable[None]] | None = None) -> list[kral_nb.Record]:
     """One stream over a client built now (so it reads the environment as it is now), with
     ``beside()`` running on the same loop."""
+    run, _ = _run(base_url, beside)
+    return [kral_nb.Record(run.run_id, i, (t - (run.t0_ns or 0)) / 1e9, c)
+            for i, (t, _, c) in enumerate(run.records)]
+
+
+def _run(base_url: str, beside: Callable[[], Awaitable[None]] | None = None,
+         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> tuple[Run, bool]:
+    """The run, and whether the loop ran the lag timer."""
     from kral_nb import engine
     from kral_nb.client import new_client
     from kral_nb.plan import Options, plan
@@ -145,11 +154,29 @@ def _collect(base_url: str, beside: Callable[[], Awaitable[None]] | None = None)
                 await engine.execute(client, job)
             else:
                 await asyncio.gather(engine.execute(client, job), beside())
+            monitors.append(engine.lag_monitor())
 
-    asyncio.run(collect())
-    run = job.run
-    return [kral_nb.Record(run.run_id, i, (t - (run.t0_ns or 0)) / 1e9, c)
-            for i, (t, _, c) in enumerate(run.records)]
+    monitors: list[engine.LagMonitor] = []
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(collect())
+    return job.run, monitors[0].enabled
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_blocked_loop_is_measured_as_the_runs_loop_lag(loop: str, burst_server: str) -> None:
+    """``loop_lag_max_s`` sees a loop blocked 135 ms while [DONE] arrives. Where the kernel
+    stamps the reads (asyncio's loop on Linux) it is measured by the reads themselves and no
+    lag timer runs (its 100 wake-ups a second slowed a 2-thread local model 5-8 %); on
+    uvloop (loop stamps) by the 10 ms timer."""
+    uvloop = pytest.importorskip("uvloop") if loop == "uvloop" else None
+
+    async def blocker() -> None:
+        await asyncio.sleep(0.015)
+        time.sleep(0.135)  # noqa: ASYNC251 (the loop is stuck on purpose)
+
+    run, timer = _run(burst_server, blocker, uvloop.new_event_loop if uvloop else None)
+    assert run.status == "ok" and 0.08 <= run.loop_lag_max_s < 1.0, run.loop_lag_max_s
+    assert timer is (loop == "uvloop" or not netstream.kernel_gives_stamps())
 
 
 def test_environment_proxy_is_used_and_stamped(burst_server: str,
@@ -177,3 +204,16 @@ def test_loopback_bypasses_the_environment_proxy(burst_server: str,
     monkeypatch.delenv("no_proxy", raising=False)
     records = _collect(burst_server)
     assert "".join(r.text for r in records if r.kind == "text") == "one two three"
+
+
+def test_read_delays_are_an_even_sample_in_bounded_memory() -> None:
+    """A long load level's reads: the shard keeps at most 2 × cap delays however many reads
+    there are, and reports at most cap of them spread evenly over the whole level."""
+    sample = netstream.DelaySample(cap=100)
+    for i in range(200_000):
+        sample.append(i)
+        assert len(sample.values) < 200
+    got = sample.take()
+    assert 50 <= len(got) <= 100 and got == sorted(got)
+    assert got[0] < 5_000 and got[-1] > 190_000 and abs(got[len(got) // 2] - 100_000) < 5_000
+    assert sample.take() == []
