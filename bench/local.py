@@ -15,6 +15,7 @@ the client runs beside it. Usage: python bench/local.py [--runs 5] [--max-tokens
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -84,11 +85,16 @@ def main() -> None:
                               chat_format=chat_format, verbose=False)
         through_kral_nb(16)  # warm both: the first answer loads caches
         in_process(llm, 16)
-        ours, plain, theirs = [], [], []
-        for _ in range(args.runs):  # alternate, so drift hits all alike
-            ours.append(through_kral_nb(args.max_tokens))
-            plain.append(plain_client(root, args.max_tokens))
-            theirs.append(in_process(llm, args.max_tokens))
+        ours: list[tuple[float, float, int]] = []
+        plain: list[tuple[float, float, int]] = []
+        theirs: list[tuple[float, float, int]] = []
+        rounds = [(ours, functools.partial(through_kral_nb, args.max_tokens)),
+                  (plain, functools.partial(plain_client, root, args.max_tokens)),
+                  (theirs, functools.partial(in_process, llm, args.max_tokens))]
+        for i in range(args.runs):  # alternate, each round starting with the next one: drift and order hit all alike
+            for rows, measure in rounds[i % 3:] + rounds[:i % 3]:
+                rows.append(measure())
+        del rounds
         del llm
         for name, rows in (("kral_nb local (HTTP)", ours), ("bare httpx, same server", plain),
                            ("in-process llama-cpp", theirs)):
