@@ -19,7 +19,8 @@ import httpcore
 import httpx
 
 from .errors import ConfigError
-from .netstream import DelaySample, StampedStream, StampingBackend
+from .kernelstamp import DelaySample
+from .netstream import StampedStream, StampingBackend
 
 perf_ns = time.perf_counter_ns
 __all__ = ["StampedStream", "Timeouts", "new_client", "perf_ns"]

@@ -26,7 +26,8 @@ import httpx
 from . import engine
 from .client import new_client
 from .engine import Job
-from .netstream import DelaySample, kernel_stamps
+from .kernelstamp import DelaySample
+from .netstream import kernel_stamps
 from .recorder import Run
 
 now_ns = time.perf_counter_ns  # CLOCK_MONOTONIC: comparable across processes on one host

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .netstream import kernel_gives_stamps
+from .kernelstamp import kernel_gives_stamps
 from .shard import CellReport, CellTask, ShardRunner
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ CLOCK_ALIASES = {"now_ns", "perf_ns", *CLOCKS}
 #: where the clock may be read, and why
 CLOCK_READERS = {
     "netstream.py": "arrival stamps as the loop delivers received bytes, the one measurement clock",
+    "kernelstamp.py": "the kernel's receive time moved onto that clock (the two clocks' offset)",
     "transport.py": "request start and end of a run (and, from the reads, how late the loop was)",
     "engine.py": "deadlines, retry waits, loop lag",
     "sim/": "the simulated server's own schedule and send log",

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import kral_nb
-from kral_nb import netstream
+from kral_nb import kernelstamp
 from kral_nb.arrivals import schedule
 from kral_nb.levels import meets_slo
 
@@ -70,7 +70,7 @@ def test_closed_loop_one_and_two_shards_give_the_same_rows_and_goodput(
                                     progress=False))
         assert results[-1].levels["loop"].tolist() == [loop]
         # asyncio's loop reads through the socket kral_nb stamps with the kernel's receive time
-        stamps = "kernel" if loop == "asyncio" and netstream.kernel_gives_stamps() else "loop"
+        stamps = "kernel" if loop == "asyncio" and kernelstamp.kernel_gives_stamps() else "loop"
         assert results[-1].levels["stamps"].tolist() == [stamps]
         assert (results[-1].levels["read_delay_s_p99"] >= 0).all() == (stamps == "kernel")
     one, two = results

@@ -19,7 +19,7 @@ import trustme
 
 import kral_nb
 from kral_nb import client as http_client
-from kral_nb import netstream
+from kral_nb import kernelstamp
 from kral_nb.recorder import Run
 
 
@@ -105,7 +105,7 @@ def test_pieces_of_one_read_share_its_stamp(burst_server: str) -> None:
     assert run.end_ns is not None and run.end_ns - text_ns[0] >= 40_000_000
 
 
-@pytest.mark.skipif(not netstream.kernel_gives_stamps(), reason="kernel receive stamps are Linux's")
+@pytest.mark.skipif(not kernelstamp.kernel_gives_stamps(), reason="kernel receive stamps are Linux's")
 @pytest.mark.parametrize("tls", [False, True])
 def test_a_busy_loop_does_not_delay_the_stamps(tls: bool, burst_server: str, tls_burst_server: str) -> None:
     """The stamp is the kernel's receive time: [DONE] leaves the server 50 ms after the
@@ -176,7 +176,7 @@ def test_a_blocked_loop_is_measured_as_the_runs_loop_lag(loop: str, burst_server
 
     run, timer = _run(burst_server, blocker, uvloop.new_event_loop if uvloop else None)
     assert run.status == "ok" and 0.08 <= run.loop_lag_max_s < 1.0, run.loop_lag_max_s
-    assert timer is (loop == "uvloop" or not netstream.kernel_gives_stamps())
+    assert timer is (loop == "uvloop" or not kernelstamp.kernel_gives_stamps())
 
 
 def test_environment_proxy_is_used_and_stamped(burst_server: str,
@@ -209,7 +209,7 @@ def test_loopback_bypasses_the_environment_proxy(burst_server: str,
 def test_read_delays_are_an_even_sample_in_bounded_memory() -> None:
     """A long load level's reads: the shard keeps at most 2 × cap delays however many reads
     there are, and reports at most cap of them spread evenly over the whole level."""
-    sample = netstream.DelaySample(cap=100)
+    sample = kernelstamp.DelaySample(cap=100)
     for i in range(200_000):
         sample.append(i)
         assert len(sample.values) < 200
