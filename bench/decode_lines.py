@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from kral_nb.protocols.gemini import JSONArrayDecoder
-from kral_nb.sse import SSEDecoder
+from kral_nb.protocols.sse import SSEDecoder
 
 READ = 64 * 1024
 

@@ -20,10 +20,11 @@ import numpy as np
 from cpus import pin_apart
 
 import kral_nb
-from kral_nb import panes, sim
-from kral_nb.api import sweep
-from kral_nb.display import DEFAULT_RATE_HZ
-from kral_nb.engine import now_ns
+from kral_nb import sim
+from kral_nb.net.engine import now_ns
+from kral_nb.sweeps import sweep
+from kral_nb.views import panes
+from kral_nb.views.display import DEFAULT_RATE_HZ
 
 
 def errors_ms(reads: list[tuple[int, bytes]], entry: dict) -> list[float]:

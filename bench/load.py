@@ -19,7 +19,8 @@ from cpus import pin_apart
 
 import kral_nb
 from kral_nb import sim
-from kral_nb.loadrun import default_shards
+from kral_nb.loadgen.run import default_shards
+from kral_nb.record.runrow import row as run_row
 
 
 def errors_ms(runs: list) -> np.ndarray:
@@ -38,7 +39,7 @@ def sweep(root: str, levels: list[int], chunks: int, shards: int) -> list[dict]:
         if not len(e):
             statuses = lr.runs.loc[lr.runs["level"] == lv.level, "status"].value_counts().to_dict()
             raise SystemExit(f"level {lv.level:g}: no ok run ({statuses})")
-        n_chunks = sum(r.row()["n_content_chunks"] for r in runs)
+        n_chunks = sum(run_row(r)["n_content_chunks"] for r in runs)
         rows.append({"level": int(lv.level), "streams": len(runs), "p50": np.percentile(e, 50),
                      "p99": np.percentile(e, 99), "max": e.max(), "failed": int(lv.failed), "chunks_per_s": n_chunks / lv.duration_s,
                      "cpu": lv.client_cpu_max, "lag_p99_ms": lv.loop_lag_s_p99 * 1000,

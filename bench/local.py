@@ -23,7 +23,7 @@ import time
 import httpx
 
 import kral_nb
-from kral_nb import local
+from kral_nb.servers import local
 
 PROMPT = "Write a long story about a lighthouse keeper who befriends a storm."
 

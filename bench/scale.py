@@ -27,7 +27,8 @@ import httpx
 import numpy as np
 
 from kral_nb import sim
-from kral_nb.api import sweep
+from kral_nb.record.runrow import row as run_row
+from kral_nb.sweeps import sweep
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from fidelity import errors_ms
@@ -49,7 +50,7 @@ def run(root: str, models: list[str], trace: bool) -> tuple[list, dict]:
 def soak(root: str, n: int, total: int) -> dict[str, float]:
     """>= ``total`` content chunks over ``n`` streams; memory measured before anything else is
     held (the sim's log, with a number per chunk, is fetched afterwards)."""
-    from kral_nb.frames import chunks_frame
+    from kral_nb.results.frames import chunks_frame
 
     per = -(-total // n)
     gc.collect()
@@ -73,7 +74,7 @@ def soak(root: str, n: int, total: int) -> dict[str, float]:
     sent = per * n
     return {
         "rows": rows, "wall_s": wall, "sent": sent,
-        "recorded": sum(r.row()["n_content_chunks"] for r in runs),
+        "recorded": sum(run_row(r)["n_content_chunks"] for r in runs),
         "bytes_sent": sum(sum(log[r.model]["n_bytes"]) for r in runs),
         "bytes_recorded": sum(r.n_bytes for r in runs),
         "records_mb": (held - base) / rows * 1e6, "total_mb": (peak - base) / rows * 1e6,
@@ -126,7 +127,7 @@ def main() -> None:
         many, logn = run(root, [f"sim:steady+n={args.chunks}+seed=l{i}" for i in range(n)], True)
         e1 = np.array(errors_ms(one[0].trace, log1[one[0].model]))
         en = np.concatenate([errors_ms(r.trace, logn[r.model]) for r in many])
-        lost = sum(args.chunks - r.row()["n_content_chunks"] for r in many)
+        lost = sum(args.chunks - run_row(r)["n_content_chunks"] for r in many)
         print(f"load: {n} concurrent streams x {args.chunks} chunks at 10 ms, arrival - send:")
         for label, a in (("1 stream", e1), (f"{n} streams", en)):
             print(f"  {label:11s} p50 {np.percentile(a, 50):.3f} ms  p99 {np.percentile(a, 99):.3f} ms  "

@@ -33,7 +33,7 @@ from load import errors_ms
 
 import kral_nb
 from kral_nb import sim
-from kral_nb.loadrun import default_shards
+from kral_nb.loadgen.run import default_shards
 
 TOKENIZER = '''
 import json, sys

@@ -5,16 +5,16 @@
     r.text, r.runs, r.chunks                         # the answer and two pandas frames
     kral_nb.compare("Hello", models=["sim:fast", "sim:slow"], repeat=5).summary()
 
-Importing kral_nb does not import IPython or ipywidgets; ``%load_ext kral_nb`` loads the magic.
+Importing kral_nb loads only its error classes: every other public name loads its module on
+first use (``run`` the request path, ``load`` the shards, ``ChatWidget`` the widgets), so a
+script that only streams starts fast. ``%load_ext kral_nb`` loads the magic.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .api import Record, Stream, astream, compare, history, run, start, stream
-from .client import Timeouts
-from .engine import RetryPolicy
 from .errors import (
     Cancelled,
     ConfigError,
@@ -26,14 +26,23 @@ from .errors import (
     ProtocolError,
     StreamError,
 )
-from .loadresult import LoadResult
-from .loadrun import load
-from .providers import PRESETS, set_key
-from .raypool import RayCluster
-from .result import Result
-from .store import Store, store
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: public name -> the module that defines it (imported on first use)
+_LAZY = {
+    "run": "api", "stream": "api", "astream": "api", "Stream": "api",
+    "compare": "sweeps", "start": "sweeps", "Sweep": "sweeps",
+    "Record": "protocols.records",
+    "Timeouts": "options", "RetryPolicy": "options",
+    "PRESETS": "providers", "set_key": "providers",
+    "Result": "results.result", "read_parquet": "results.result", "read_csv": "results.result",
+    "history": "results.history", "Store": "results.store", "store": "results.store",
+    "load": "loadgen.run", "LoadResult": "loadgen.result", "RayCluster": "loadgen.raypool",
+    "compare_runs": "report.regress",
+    "ChatWidget": "views.widgets",
+}
+_SUBPACKAGES = ("sim",)
 
 __all__ = [
     "PRESETS",
@@ -54,6 +63,7 @@ __all__ = [
     "Store",
     "Stream",
     "StreamError",
+    "Sweep",
     "Timeouts",
     "__version__",
     "astream",
@@ -66,46 +76,47 @@ __all__ = [
     "read_parquet",
     "run",
     "set_key",
+    "sim",
     "start",
     "store",
     "stream",
 ]
 
-
-def read_parquet(directory: str) -> Result:
-    """Reload frames written by ``Result.to_parquet(directory)``."""
-    from .export import read
-
-    return Result.from_frames(*read(directory, "parquet"))
-
-
-def read_csv(directory: str) -> Result:
-    """Reload frames written by ``Result.to_csv(directory)``."""
-    from .export import read
-
-    return Result.from_frames(*read(directory, "csv"))
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from . import sim
+    from .api import Stream, astream, run, stream
+    from .loadgen.raypool import RayCluster
+    from .loadgen.result import LoadResult
+    from .loadgen.run import load
+    from .options import RetryPolicy, Timeouts
+    from .protocols.records import Record
+    from .providers import PRESETS, set_key
+    from .report.regress import compare_runs
+    from .results.history import history
+    from .results.result import Result, read_csv, read_parquet
+    from .results.store import Store, store
+    from .sweeps import Sweep, compare, start
+    from .views.widgets import ChatWidget
 
 
 def __getattr__(name: str) -> Any:
-    """``kral_nb.ChatWidget``, ``kral_nb.compare_runs`` (it needs pandas) and ``kral_nb.sim``
-    are imported on first use only."""
-    if name == "compare_runs":
-        from .regress import compare_runs
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'kral_nb' has no attribute {name!r}")
+    globals()[name] = value  # next time a plain attribute
+    return value
 
-        return compare_runs
-    if name == "ChatWidget":
-        from .widgets import ChatWidget
 
-        return ChatWidget
-    if name == "sim":
-        import importlib
-
-        return importlib.import_module(".sim", __name__)
-    raise AttributeError(f"module 'kral_nb' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_SUBPACKAGES})
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext kral_nb``: imports the magic module only now."""
-    from .magic import load_ipython_extension as load
+    from .views.magic import load_ipython_extension as load
 
     load(ipython)

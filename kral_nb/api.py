@@ -1,6 +1,5 @@
-"""Public entry points for single requests: ``run``, ``stream``, ``astream``; comparisons
-(``sweep``, ``compare``, ``start``) live in ``sweeps.py`` and the session's runs in
-``history.py``, both re-exported here."""
+"""Public entry points for single requests: ``run``, ``stream``, ``astream`` (comparisons:
+``sweeps.py``; the session's runs: ``results/history.py``)."""
 
 from __future__ import annotations
 
@@ -9,19 +8,18 @@ import queue
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from . import engine as _engine
-from . import loop as _loop
-from .errors import ERROR_CLASSES, HTTPStatusError, KralError, StreamError
-from .history import HISTORY, cancelled, history
-from .plan import Options, plan, with_options
-from .recorder import Run
-from .records import Chunk, Record
-from .request import Message
-from .result import Result
-from .sweeps import ORDERS, Sweep, compare, order_jobs, start, sweep
+from .errors import ERROR_CLASSES, HTTPStatusError, StreamError
+from .net import engine as _engine
+from .net import loop as _loop
+from .options import Options, with_options
+from .plan import plan
+from .protocols.records import Chunk, Record
+from .protocols.request import Message
+from .record.recorder import Run
+from .results.history import HISTORY, cancelled
+from .results.result import Result
 
-__all__ = ["ORDERS", "KralError", "Record", "Stream", "Sweep", "astream", "compare", "history", "order_jobs",
-           "run", "start", "stream", "sweep"]
+__all__ = ["Stream", "astream", "run", "stream"]
 
 
 def _options(kw: dict[str, Any]) -> Options:
@@ -43,7 +41,7 @@ def _raise_for(result: Result) -> Result:
     raise cls(f"{run.status}: {message}", result=result)
 
 
-@with_options
+@with_options(Options)
 def run(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
         check: bool = True, **options: Any) -> Result:
     """Stream one request to the end and return its :class:`Result`.
@@ -107,14 +105,14 @@ class Stream:
         self._future.cancel_task()
 
 
-@with_options
+@with_options(Options)
 def stream(prompt: str | None = None, *, messages: list[Message] | None = None, model: str,
            **options: Any) -> Stream:
     """Like :func:`run`, but iterate the records live: ``for r in stream(...): print(r.text)``."""
     return Stream(plan(prompt, messages, model, _options(options)))
 
 
-@with_options
+@with_options(Options)
 async def astream(prompt: str | None = None, *, messages: list[Message] | None = None,
                   model: str, **options: Any) -> AsyncIterator[Record]:
     """Async iterator of records, awaited on the caller's event loop. The stream itself runs

@@ -12,25 +12,19 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import engine as _engine
-from . import loop as _loop
 from .errors import ConfigError, KralError
-from .history import HISTORY, cancelled
-from .plan import Options, plan, with_options
-from .recorder import Run
-from .result import Result
+from .net import engine as _engine
+from .net import loop as _loop
+from .options import ORDERS, Options, SweepOptions, with_options
+from .plan import plan
+from .record.recorder import Run
+from .results.history import HISTORY, cancelled
+from .results.result import Result
 
 __all__ = ["Sweep", "compare", "order_jobs", "start", "sweep"]
 
-ORDERS = ("interleaved", "random", "blocked")
-#: bounds checked before anything is planned (each run holds its records in memory)
-MAX_REPEAT = 10_000
+#: runs planned by one call at most (each run holds its records in memory)
 MAX_RUNS = 100_000
-MAX_CONCURRENCY = 4096
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def order_jobs(n_prompts: int, n_models: int, warmup: int, repeat: int, order: str,
@@ -108,58 +102,58 @@ class Sweep:
         HISTORY.keep(*(j.run for j in self.jobs))
 
 
-@with_options
-def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
-          warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
-          seed: int | None = 0, **options: Any) -> Sweep:
-    """Plan a comparison (validating everything before any request); see :func:`compare`."""
+def _plan(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], so: SweepOptions,
+          options: dict[str, Any]) -> Sweep:
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts or not models:
         raise ConfigError("compare() needs at least one prompt and one model")
-    if not _int(repeat) or not 1 <= repeat <= MAX_REPEAT or not _int(warmup) or not 0 <= warmup <= MAX_REPEAT:
-        raise ConfigError(f"repeat must be an integer from 1 to {MAX_REPEAT:,} and warmup from 0 to "
-                          f"{MAX_REPEAT:,}, got repeat={repeat!r}, warmup={warmup!r}")
-    if concurrency is not None and (not _int(concurrency) or not 1 <= concurrency <= MAX_CONCURRENCY):
-        raise ConfigError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
-    n_runs = len(prompts) * len(models) * (repeat + warmup)
+    n_runs = len(prompts) * len(models) * (so.repeat + so.warmup)
     if n_runs > MAX_RUNS:
         raise ConfigError(f"this comparison would plan {n_runs:,} runs (prompts x models x (repeat + warmup)); "
                           f"the limit is {MAX_RUNS:,} per call: split it into several calls")
     opts = Options.from_kwargs(options)
-    order_list = order_jobs(len(prompts), len(models), warmup, repeat, order, seed)
-    jobs = [plan(prompts[p], None, models[m], opts, repeat=r - warmup, prompt_id=p, warmup=r < warmup)
+    order_list = order_jobs(len(prompts), len(models), so.warmup, so.repeat, so.order, so.seed)
+    jobs = [plan(prompts[p], None, models[m], opts, repeat=r - so.warmup, prompt_id=p, warmup=r < so.warmup)
             for p, m, r in order_list]
-    return Sweep(jobs, concurrency or len(models), seed)
+    return Sweep(jobs, so.concurrency or len(models), so.seed)
 
 
-@with_options
-def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *, repeat: int = 1,
-            warmup: int = 0, concurrency: int | None = None, order: str = "interleaved",
-            seed: int | None = 0, progress: bool | None = None,
-            on_done: Callable[[Run], None] | None = None, cluster: Any = None, **options: Any) -> Result:
+@with_options(SweepOptions, Options)
+def sweep(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], **options: Any) -> Sweep:
+    """Plan a comparison (validating everything before any request); see :func:`compare`."""
+    so = SweepOptions.take(options)
+    if so.cluster not in (None, False):
+        raise ConfigError("cluster= runs with compare(), not sweep() or start()")
+    return _plan(prompt, models, so, options)
+
+
+@with_options(SweepOptions, Options)
+def compare(prompt: str | Sequence[str], models: Sequence[str | dict[str, Any]], *,
+            on_done: Callable[[Run], None] | None = None, **options: Any) -> Result:
     """Run every model on every prompt, ``repeat`` times each (plus ``warmup`` runs flagged
     and excluded from statistics), ``concurrency`` at a time (default: all models of one
     round side by side), in ``interleaved`` / ``random`` / ``blocked`` order. Failures are
-    data: statuses in the runs frame, nothing raised. Shows a progress bar for long sweeps.
+    data: statuses in the runs frame, nothing raised. Shows a progress bar for long sweeps;
+    ``on_done(run)`` is called as each run ends.
     ``cluster="ray"`` (or :class:`kral_nb.RayCluster`, e.g. with ``regions=``) runs the
     comparison in a Ray actor — one per region, each running every job — and adds ``host``,
     ``region`` and ``clock_offset_s`` columns."""
-    from . import raypool
-    from .progress import Progress
+    from .loadgen import raypool
+    from .views.progress import Progress
 
-    sw = sweep(prompt, models, repeat=repeat, warmup=warmup, concurrency=concurrency, order=order,
-               seed=seed, **options)
-    on_ray = raypool.resolve(cluster)
+    so = SweepOptions.take(options)
+    sw = _plan(prompt, models, so, options)
+    on_ray = raypool.resolve(so.cluster)
     if on_ray is not None:
         sys.stderr.write(raypool.connect(on_ray) + "\n")
         try:
-            runs, meta = raypool.compare(sw.jobs, sw.concurrency, seed, on_ray)
+            runs, meta = raypool.compare(sw.jobs, sw.concurrency, so.seed, on_ray)
         except KeyboardInterrupt as stop:
             runs, meta = stop.args[0] if stop.args and isinstance(stop.args[0], tuple) else ([], None)
             raise cancelled(Result(runs, meta=meta)) from None
         HISTORY.keep(*runs)
         return Result(runs, meta=meta)
-    bar = Progress(len(sw.jobs), enabled=progress if progress is not None else len(sw.jobs) > len(models))
+    bar = Progress(len(sw.jobs), enabled=so.progress if so.progress is not None else len(sw.jobs) > len(models))
 
     def done(run: Run) -> None:
         bar.update(run)

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 import kral_nb
-from kral_nb.analysis import bootstrap_median_ci, compare_pairs, diff_median_ci, summary, verdict
-from kral_nb.columns import COST_DTYPES, RUN_DTYPES
+from kral_nb.record.runrow import row as run_row
+from kral_nb.report.stats import bootstrap_median_ci, compare_pairs, diff_median_ci, summary, verdict
+from kral_nb.results.columns import COST_DTYPES, RUN_DTYPES
 
 
 def fake_runs(values: dict[str, list[float]]) -> pd.DataFrame:
@@ -31,7 +32,7 @@ def fake_runs(values: dict[str, list[float]]) -> pd.DataFrame:
 def test_run_metrics_match_hand_computed_values() -> None:
     """docs/metrics.md on exact stamps: role chunk at 50 ms, reasoning at 100 ms, text at 200,
     250, 350, 400 ms, usage (5 output tokens) and [DONE] at 500 ms."""
-    from kral_nb.replay import replay
+    from kral_nb.record.replay import replay
 
     def ev(delta: str) -> bytes:
         return b'data: {"choices":[{"index":0,"delta":' + delta.encode() + b',"finish_reason":null}]}\n\n'
@@ -42,7 +43,7 @@ def test_run_metrics_match_hand_computed_values() -> None:
              (350 * ms, ev('{"content":"c"}')), (400 * ms, ev('{"content":"d"}')),
              (500 * ms, b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}\n\n'
                         b"data: [DONE]\n\n")]
-    row = replay("openai", reads).row()
+    row = run_row(replay("openai", reads))
     assert row["t_first_event_s"] == pytest.approx(0.05) and row["ttft_s"] == pytest.approx(0.1)
     assert row["ttfa_s"] == pytest.approx(0.2) and row["e2e_s"] == pytest.approx(0.5)
     # gaps between content chunks: 100, 50, 100, 50 ms
@@ -132,7 +133,7 @@ def test_replayed_trace_reproduces_text_and_gaps(sweep: kral_nb.Result, tmp_path
     original = next(r for r in sweep.run_list if r.model == "fast+n=20" and not r.warmup)
     replayed = kral_nb.run("x", model=f"sim:replay+run={original.run_id}@openai")
     assert replayed.text == original.text
-    a, b = original.row(), replayed.runs.iloc[0]
+    a, b = run_row(original), replayed.runs.iloc[0]
     assert abs(b["e2e_s"] - a["e2e_s"]) < 0.02 and abs(b["ttft_s"] - a["ttft_s"]) < 0.02
     assert abs(b["itl_mean_s"] - a["itl_mean_s"]) < 0.003
 
@@ -153,7 +154,7 @@ def test_cli_writes_frames_and_plots(tmp_path: Path, sim_root: str) -> None:
 
 
 def test_buffered_flag() -> None:
-    from kral_nb.metrics import is_buffered
+    from kral_nb.record.metrics import is_buffered
 
     assert is_buffered(0.72, 0.722, 60, [0.001] * 59)  # everything at the end, in a burst
     assert is_buffered(0.9, 0.9, 10, [])  # one single read
@@ -164,8 +165,8 @@ def test_buffered_flag() -> None:
 
 def test_one_label_everywhere(sim_root: str) -> None:
     """The same model is named the same way in the pane, the repr, the verdicts and the plots."""
-    from kral_nb import panes
-    from kral_nb.labels import model_label
+    from kral_nb.fmt import model_label
+    from kral_nb.views import panes
 
     r = kral_nb.compare("hi", ["sim:fast+n=3", "sim:fast+n=3@anthropic"], repeat=2)
     names = [model_label("sim", "fast+n=3", "openai"), model_label("sim", "fast+n=3", "anthropic")]
@@ -210,7 +211,7 @@ def test_plots_leave_the_users_backend_alone(sim_root: str) -> None:
 
 
 def test_csv_keeps_text_that_looks_missing(tmp_path: Path) -> None:
-    from kral_nb.replay import replay
+    from kral_nb.record.replay import replay
 
     runs = []
     for word in ("NA", "null", "None", "NaN"):

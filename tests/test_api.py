@@ -13,8 +13,10 @@ import time
 import pytest
 
 import kral_nb
-from kral_nb.api import order_jobs
+from kral_nb import sweeps
 from kral_nb.providers import split_model
+from kral_nb.record.runrow import row as run_row
+from kral_nb.sweeps import order_jobs
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +154,7 @@ def test_provider_model_syntax(model: str, provider: str | None, expected: tuple
     ({"prompt": "", "model": "sim:fast"}, "prompt is empty"),
     ({"prompt": "x", "model": "nope:x", "provider": "nope"}, "unknown provider"),
     ({"prompt": "x", "model": "sim:warp"}, "unknown sim profile"),
-    ({"prompt": "x", "model": "sim:fast", "protocol": "grpc"}, "unknown protocol"),
+    ({"prompt": "x", "model": "sim:fast", "protocol": "grpc"}, "protocol must be one of openai, anthropic, gemini"),
     ({"prompt": "x", "model": "sim:fast", "base_url": "ftp://h/v1"}, "http(s) URL"),
     ({"prompt": "x", "model": "sim:fast", "temperature": 9}, "temperature"),
     ({"prompt": "x", "model": "sim:fast", "max_tokens": 0}, "max_tokens"),
@@ -217,7 +219,7 @@ def test_extra_body_reaches_the_request(sim_root: str) -> None:
 
     r = kral_nb.run("x", model="sim:fast+n=2+seed=extra", extra_body={"top_p": 0.5}, check=False)
     assert r.status == "ok"
-    job = kral_nb.api.sweep("x", ["sim:fast"], extra_body={"top_p": 0.5}).jobs[0]
+    job = sweeps.sweep("x", ["sim:fast"], extra_body={"top_p": 0.5}).jobs[0]
     assert job.spec.json["top_p"] == 0.5 and "temprature" not in job.spec.json
     assert httpx.get(sim_root + "/_sim/health").status_code == 200
 
@@ -316,7 +318,7 @@ def test_a_blocked_caller_loop_does_not_skew_astream_stamps() -> None:
     asyncio.run(both())
     runs = kral_nb.history().run_list[before:]
     assert len(runs) == 2 and all(r.status == "ok" for r in runs)
-    rows = [r.row() for r in runs]
+    rows = [run_row(r) for r in runs]
     assert all(row["itl_max_s"] < 0.1 for row in rows), [row["itl_max_s"] for row in rows]
     assert all(r.loop_lag_max_s < 0.1 for r in runs), [r.loop_lag_max_s for r in runs]
 
@@ -368,9 +370,9 @@ def test_gemini_array_body_is_chosen_through_run_and_compare(sim_root: str) -> N
     assert list(c.runs["status"]) == ["ok", "ok"]
     log = {e["model"]: e for e in httpx.get(sim_root + "/_sim/log").json()}
     assert log["fast+n=6+seed=arr"]["protocol"] == "gemini"
-    job = kral_nb.api.sweep("hi", ["sim:fast@gemini"], gemini_body="array").jobs[0]
+    job = sweeps.sweep("hi", ["sim:fast@gemini"], gemini_body="array").jobs[0]
     assert "alt=sse" not in job.spec.url
-    assert "alt=sse" in kral_nb.api.sweep("hi", ["sim:fast@gemini"]).jobs[0].spec.url
+    assert "alt=sse" in sweeps.sweep("hi", ["sim:fast@gemini"]).jobs[0].spec.url
 
 
 @pytest.mark.parametrize(("model", "kw", "cls", "kind"), [
@@ -391,7 +393,7 @@ def test_each_error_kind_raises_its_class(model: str, kw: dict[str, object], cls
 
 
 def test_a_servers_words_never_choose_the_exception() -> None:
-    from kral_nb.replay import replay
+    from kral_nb.record.replay import replay
 
     run = replay("openai", [(1, b'data: {"error": {"message": "malformed JSON in stream event: no"}}\n\n')])
     assert run.status == "error" and run.error_kind == "stream"  # the server's text, not kral_nb's finding
@@ -400,7 +402,7 @@ def test_a_servers_words_never_choose_the_exception() -> None:
 def test_task_future_honours_the_concurrent_futures_contract() -> None:
     import concurrent.futures
 
-    from kral_nb import loop
+    from kral_nb.net import loop
 
     async def slow(client: object) -> int:
         await asyncio.sleep(30)
@@ -444,7 +446,7 @@ def test_every_option_shows_in_the_signatures_and_help() -> None:
     import dataclasses
     import inspect
 
-    from kral_nb.plan import Options
+    from kral_nb.options import Options
 
     names = [f.name for f in dataclasses.fields(Options)]
     for fn in (kral_nb.run, kral_nb.stream, kral_nb.astream, kral_nb.compare, kral_nb.start):
@@ -452,6 +454,6 @@ def test_every_option_shows_in_the_signatures_and_help() -> None:
         assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in names), fn
         assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()), fn
     assert all(f"{n}:" in (kral_nb.run.__doc__ or "") for n in names)
-    from kral_nb.magic import KralMagics
+    from kral_nb.views.magic import KralMagics
 
     assert "sampling temperature, 0 to 2" in (KralMagics.kral.__doc__ or "")

@@ -189,7 +189,7 @@ def test_model_text_is_shown_literally_in_jupyterlab(lab: tuple[str, Path], page
     evil = ("Prices: $5 and $10 per run, <script>window.kralPwned = 1</script> "
             "<img src=x onerror=\"window.kralPwned = 2\"> **bold**\n\n```html\n<b>$x$</b>\n```")
     put_notebook(url, "literal.ipynb", [
-        "from IPython.display import display\nfrom kral_nb import panes\nfrom kral_nb.recorder import Run\n"
+        "from IPython.display import display\nfrom kral_nb.views import panes\nfrom kral_nb.record.recorder import Run\n"
         f"run = Run('r', 'sim', 'fast', 'openai', status='ok')\nrun.text_parts.append({evil!r})\n"
         "display({'text/markdown': panes.markdown([run], 0)}, raw=True)"])
     open_notebook(page, url, "literal.ipynb")

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 
 from kral_nb import protocols
-from kral_nb.columnar import RecordColumns
-from kral_nb.columns import CHUNK_COLUMNS, CHUNK_DTYPES
-from kral_nb.frames import chunks_frame
-from kral_nb.pipeline import Pipeline
-from kral_nb.recorder import Run
-from kral_nb.records import CONTENT_KINDS, Chunk
-from kral_nb.request import RequestSpec
+from kral_nb.protocols.records import CONTENT_KINDS, Chunk
+from kral_nb.protocols.request import RequestSpec
+from kral_nb.record.columnar import RecordColumns
+from kral_nb.record.pipeline import Pipeline
+from kral_nb.record.recorder import Run
+from kral_nb.record.runrow import chunk_tokens
+from kral_nb.results.columns import CHUNK_COLUMNS, CHUNK_DTYPES
+from kral_nb.results.frames import chunks_frame
 
 from .conftest import golden, golden_files
 
@@ -61,7 +62,7 @@ def reference_chunks_frame(runs: list[Run]) -> pd.DataFrame:
     cols: dict[str, list[Any]] = {c: [] for c in CHUNK_COLUMNS}
     for run in runs:
         last: int | None = None
-        tokens, source = run.chunk_tokens(run.records.settled())  # metrics.chunk_tokens: tested apart
+        tokens, source = chunk_tokens(run, run.records.settled())  # metrics.chunk_tokens: tested apart
         for seq, (t, nb, c) in enumerate(run.records):
             cols["n_tokens"].append(tokens[seq] if tokens[seq] >= 0 else None)
             cols["n_tokens_source"].append(source if tokens[seq] >= 0 else None)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import kral_nb
-from kral_nb.cost import add_cost, price_run
+from kral_nb.results.cost import add_cost, price_run
 
 
 def _expected(model: str, provider: str | None, **usage: int) -> tuple[float, float]:
@@ -86,15 +86,15 @@ def test_pricing_never_reaches_the_network(monkeypatch: pytest.MonkeyPatch) -> N
         raise AssertionError("genai-prices tried to fetch prices")
 
     monkeypatch.setattr(up.httpx2, "get", refuse)
-    from kral_nb import cost
+    from kral_nb.results import cost
 
     cost._package_price.cache_clear()
     assert price_run("openai", "gpt-4o-mini", 10, 0, 10, "usage")[3] == "priced"
 
 
 def test_the_live_stats_line_shows_the_cost_marked_when_estimated() -> None:
-    from kral_nb import panes
-    from kral_nb.recorder import Run
+    from kral_nb.record.recorder import Run
+    from kral_nb.views import panes
 
     run = Run("r1", "openai", "gpt-5", "openai", t0_ns=0, first_content_ns=10**8, end_ns=10**9, status="ok")
     run.usage = {"input_tokens": 100, "output_tokens": 50}
@@ -108,7 +108,7 @@ def test_the_live_stats_line_shows_the_cost_marked_when_estimated() -> None:
 
 
 def test_pareto_front_and_cost_against_latency() -> None:
-    from kral_nb.analysis import pareto_front
+    from kral_nb.report.stats import pareto_front
 
     # (latency, cost): c is beaten by a on both; d ties a on latency but costs more
     assert pareto_front([1.0, 2.0, 3.0, 1.0, np.nan], [5.0, 1.0, 6.0, 7.0, 0.0]).tolist() == \
@@ -122,8 +122,8 @@ def _priced_comparison() -> tuple[kral_nb.Result, pd.DataFrame]:
 
 
 def test_compare_pairs_on_cost_and_the_cost_plot(sim_root: str) -> None:
-    from kral_nb.analysis import compare_pairs, cost_latency
-    from kral_nb.plots import Plots
+    from kral_nb.report.plots import Plots
+    from kral_nb.report.stats import compare_pairs, cost_latency
 
     r, runs = _priced_comparison()
     pairs = compare_pairs(runs, "cost_usd").set_index(["a", "b"])
@@ -148,8 +148,8 @@ def test_compare_pairs_on_cost_and_the_cost_plot(sim_root: str) -> None:
 def test_reasoning_tokens_are_billed_as_output() -> None:
     """Gemini reports thoughts apart (thoughtsTokenCount); they are billed at the output price,
     so the run's output tokens, and its cost, include them."""
-    from kral_nb.frames import runs_frame
-    from kral_nb.replay import replay
+    from kral_nb.record.replay import replay
+    from kral_nb.results.frames import runs_frame
 
     from .conftest import golden
 

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kral_nb.columns import STATUSES
-from kral_nb.replay import replay
+from kral_nb.record.replay import replay
+from kral_nb.record.runrow import row as run_row
+from kral_nb.results.columns import STATUSES
 
 from .conftest import golden, golden_files
 
@@ -52,7 +53,7 @@ def check(protocol: str, data: bytes, cuts: list[int], sse: bool = True) -> None
     pieces.append(data[prev:])
     run = replay(protocol, [(i, p) for i, p in enumerate(pieces, 1)], sse=sse)
     assert run.status in STATUSES
-    run.row()  # metrics over any records never raise either
+    run_row(run)  # metrics over any records never raise either
 
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])

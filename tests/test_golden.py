@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kral_nb.recorder import Run
-from kral_nb.replay import replay
+from kral_nb.record.recorder import Run
+from kral_nb.record.replay import replay
+from kral_nb.record.runrow import row as run_row
 
 from .conftest import golden, golden_files
 
@@ -148,7 +149,7 @@ def test_usage_is_last_value_not_sum_anthropic() -> None:
     data = golden("anthropic", "text_thinking_tool.sse")
     run = run_of("anthropic", data)
     assert run.usage["output_tokens"] == 30  # message_start said 1, message_delta said 30
-    assert json.loads(run.row()["tool_calls"])[0]["name"] == "get_weather"
+    assert json.loads(run_row(run)["tool_calls"])[0]["name"] == "get_weather"
 
 
 def test_an_empty_thinking_delta_does_not_set_ttft() -> None:
@@ -158,6 +159,6 @@ def test_an_empty_thinking_delta_does_not_set_ttft() -> None:
     real = b'data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}\n\n'
     stop = b'data: {"type":"message_stop"}\n\n'
     run = replay("anthropic", [(1_000_000, start), (2_000_000, empty), (5_000_000, real), (6_000_000, stop)])
-    row = run.row()
+    row = run_row(run)
     assert run.status == "ok" and run.reasoning == "hm"
     assert row["ttft_s"] == 0.005 and row["t_first_event_s"] == 0.001

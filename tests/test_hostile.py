@@ -260,8 +260,8 @@ def test_model_html_never_becomes_markup() -> None:
     """The Markdown the panes emit, rendered by nbconvert's renderer (saved-notebook HTML)."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-    from kral_nb import panes
-    from kral_nb.recorder import Run
+    from kral_nb.record.recorder import Run
+    from kral_nb.views import panes
 
     run = Run("r", "sim", "fast", "openai", status="ok")
     run.text_parts.append(EVIL)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 import kral_nb
-from kral_nb import kernelstamp
-from kral_nb.arrivals import schedule
-from kral_nb.levels import meets_slo
+from kral_nb.loadgen.arrivals import schedule
+from kral_nb.loadgen.levels import meets_slo
+from kral_nb.net import kernelstamp
 
 
 def test_open_loop_schedules_follow_the_arrival_process() -> None:
@@ -37,10 +37,10 @@ def test_open_loop_schedules_follow_the_arrival_process() -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"concurrency": [1], "rate": [1]}, "not both"),
-    ({"concurrency": [0], "requests": 1}, "concurrency levels"),
-    ({"rate": [-1], "requests": 1}, "rate levels"),
+    ({"concurrency": [0], "requests": 1}, "concurrency must be integers from 1 to 4096"),
+    ({"rate": [-1], "requests": 1}, "rate must be positive numbers of requests per second"),
     ({"concurrency": [1]}, "duration_s"),
-    ({"concurrency": [1], "requests": 1, "slo": {"ttfb": 1}}, "slo takes"),
+    ({"concurrency": [1], "requests": 1, "slo": {"ttfb": 1}}, "slo must be positive limits in seconds"),
     ({"rate": [1], "requests": 1, "arrival": "weibull"}, "arrival must be"),
     ({"rate": [1], "requests": 1, "arrival": "gamma", "burstiness": 0}, "burstiness must be"),
     ({"rate": [1], "requests": 1, "seed": "x"}, "seed must be"),
@@ -177,7 +177,7 @@ def test_load_plots_mark_the_knee(tmp_path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from kral_nb.loadplots import LoadPlots, knee
+    from kral_nb.loadgen.plots import LoadPlots, knee
 
     levels = pd.DataFrame({
         "provider": "sim", "model": "m", "protocol": "openai", "level": [1.0, 4.0, 16.0],
@@ -197,7 +197,7 @@ def test_load_plots_mark_the_knee(tmp_path: Path) -> None:
 
 
 def test_level_cost_counts_every_billed_request_per_goodput_request() -> None:
-    from kral_nb.levels import _level_cost
+    from kral_nb.loadgen.levels import _level_cost
 
     m = pd.DataFrame({"cost_usd": [0.002, 0.001, 0.0005, np.nan]})  # a failed run is billed too
     assert _level_cost(m, 2) == pytest.approx({"cost_usd_total": 0.0035, "cost_per_goodput_request_usd": 0.00175})

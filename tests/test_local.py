@@ -7,7 +7,8 @@ import os
 import pytest
 
 import kral_nb
-from kral_nb import local
+from kral_nb import sweeps
+from kral_nb.servers import local
 
 pytest.importorskip("llama_cpp", reason="the local extra is not installed: pip install 'kral-nb[local]'")
 
@@ -60,7 +61,7 @@ def test_server_uses_every_core_by_default_and_says_so() -> None:
         argv = f.read().split(b"\0")
     assert argv[argv.index(b"--n_threads") + 1] == str(local.default_threads()).encode()
     assert local.default_threads() == len(os.sched_getaffinity(0))
-    job = kral_nb.api.sweep("hi", ["local:gemma3-270m"]).jobs[0]  # the pane says what it chose
+    job = sweeps.sweep("hi", ["local:gemma3-270m"]).jobs[0]  # the pane says what it chose
     assert job.ready is not None and f"{local.default_threads()} threads" in job.ready.note
 
 

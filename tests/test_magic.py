@@ -13,10 +13,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import kral_nb
-from kral_nb import display as kdisplay
-from kral_nb import panes
-from kral_nb.config import DEFAULTS
-from kral_nb.magic import KralMagics
+from kral_nb.views import display as kdisplay
+from kral_nb.views import panes
+from kral_nb.views.config import DEFAULTS
+from kral_nb.views.magic import KralMagics
 
 
 @pytest.fixture
@@ -38,9 +38,9 @@ def test_every_request_option_has_one_spelling_in_the_magic_and_the_cli() -> Non
     import dataclasses
     import shlex
 
-    from kral_nb import optionargs
+    from kral_nb.cli import args as cli_args
     from kral_nb.cli import build_parser
-    from kral_nb.plan import Options
+    from kral_nb.options import Options
 
     names = [f.name for f in dataclasses.fields(Options) if f.name != "api_key"]
     cli_help = build_parser()._subparsers._group_actions[0].choices["compare"].format_help()  # type: ignore[union-attr]
@@ -51,14 +51,14 @@ def test_every_request_option_has_one_spelling_in_the_magic_and_the_cli() -> Non
     line = ("-m sim:fast -p sim --extra-body '{\"top_p\": 0.5}' --tools TOOLS --no-usage --retries 2 "
             "-t 0.5 --gemini-body array --trace")
     args = KralMagics.kral.parser.parse_args(shlex.split(line))
-    got = optionargs.values(args, lookup={"TOOLS": [{"type": "function"}]}.__getitem__)
+    got = cli_args.values(args, Options, lookup={"TOOLS": [{"type": "function"}]}.__getitem__)
     assert got == {"provider": "sim", "extra_body": {"top_p": 0.5}, "tools": [{"type": "function"}],
                    "include_usage": False, "retries": 2, "temperature": 0.5, "gemini_body": "array",
                    "trace": True}
     cli = build_parser().parse_args(["compare", "--extra-body", '{"seed": 1}', "--max-tokens", "5"])
-    assert optionargs.values(cli) == {"extra_body": {"seed": 1}, "max_tokens": 5}
+    assert cli_args.values(cli, Options) == {"extra_body": {"seed": 1}, "max_tokens": 5}
     with pytest.raises(kral_nb.ConfigError, match="--extra-body: expected JSON"):
-        optionargs.values(build_parser().parse_args(["compare", "--extra-body", "{nope"]))
+        cli_args.values(build_parser().parse_args(["compare", "--extra-body", "{nope"]), Options)
 
 
 def test_cell_streams_side_by_side_and_binds_result(ip: InteractiveShell) -> None:
@@ -86,7 +86,7 @@ def test_repeat_uses_the_comparison_machinery(ip: InteractiveShell) -> None:
     ("-m sim:fast --extra-body '{bad'", "--extra-body: expected a variable's name or JSON"),
     ("-m sim:fast --protocol grpc", "invalid choice"),
     ("-m warp:x -p warp", "unknown provider"),
-    ("-m sim:fast -n 0", "at least 1"),
+    ("-m sim:fast -n 0", "repeat must be an integer from 1"),
     ("-m sim:fast --format pdf", "invalid choice"),
     ("-m 'sim:fast", "No closing quotation"),
     ("-m sim:fast --out __builtins__", "--out __builtins__: not a name"),
@@ -144,7 +144,7 @@ def test_live_updates_are_throttled_and_end_with_a_final_refresh(
 
 
 def test_markdown_is_made_safe() -> None:
-    from kral_nb.panes import safe_markdown
+    from kral_nb.views.panes import safe_markdown
 
     assert safe_markdown("costs $5 and $6") == "costs &#36;5 and &#36;6"  # literal in every renderer
     assert safe_markdown("```python\nx = 1").endswith("\n```")
@@ -230,8 +230,8 @@ def test_chat_widget_send_and_stop(sim_root: str) -> None:
 
 
 def test_chat_widget_renders_markdown_and_never_model_html() -> None:
-    from kral_nb import widgets
-    from kral_nb.recorder import Run
+    from kral_nb.record.recorder import Run
+    from kral_nb.views import widgets
 
     run = Run("r", "sim", "fast", "openai", status="ok")
     run.text_parts.append("**bold** costs $5 <script>alert(1)</script>\n\n- item\n\n```py\nx<1\n```")
@@ -261,4 +261,7 @@ def test_the_load_form_runs_a_sweep_and_binds_a_load_result(ip: InteractiveShell
     assert "--concurrency 1,x: expected comma-separated numbers" in cap.stderr and "Traceback" not in cap.stderr
     with capture_output() as cap:
         ip.run_cell_magic("kral", "-m sim:fast --rate 5 --requests 2 --slo ttft", "hi")
-    assert "slo takes positive limits" in cap.stderr
+    assert "--slo ttft: expected METRIC=SECONDS pairs" in cap.stderr
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast --rate 5 --requests 2 --slo ttfb=1", "hi")
+    assert "slo must be positive limits in seconds for ttft_s, tpot_s, e2e_s" in cap.stderr

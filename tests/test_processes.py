@@ -132,8 +132,9 @@ def test_a_local_model_that_cannot_start_is_one_runs_error_and_the_sim_streams(
 def test_a_helper_that_answered_is_not_probed_again() -> None:
     """After the first run the sim's readiness is known: later runs take the engine's fast
     path (no worker-thread hop, no probe, no note in the pane)."""
-    from kral_nb import api, startup
+    from kral_nb import sweeps
+    from kral_nb.servers import startup
 
     kral_nb.run("hi", model="sim:fast+n=2")
-    job = api.sweep("hi", ["sim:fast+n=2"]).jobs[0]
+    job = sweeps.sweep("hi", ["sim:fast+n=2"]).jobs[0]
     assert job.ready is not None and startup.answered(job.ready) and job.run.note == ""

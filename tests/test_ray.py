@@ -19,7 +19,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 import kral_nb
-from kral_nb import raypool
+from kral_nb.loadgen import raypool
 
 
 @pytest.fixture(scope="module")

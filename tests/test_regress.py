@@ -15,7 +15,7 @@ import kral_nb
 from kral_nb import sim
 from kral_nb.cli import main
 from kral_nb.errors import ConfigError
-from kral_nb.regress import compare_runs, parse_fraction, verdict
+from kral_nb.report.regress import compare_runs, parse_fraction, verdict
 
 from .hostile import Handler, hostile
 

@@ -6,7 +6,7 @@ import kral_nb
 
 
 def test_result_view_shows_answers_hides_empty_columns_and_cuts_long_errors() -> None:
-    from kral_nb import resultview
+    from kral_nb.views import resultview
 
     r = kral_nb.compare("hi", ["sim:fast+n=5", "sim:fast+n=300+chunk=5", "sim:fast+n=5+error=1"], progress=False)
     runs = r.runs.copy()
@@ -37,8 +37,8 @@ def test_plots_read_at_a_glance() -> None:
 
 
 def test_the_stats_line_says_max_tokens_and_cold() -> None:
-    from kral_nb import panes
-    from kral_nb.recorder import Run
+    from kral_nb.record.recorder import Run
+    from kral_nb.views import panes
 
     run = Run("r", "sim", "fast", "openai", t0_ns=0, first_content_ns=10**8, end_ns=10**9, status="ok")
     assert "max tokens" not in panes.stats(run, 0) and "cold" not in panes.stats(run, 0)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import kral_nb
-from kral_nb.columns import CHUNK_COLUMNS, RUN_COLUMNS
+from kral_nb.results.columns import CHUNK_COLUMNS, RUN_COLUMNS
 
 DESIGN_CHUNKS = ["run_id", "provider", "model", "protocol", "seq", "kind", "t_s", "dt_s", "text", "n_chars", "tool_index", "tool_id", "tool_name", "tool_args", "finish_reason", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens", "n_bytes"]
 EXTRA_CHUNKS = ["n_tokens", "n_tokens_source"]
@@ -42,7 +42,7 @@ def test_public_api_is_pinned() -> None:
         "MissingKeyError", "ProtocolError", "Record", "Result", "RetryPolicy", "Stream",
         "StreamError", "Timeouts", "__version__", "astream", "compare", "compare_runs", "history", "read_parquet",
         "read_csv", "run", "set_key", "start", "stream", "load_ipython_extension", "ChatWidget",
-        "load", "LoadResult", "RayCluster", "store", "Store",
+        "load", "LoadResult", "RayCluster", "store", "Store", "Sweep", "sim",
     ])
     for name in kral_nb.__all__:
         assert hasattr(kral_nb, name), name

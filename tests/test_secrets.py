@@ -19,9 +19,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import kral_nb
+from kral_nb.options import Options
+from kral_nb.protocols.request import RequestSpec
 from kral_nb.providers import PRESETS
 from kral_nb.redact import redact_url
-from kral_nb.request import RequestSpec
 
 from .hostile import hostile
 
@@ -110,7 +111,7 @@ def test_executed_notebook_json_and_html(tmp_path: Path, monkeypatch: pytest.Mon
     # other provider's fake key stays set, and the kernel inherits them.
     monkeypatch.delenv("KRAL_API_KEY")
     monkeypatch.delenv("KRAL_SIM_URL", raising=False)
-    from kral_nb.notebook import execute
+    from kral_nb.cli.notebook import execute
 
     written = execute(str(Path(__file__).parent.parent / "notebooks" / "01-quickstart.ipynb"), str(tmp_path))
     assert any(p.endswith(".ipynb") for p in written) and any(p.endswith(".html") for p in written)
@@ -200,7 +201,7 @@ def test_credentials_in_base_url_are_never_shown(tmp_path: Path, caplog: pytest.
         job = sw.jobs[0]
         texts = [info.value, verbose_tb(info.value), info.value.result.runs.to_csv(), repr(sw), repr(job),
                  repr(job.spec), str(job), sw.result.runs.to_csv(), caplog.text,
-                 repr(kral_nb.api.Options.from_kwargs({"api_key": KEY, "base_url": base}))]
+                 repr(Options.from_kwargs({"api_key": KEY, "base_url": base}))]
         assert "@" not in job.spec.url and "'authorization': '***'" in repr(job.spec)  # sent as Basic
         assert redact_url(base) == url.replace("http://", "http://***@") + "/401"
         assert_no_secret(*texts)

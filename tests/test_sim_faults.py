@@ -173,7 +173,7 @@ def test_server_rejecting_stream_options_gets_a_second_request_without_it() -> N
 
 
 def test_cut_off_message_names_the_proxy_idle_timeout() -> None:
-    from kral_nb.recorder import Run, cut_off_message
+    from kral_nb.record.recorder import Run, cut_off_message
 
     run = Run("r", "kral", "m", "openai")
     run.t0_ns = 0

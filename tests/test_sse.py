@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kral_nb.sse import Comment, Event, SSEDecoder
+from kral_nb.protocols.sse import Comment, Event, SSEDecoder
 
 
 def decode_all(data: bytes, cuts: list[int] | None = None) -> list[Event | Comment]:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import kral_nb
-from kral_nb import metrics, panes
-from kral_nb.frames import chunks_frame, runs_frame
-from kral_nb.replay import replay
+from kral_nb.record import metrics
+from kral_nb.record.replay import replay
+from kral_nb.results.frames import chunks_frame, runs_frame
+from kral_nb.views import panes
 
 from .conftest import golden
 

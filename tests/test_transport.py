@@ -18,9 +18,9 @@ import pytest
 import trustme
 
 import kral_nb
-from kral_nb import client as http_client
-from kral_nb import kernelstamp
-from kral_nb.recorder import Run
+from kral_nb.net import client as http_client
+from kral_nb.net import kernelstamp
+from kral_nb.record.recorder import Run
 
 
 def _sse(obj: object) -> bytes:
@@ -142,9 +142,10 @@ def _collect(base_url: str, beside: Callable[[], Awaitable[None]] | None = None)
 def _run(base_url: str, beside: Callable[[], Awaitable[None]] | None = None,
          loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> tuple[Run, bool]:
     """The run, and whether the loop ran the lag timer."""
-    from kral_nb import engine
-    from kral_nb.client import new_client
-    from kral_nb.plan import Options, plan
+    from kral_nb.net import engine
+    from kral_nb.net.client import new_client
+    from kral_nb.options import Options
+    from kral_nb.plan import plan
 
     job = plan("hi", None, "m", Options(provider="openai", base_url=base_url, api_key="x"))
 

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kral_nb
-from kral_nb.recorder import Run
-from kral_nb.replay import replay
+from kral_nb.record.recorder import Run
+from kral_nb.record.replay import replay
+from kral_nb.record.runrow import row as run_row
 
 from .conftest import golden, golden_files
 
@@ -108,7 +109,7 @@ def test_wrong_types_in_every_field_become_error_records(protocol: str, tmp_path
             for f in ("tool_id", "tool_name", "tool_args", "finish_reason"):
                 assert getattr(c, f) is None or isinstance(getattr(c, f), str), f
         assert isinstance(run.text, str) and isinstance(run.reasoning, str)
-        run.row()
+        run_row(run)
 
     inner()
     errors = [r.error for r in runs if r.error and "unexpected event shape" in r.error]
@@ -131,4 +132,4 @@ def test_the_error_names_the_field(protocol: str, data: bytes, field: str) -> No
     run = replay(protocol, [(1, data)])
     assert run.status == "error" and run.error is not None, run.error
     assert ("unexpected event shape" in run.error and field in run.error) or "malformed JSON" in run.error
-    run.row()
+    run_row(run)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Protocol
 
-from ..records import ERROR, Chunk
-from ..sse import Comment, Event
+from .records import ERROR, Chunk
+from .sse import Comment, Event
 
 PROTOCOLS = ("openai", "anthropic", "gemini")
 MALFORMED = "malformed JSON in stream event"  # run(check=True) raises ProtocolError for it

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..jsonlib import loads
-from ..records import (
+from . import malformed, shape
+from .jsonlib import loads
+from .records import (
     DONE,
     ERROR,
     FINISH,
@@ -22,9 +23,8 @@ from ..records import (
     USAGE,
     Chunk,
 )
-from ..request import ChatRequest, RequestSpec
-from ..sse import Comment, Event, SSEDecoder
-from . import malformed, shape
+from .request import ChatRequest, RequestSpec
+from .sse import Comment, Event, SSEDecoder
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the protocol requires max_tokens

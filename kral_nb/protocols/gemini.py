@@ -13,12 +13,12 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from ..jsonlib import loads
-from ..messages import error_message
-from ..records import DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
-from ..request import ChatRequest, RequestSpec
-from ..sse import Comment, Event, SSEDecoder
 from . import malformed, shape
+from .jsonlib import loads
+from .messages import error_message
+from .records import DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
+from .request import ChatRequest, RequestSpec
+from .sse import Comment, Event, SSEDecoder
 
 _ROLES = {"assistant": "model", "user": "user", "model": "model"}
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..jsonlib import loads
-from ..messages import error_message
-from ..records import (
+from . import malformed, shape
+from .jsonlib import loads
+from .messages import error_message
+from .records import (
     DONE,
     ERROR,
     FINISH,
@@ -22,9 +23,8 @@ from ..records import (
     USAGE,
     Chunk,
 )
-from ..request import ChatRequest, RequestSpec
-from ..sse import Comment, Event, SSEDecoder
-from . import malformed, shape
+from .request import ChatRequest, RequestSpec
+from .sse import Comment, Event, SSEDecoder
 
 TERMINATOR = "[DONE]"
 

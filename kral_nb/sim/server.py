@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from ..helpers import free_port, spawn, stop
-from ..startup import Ready, Started, register, wait
+from ..servers.helpers import free_port, spawn, stop
+from ..servers.startup import Ready, Started, register, wait
 from .app import create_app
 
 _auto: Started | None = None

@@ -1,0 +1,96 @@
+"""Gathering a load sweep: the shards' reports (partial ones while a cell runs, a final one
+at its end) become the runs and the load columns. Pure: no clock, no I/O. Whatever the host
+(a local process, a Ray actor), a shard that dies leaves its sent-but-unreported requests
+as ``error`` runs naming the cause; everything it reported before stays."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..record.recorder import Run
+from .result import LoadResult
+
+if TYPE_CHECKING:
+    from .shard import CellReport
+
+META = ("run_id", "cell", "level", "mode", "scheduled_s", "sent_s", "queue_delay_s", "in_flight_at_send",
+        "shard", "host", "region", "clock_offset_s")
+
+
+class Gather:
+    """Collects reports as they arrive; :meth:`result` builds the :class:`LoadResult`."""
+
+    def __init__(self, cells: list[dict[str, Any]], slo: dict[str, float]) -> None:
+        self.cells, self.slo = cells, slo
+        self.by_cell = {c["cell"]: c for c in cells}
+        for c in cells:
+            c.setdefault("shards", 0)
+            c.update(lag_s=[], read_delay_s=[], cpu_s=[], wall_s=[])
+        self.runs: list[Run] = []
+        self.sent: dict[str, tuple[int, int, int, int]] = {}  # run id -> (cell, shard, scheduled_ns, in flight)
+        self.host: dict[tuple[int, int], tuple[str, str, float]] = {}  # host, region, clock offset
+        self.start_ns: dict[tuple[int, int], int] = {}  # each shard's start on its own host's clock
+        self.open: set[tuple[int, int]] = set()  # (cell, shard) with requests not yet reported
+
+    def add(self, rep: CellReport) -> None:
+        key = (rep.cell, rep.shard)
+        self.host[key], self.start_ns[key] = (rep.host, rep.region, rep.clock_offset_s), rep.start_ns
+        for run_id, scheduled, in_flight in rep.sent:
+            self.sent[run_id] = (rep.cell, rep.shard, scheduled, in_flight)
+        self.runs += rep.runs
+        if rep.final:
+            cell = self.by_cell[rep.cell]
+            cell["lag_s"].append(rep.lag_s)
+            cell["cpu_s"].append(rep.cpu_s)
+            cell["wall_s"].append(rep.wall_s)
+            cell["read_delay_s"].append(rep.read_delay_s)
+            cell["loop"], cell["stamps"] = rep.loop, rep.stamps
+            self.open.discard(key)
+        else:
+            self.open.add(key)
+
+    def lost(self, cell_id: int, shard: int, cause: str) -> int:
+        """Shard ``shard`` died during cell ``cell_id``: each request it sent and never
+        reported ends as an ``error`` run saying why. Returns how many."""
+        reported = {r.run_id for r in self.runs}
+        cell = self.by_cell[cell_id]
+        n = 0
+        for run_id, (c, s, _, _) in self.sent.items():
+            if (c, s) == (cell_id, shard) and run_id not in reported:
+                run = Run(run_id, cell["provider"], cell["model"], cell["protocol"])
+                run.fail("error", f"{cause}; this request was in flight and its records were lost")
+                self.runs.append(run)
+                n += 1
+        self.open.discard((cell_id, shard))
+        return n
+
+    def result(self) -> LoadResult:
+        import pandas as pd
+
+        meta: dict[str, list[Any]] = {k: [] for k in META}
+        for run in self.runs:
+            cell_id, shard, sched, in_flight = self.sent[run.run_id]
+            cell = self.by_cell[cell_id]
+            start = self.start_ns[(cell_id, shard)]  # no clock arithmetic across hosts
+            host, region, offset = self.host[(cell_id, shard)]
+            sent = (run.t0_ns - start) / 1e9 if run.t0_ns is not None else math.nan
+            for k, v in (("run_id", run.run_id), ("cell", cell_id), ("level", cell["level"]), ("mode", cell["mode"]),
+                         ("scheduled_s", (sched - start) / 1e9), ("sent_s", sent),
+                         ("queue_delay_s", sent - (sched - start) / 1e9), ("in_flight_at_send", in_flight),
+                         ("shard", shard), ("host", host), ("region", region), ("clock_offset_s", offset)):
+                meta[k].append(v)
+        frame = pd.DataFrame(meta).astype({"run_id": "string", "cell": "int64", "level": "float64",
+                                           "scheduled_s": "float64", "sent_s": "float64", "queue_delay_s": "float64",
+                                           "mode": "category", "in_flight_at_send": "int64", "shard": "int64",
+                                           "host": "string", "region": "string", "clock_offset_s": "float64"})
+        order = frame.sort_values(["cell", "scheduled_s"], kind="stable")
+        rank = {rid: i for i, rid in enumerate(order["run_id"].tolist())}
+        runs = sorted(self.runs, key=lambda r: rank[r.run_id])
+        cell_of = dict(zip(order["run_id"].tolist(), order["cell"].tolist(), strict=True))
+        counts: dict[int, int] = {}
+        for run in runs:  # send order within the cell, across shards
+            c = cell_of[run.run_id]
+            run.repeat = counts.get(c, 0)
+            counts[c] = run.repeat + 1
+        return LoadResult(runs, frame, self.cells, self.slo)

@@ -1,0 +1,112 @@
+"""``kral_nb.load``: concurrency (closed loop) and arrival-rate (open loop) sweeps, each level's
+requests dealt across shard processes (``shard.py``), gathered into the usual frames plus the
+load columns and a per-level frame (``levels.py``).
+
+Order: level by level as given, and within a level every model in turn (one cell at a time,
+so models never compete for the client). Each shard is a process with its own event loop;
+records come back as columns (``RecordColumns`` pickles as a few buffers).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import Cancelled, ConfigError
+from ..options import LoadOptions, Options, with_options
+from ..plan import plan
+from . import arrivals, raypool
+from .gather import Gather
+from .pool import ShardPool, loop_choice
+from .result import LoadResult
+from .shard import MAX_IN_FLIGHT, CellTask
+from .view import LoadView
+
+
+def default_shards() -> int:
+    """One shard per usable core."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@with_options(LoadOptions, Options)
+def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) -> LoadResult:
+    """Sweep load levels for every model: ``concurrency=[1, 8, 32]`` keeps that many requests
+    in flight (closed loop); ``rate=[1, 5, 20]`` sends requests per second on an ``arrival``
+    schedule (``poisson``, ``constant``, ``gamma`` with ``burstiness``) whatever the responses
+    do (open loop). Each level lasts ``duration_s`` or ``requests`` requests; requests sent in
+    its first ``warmup_s`` are flagged and left out of the statistics. ``slo`` (``ttft_s``,
+    ``tpot_s``, ``e2e_s`` limits in seconds) defines goodput. ``shards`` worker processes
+    (default: one per core) share each level. Open loop: at most ``max_in_flight`` requests
+    at once (default 4,096 per shard); a request due while the cap is reached waits, and its
+    ``queue_delay_s`` shows it. ``cluster="ray"`` (or :class:`kral_nb.RayCluster`) runs the
+    shards as Ray actors (default: one per CPU of the cluster, or one per region). Returns a
+    :class:`LoadResult`."""
+    lo = LoadOptions.take(options)
+    mode, values = lo.mode, lo.levels
+    duration_s, requests, warmup_s, slo = lo.duration_s, lo.requests, lo.warmup_s, dict(lo.slo or {})
+    if not models:
+        raise ConfigError("load() needs at least one model")
+    cluster, shards, progress, max_in_flight = lo.cluster, lo.shards, lo.progress, lo.max_in_flight
+    arrival, burstiness, seed = lo.arrival, lo.burstiness, lo.seed
+    on_ray = raypool.resolve(cluster)
+    loop_choice()  # a bad KRAL_NB_LOOP fails here, not in every shard
+    opts = Options.from_kwargs(options)
+    templates: list[Any] = [plan(prompt, None, m, opts) for m in models]  # every check before any request
+    for job in templates:
+        job.run.listener = None
+    cells = [{"cell": li * len(models) + mi, "model_index": mi, "mode": mode, "level": v, "warmup_s": float(warmup_s),
+              "provider": templates[mi].run.provider, "model": templates[mi].run.model,
+              "protocol": templates[mi].run.protocol}
+             for li, v in enumerate(values) for mi in range(len(models))]
+    view = LoadView(cells, enabled=progress if progress is not None else True)
+    pool: ShardPool | raypool.RayPool
+    if on_ray is not None:
+        view.note(raypool.connect(on_ray), warn=False)  # before anything starts: one clear error if unreachable
+        n_shards = shards or raypool.default_shards(on_ray)
+        pool = raypool.RayPool(n_shards, on_ray)
+    else:
+        n_shards = shards or default_shards()
+        pool = ShardPool(n_shards)
+    gather = Gather(cells, slo)
+    interrupted = False
+    try:
+        pool.start()
+        for cell in cells:
+            tasks = _tasks(cell, templates[cell["model_index"]], n_shards, mode, duration_s, requests, arrival,
+                           burstiness, seed, -(-max_in_flight // n_shards) if max_in_flight else MAX_IN_FLIGHT)
+            cell["shards"] = len(tasks)
+            pool.run(tasks, gather, view)
+    except KeyboardInterrupt:
+        interrupted = True
+        pool.stop_and_collect(gather, view)
+    finally:
+        pool.close()
+        view.close()
+    result = gather.result()
+    from ..results.history import HISTORY
+
+    HISTORY.keep(*result.run_list)
+    if interrupted:
+        raise Cancelled("cancelled: the load sweep's partial result is in exc.result", result=result)
+    return result
+
+
+def _split(n: int, parts: int) -> list[int]:
+    return [n // parts + (i < n % parts) for i in range(parts)]
+
+
+def _tasks(cell: dict[str, Any], job: Any, n_shards: int, mode: str, duration_s: float | None,
+           requests: int | None, arrival: str, burstiness: float, seed: int, max_in_flight: int) -> list[CellTask]:
+    common = {"cell": cell["cell"], "job": job, "mode": mode, "start_ns": 0, "warmup_s": cell["warmup_s"],
+              "duration_s": duration_s, "max_in_flight": max_in_flight}
+    if mode == "closed":
+        conc = [c for c in _split(int(cell["level"]), n_shards) if c > 0]
+        quotas = _split(requests, len(conc)) if requests is not None else [None] * len(conc)
+        return [CellTask(shard=i, concurrency=c, requests=q, **common)
+                for i, (c, q) in enumerate(zip(conc, quotas, strict=True)) if q != 0]
+    offsets = arrivals.schedule(cell["level"], arrival=arrival, burstiness=burstiness, duration_s=duration_s,
+                                requests=requests, seed=seed + cell["cell"])
+    cell["scheduled"] = len(offsets)
+    return [CellTask(shard=i, offsets_s=offsets[i::n_shards].tolist(), **common)
+            for i in range(min(n_shards, len(offsets)))]

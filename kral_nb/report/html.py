@@ -1,0 +1,226 @@
+"""One self-contained HTML report of a Result or LoadResult: opens in any browser with no
+network and no scripts — styles inline, plots as inline SVG (vector: sharp when printed or
+zoomed on a phone), per-run details in ``<details>``. Every value from a run (answers,
+errors, model names) is escaped.
+
+Sections are a list of (title, HTML) built from the frames present, so new frames add a
+section without rewriting the rest: what was run, summary, verdicts, cost, plots, load levels
+(LoadResult), runs.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import pandas as pd
+
+from ..fmt import model_label
+from .stats import compare_pairs, fmt_usd, summary
+
+CSS = """
+:root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5a5a5a; --line: #d0d0d0;
+        --ok: #1a7f37; --bad: #b3261e; --head: #f3f3f3; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e8e8e8; --bg: #161616; --muted: #b0b0b0;
+        --line: #444; --ok: #6ad18a; --bad: #ff8a80; --head: #242424; } }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg);
+       background: var(--bg); margin: 0 auto; padding: 1rem; max-width: 1100px; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid var(--line); }
+.meta { color: var(--muted); } .scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid var(--line); padding: 3px 6px; text-align: right; vertical-align: top; }
+th { background: var(--head); } td:first-child, th:first-child { text-align: left; }
+table.kv td { text-align: left; } .ok { color: var(--ok); } .bad { color: var(--bad); }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 480px), 1fr)); gap: 8px; }
+figure { margin: 0 0 1rem; } figure svg { max-width: 100%; height: auto; background: #fff; }
+details { border: 1px solid var(--line); border-radius: 4px; padding: 4px 8px; margin: 4px 0; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0; }
+@media print { details { break-inside: avoid; } details > * { display: block; } }
+"""
+
+_SUMMARY_MS = ("ttft_s_median", "ttft_s_ci_low", "ttft_s_ci_high", "e2e_s_p50", "e2e_s_p99", "itl_p50_s_p50")
+
+
+def _pkg(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _table(df: pd.DataFrame) -> str:
+    return f'<div class="scroll">{df.to_html(index=False, na_rep="", escape=True, border=0)}</div>'
+
+
+def _ms(v: Any) -> str:
+    return "" if pd.isna(v) else f"{v * 1000:,.0f} ms" if abs(v) >= 0.01 else f"{v * 1000:.2f} ms"
+
+
+def _ci(m: Any, lo: Any, hi: Any) -> str:
+    if pd.isna(m):
+        return ""
+    return _ms(m) if pd.isna(lo) else f"{_ms(m)} [{_ms(lo)}, {_ms(hi)}]"
+
+
+def _usd(v: Any) -> str:
+    return "" if pd.isna(v) else fmt_usd(float(v))
+
+
+def _what(runs: pd.DataFrame) -> str:
+    models = sorted({model_label(*k) for k in runs[["provider", "model", "protocol"]].itertuples(index=False)})
+    counts = runs["status"].astype(str).value_counts().to_dict()
+    started = runs["started_at"].dropna()
+    span = f"{started.min():%Y-%m-%d %H:%M} – {started.max():%H:%M} UTC" if len(started) else "—"
+    keys = runs["request_key"].dropna().nunique() if "request_key" in runs.columns else 0
+    items = {
+        "models": ", ".join(models), "protocols": ", ".join(sorted(set(runs["protocol"].astype(str)))),
+        "runs": f"{len(runs)} ({', '.join(f'{n} {s}' for s, n in counts.items())}; "
+                f"{int(runs['warmup'].astype(bool).sum())} warmup)",
+        "distinct requests": f"{runs['prompt_id'].nunique()} prompt(s), {keys} request key(s)",
+        "when": span,
+        "kral_nb / genai-prices": f"{_pkg('kral-nb')} / {_pkg('genai-prices')}",
+        "host": f"{html.escape(platform.node())} · Python {sys.version.split()[0]} · {platform.platform()}",
+    }
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items.items())
+    return f'<table class="kv">{rows}</table>'
+
+
+def _requests(runs: pd.DataFrame, limit: int = 20) -> str:
+    """Each distinct request (prompt, system prompt, tools, options) with its key and runs."""
+    if "request" not in runs.columns or not runs["request"].notna().any():
+        return "<p class='meta'>not recorded (frames written before kral_nb recorded requests)</p>"
+    groups = runs.dropna(subset=["request"]).groupby("request", observed=True, sort=False)
+    items = []
+    for text, g in list(groups)[:limit]:
+        req = json.loads(str(text))
+        last = next((m.get("content") for m in reversed(req.get("messages") or []) if isinstance(m, dict)), "")
+        head = str(last if isinstance(last, str) else json.dumps(last))
+        head = head if len(head) <= 100 else head[:97] + "..."
+        key = str(g["request_key"].iloc[0]) if "request_key" in g.columns else ""
+        items.append(f"<details><summary><code>{html.escape(key)}</code> · {len(g)} run(s) · "
+                     f"{html.escape(head)}</summary><pre>{html.escape(json.dumps(req, indent=1, ensure_ascii=False))}"
+                     f"</pre></details>")
+    more = groups.ngroups - limit
+    return "".join(items) + (f"<p class='meta'>… and {more} more</p>" if more > 0 else "")
+
+
+def _summary(runs: pd.DataFrame) -> str:
+    s = summary(runs)
+    if s.empty:
+        return "<p>No runs.</p>"
+    out = pd.DataFrame({"model": [model_label(p, m, pr) for p, m, pr in zip(s["provider"], s["model"],
+                                                                            s["protocol"], strict=True)],
+                        "runs": s["runs"], "ok": s["ok"], "errors": s["errors"], "cut offs": s["cut_offs"]})
+    out["TTFT median [95% CI]"] = [_ci(m, lo, hi) for m, lo, hi in zip(
+        s["ttft_s_median"], s["ttft_s_ci_low"], s["ttft_s_ci_high"], strict=True)]
+    out["TTFT p99"] = s["ttft_s_p99"].map(_ms)
+    out["e2e p50 / p99"] = ["" if pd.isna(a) else f"{_ms(a)} / {_ms(b)}"
+                            for a, b in zip(s["e2e_s_p50"], s["e2e_s_p99"], strict=True)]
+    out["gap p50"] = s["itl_p50_s_p50"].map(_ms)
+    out["tok/s median"] = s["output_tokens_per_s_median"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    out["tokens"] = s["tokens_source"].map(lambda v: "" if pd.isna(v) or v is None else
+                                           "est." if "estimate" in str(v) else str(v))
+    if "cost_usd_median" in s:
+        out["cost / run"] = s["cost_usd_median"].map(_usd)
+        out["cost / ok answer"] = s["cost_per_ok_answer_usd"].map(_usd)
+    return _table(out)
+
+
+def _verdicts(runs: pd.DataFrame) -> str:
+    items = []
+    for metric in ("ttft_s", "e2e_s", "cost_usd"):
+        if metric == "cost_usd" and not (runs.get("cost_usd", pd.Series(dtype=float)).fillna(0) > 0).any():
+            continue
+        pairs = compare_pairs(runs, metric)
+        if pairs.empty:
+            continue
+        items += [f"<li><b>{html.escape(metric)}</b>: {html.escape(v)}</li>" for v in pairs["verdict"]]
+    return f"<ul>{''.join(items)}</ul>" if items else "<p>One model: nothing to compare.</p>"
+
+
+def _svg(ax: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    ax.figure.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(ax.figure)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG
+
+
+def _plots(result: Any) -> str:
+    from .plots import Plots
+
+    p = Plots(result.chunks, result.runs)
+    figs = [(name, getattr(p, name)()) for name in ("timeline", "ttft", "gaps", "throughput", "cost")]
+    return '<div class="plots">' + "".join(f'<figure aria-label="{name}">{_svg(ax)}</figure>'
+                                            for name, ax in figs) + "</div>"
+
+
+def _levels(result: Any) -> str:
+    lv = result.levels
+    cols = [c for c in ("model", "mode", "level", "requests", "achieved_rps", "goodput_rps", "slo_attainment",
+                        "ttft_s_p50", "ttft_s_p99", "tpot_s_p50", "e2e_s_p99", "cost_per_goodput_request_usd",
+                        "client_saturated") if c in lv.columns]
+    table = lv[cols].copy()
+    for c in cols:
+        if c.endswith("_s_p50") or c.endswith("_s_p99"):
+            table[c] = table[c].map(_ms)
+        elif c.endswith("_usd"):
+            table[c] = table[c].map(_usd)
+        elif c.endswith("_rps") or c == "slo_attainment":
+            table[c] = table[c].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    plots = ""
+    try:
+        plots = f'<figure aria-label="load latency">{_svg(result.plot.latency("ttft_s"))}</figure>' \
+                f'<figure aria-label="goodput">{_svg(result.plot.goodput())}</figure>'
+    except Exception as exc:  # a sweep too small to plot still reports its table
+        plots = f"<p class='meta'>plots unavailable: {html.escape(str(exc))}</p>"
+    return _table(table.rename(columns=lambda c: c.replace("_", " "))) + plots
+
+
+def _runs(runs: pd.DataFrame) -> str:
+    items = []
+    for r in runs.to_dict("records"):
+        status = str(r["status"])
+        cls = "ok" if status == "ok" else "bad"
+        head = (f"{html.escape(model_label(r['provider'], r['model'], r['protocol']))} · "
+                f"<span class='{cls}'>{html.escape(status)}</span> · TTFT {_ms(r['ttft_s'])} · "
+                f"total {_ms(r['e2e_s'])}" + (" · warmup" if r.get("warmup") else ""))
+        body = f"<pre>{html.escape(str(r['text'] or ''))}</pre>"
+        if r.get("error") and not pd.isna(r["error"]):
+            body += f"<p class='bad'>{html.escape(str(r['error']))}</p>"
+        if r.get("tool_calls") and r["tool_calls"] not in ("[]", None):
+            body += f"<p>tool calls: <code>{html.escape(str(r['tool_calls']))}</code></p>"
+        items.append(f"<details><summary>{head}</summary>{body}</details>")
+    return "".join(items)
+
+
+def render(result: Any, *, title: str = "kral_nb report") -> str:
+    """The report as one HTML string."""
+    runs = result.runs
+    sections = [("What was run", _what(runs)), ("Requests", _requests(runs)), ("Summary (ok runs; warmups excluded)", _summary(runs)),
+                ("Verdicts", _verdicts(runs)), ("Plots", _plots(result))]
+    if hasattr(result, "levels"):
+        sections.append(("Load levels", _levels(result)))
+    sections.append((f"Runs ({len(runs)})", _runs(runs)))
+    now = datetime.now(timezone.utc)
+    body = "".join(f'<section><h2>{html.escape(t)}</h2>{h}</section>' for t, h in sections)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><p class='meta'>written {now:%Y-%m-%d %H:%M} UTC by kral_nb "
+            f"{_pkg('kral-nb')}; self-contained: no network, no scripts</p>{body}</body></html>")
+
+
+def write(result: Any, path: str, *, title: str = "kral_nb report") -> str:
+    """Write the report to ``path``; returns it."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render(result, title=title))
+    return path

@@ -1,0 +1,238 @@
+"""Static matplotlib plots of a Result (they persist in notebooks and render without a kernel).
+
+``Result.plot.timeline()``, ``.ttft()``, ``.gaps()``, ``.throughput()``, ``.cost()``; each
+returns Axes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..fmt import model_label
+from ..protocols.records import CONTENT_KINDS
+from .stats import GROUP, bootstrap_median_ci, cost_latency
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _plt() -> Any:
+    """pyplot, with the user's backend untouched (matplotlib itself falls back to a headless
+    backend where there is no display)."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - depends on the environment
+        from ..errors import ConfigError
+
+        raise ConfigError("plots need matplotlib: pip install 'kral-nb[notebook]'") from None
+    return plt
+
+
+LEGEND_PT = 9.5  # legends readable at notebook width (the figure is 8 in wide)
+
+
+def axes(ax: Any, title: str) -> Any:
+    """The given Axes, or a new figure's, titled and gridded: every kral_nb plot's frame."""
+    if ax is None:
+        _, ax = _plt().subplots(figsize=(8, 4.5), layout="constrained")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def _ms_ticks(axis: Any) -> None:
+    """Plain millisecond numbers on a log axis (``1``, ``10``, ``100``; not ``10^0``)."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _label(key: tuple[Any, ...]) -> str:
+    return model_label(*key)
+
+
+TIMELINE_UNITS = ("chars", "chunks")
+
+
+class Plots:
+    """The plots of one set of frames (``Result.plot``, or ``Plots(chunks, runs)`` directly
+    on frames you filtered yourself)."""
+
+    def __init__(self, chunks: pd.DataFrame, runs: pd.DataFrame) -> None:
+        self.chunks, self.runs = chunks, runs
+
+    def _axes(self, ax: Any, title: str) -> Any:
+        return axes(ax, title)
+
+    def _colors(self) -> dict[tuple[Any, ...], Any]:
+        plt = _plt()
+        keys = list(dict.fromkeys(tuple(k) for k in self.runs[GROUP].itertuples(index=False)))
+        cmap = plt.get_cmap("tab10")
+        return {k: cmap(i % 10) for i, k in enumerate(keys)}
+
+    def timeline(self, ax: Any = None, *, unit: str = "chars", log: bool | None = None) -> Any:
+        """Cumulative output versus time since the request, one line per run, one colour per
+        model: who starts first, who streams faster. ``unit``: ``"chars"`` (characters of
+        text, reasoning and tool arguments) or ``"chunks"`` (content chunks). Warmup runs are
+        drawn pale and left out of the legend. ``log``: a log time axis from the first chunk
+        (default: when the models' median total times differ more than 5-fold, where a linear
+        axis squeezes the fast ones into its first sliver)."""
+        if unit not in TIMELINE_UNITS:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"unit must be one of {', '.join(TIMELINE_UNITS)}, got {unit!r}")
+        ax = self._axes(ax, f"Output timeline (cumulative {unit} vs time since request)")
+        runs, chunks = self.runs, self.chunks
+        if log is None:
+            ends = runs[~runs["warmup"].astype(bool)].groupby(GROUP, observed=True)["e2e_s"].median().dropna()
+            log = bool(len(ends) > 1 and ends.min() > 0 and ends.max() / ends.min() > 5)
+        colors = self._colors()
+        content = chunks[chunks["kind"].isin(list(CONTENT_KINDS))]
+        seen: set[tuple[Any, ...]] = set()
+        for run_id, g in content.groupby("run_id", sort=False):
+            meta = runs[runs["run_id"] == run_id].iloc[0]
+            key = (meta["provider"], meta["model"], meta["protocol"])
+            t = np.concatenate([[0.0], g["t_s"].to_numpy(float)])
+            step = g["n_chars"].to_numpy(int) if unit == "chars" else np.ones(len(g), dtype=int)
+            y = np.concatenate([[0], np.cumsum(step)])
+            if log:  # no zero on a log axis: the line starts at the first chunk
+                t, y = t[1:] * 1000, y[1:]
+            warm = bool(meta["warmup"])
+            ax.step(t, y, where="post", color=colors[key], alpha=0.35 if warm else 0.85,
+                    label=None if key in seen or warm else _label(key), lw=1.4)
+            if not warm:
+                seen.add(key)
+        if log:
+            ax.set_xscale("log")
+            _ms_ticks(ax.xaxis)
+            ax.set_xlabel("time since request (ms, log scale)")
+        else:
+            ax.set_xlabel("time since request (s)")
+        ax.set_ylabel(f"cumulative output ({unit})")
+        if seen:
+            ax.legend(title="model", fontsize=LEGEND_PT)
+        return ax
+
+    def ttft(self, ax: Any = None) -> Any:
+        """TTFT per model: every run as a dot, the median with its bootstrap 95% CI."""
+        return self._strip("ttft_s", "Time to first token per model", "TTFT (ms)", 1000.0, ax)
+
+    def throughput(self, ax: Any = None, *, log: bool | None = None) -> Any:
+        """Output tokens/s (decode rate, excluding TTFT) per model, median with 95% CI. ``log``:
+        a log axis (default: when the models' medians differ more than 5-fold, where a linear
+        axis makes 25 and 17 tok/s look equal next to 500)."""
+        ax = self._strip("output_tokens_per_s", "Output tokens per second per model",
+                         "output tokens / s", 1.0, ax, estimated=self._estimated())
+        ok = self.runs[(self.runs["status"] == "ok") & ~self.runs["warmup"].astype(bool)]
+        medians = ok.groupby(GROUP, observed=True)["output_tokens_per_s"].median().dropna()
+        if log if log is not None else (len(medians) > 1 and medians.min() > 0 and medians.max() / medians.min() > 5):
+            ax.set_yscale("log")
+            ax.set_ylabel("output tokens / s (log scale)")
+        return ax
+
+    def _estimated(self) -> set[tuple[Any, ...]]:
+        """Models with a run whose token count is an estimate: their labels say "est."."""
+        est = self.runs[self.runs["tokens_source"].astype(str) == "estimate"]
+        return {tuple(k) for k in est[GROUP].itertuples(index=False)}
+
+    def cost(self, ax: Any = None, *, latency: str = "ttft_s") -> Any:
+        """Cost against latency per model: median cost per run (every measured run, failed
+        ones included: they are billed) against the median ``latency`` of its ``ok`` runs
+        (``ttft_s`` or ``e2e_s``), 95% bootstrap CI whiskers on both, the Pareto front (no
+        other model is both faster and cheaper) joined by a dashed line. Models without a
+        price (``unknown_model``) are named under the plot, not drawn at $0."""
+        if latency not in ("ttft_s", "e2e_s"):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"latency must be 'ttft_s' or 'e2e_s', got {latency!r}")
+        what = "TTFT" if latency == "ttft_s" else "end-to-end latency"
+        ax = self._axes(ax, f"Cost vs {what} per model")
+        table = cost_latency(self.runs, latency)
+        colors = self._colors()
+        est = self._estimated()
+        drawn = table.dropna(subset=[f"{latency}_median", "cost_usd_median"]) if len(table) else table
+        for r in drawn.to_dict("records"):
+            key = (r["provider"], r["model"], r["protocol"])
+            x, y = r[f"{latency}_median"] * 1000, r["cost_usd_median"]
+            xerr = [[x - r[f"{latency}_ci_low"] * 1000], [r[f"{latency}_ci_high"] * 1000 - x]]
+            yerr = [[y - r["cost_usd_ci_low"]], [r["cost_usd_ci_high"] - y]]
+            label = str(r["label"]) + (" (est.)" if key in est or "estimated_tokens" in str(r["cost_status"]) else "")
+            ax.errorbar(x, y, xerr=None if np.isnan(xerr[0][0]) else xerr, yerr=None if np.isnan(yerr[0][0]) else yerr,
+                        fmt="o", color=colors.get(key), capsize=3, ms=8 if r["pareto"] else 6,
+                        mec="black" if r["pareto"] else None, label=label)
+        front = drawn[drawn["pareto"]].sort_values(f"{latency}_median") if len(drawn) else drawn
+        if len(front) > 1:
+            ax.plot(front[f"{latency}_median"] * 1000, front["cost_usd_median"], "--", color="gray",
+                    lw=1, label="Pareto front")
+        missing = sorted(set(table["label"]) - set(drawn["label"])) if len(table) else []
+        ax.set_xlabel(f"median {what} (ms)" + (f"\nno price: {', '.join(missing)}" if missing else ""))
+        ax.set_ylabel("median cost per run (USD)")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        if len(drawn):
+            ax.legend(title="model (ringed: on the Pareto front)", fontsize=LEGEND_PT)
+        return ax
+
+    def _strip(self, metric: str, title: str, ylabel: str, scale: float, ax: Any,
+               estimated: set[tuple[Any, ...]] = frozenset()) -> Any:  # type: ignore[assignment]
+        ax = self._axes(ax, title)
+        runs = self.runs
+        ok = runs[(runs["status"] == "ok") & ~runs["warmup"].astype(bool)]
+        colors = self._colors()
+        rng = np.random.default_rng(0)
+        labels = []
+        for i, (key, g) in enumerate(ok.groupby(GROUP, observed=True, sort=False)):
+            vals = g[metric].to_numpy(float) * scale
+            label = _label(tuple(key)) + (" (est.)" if tuple(key) in estimated else "")
+            ax.scatter(i + rng.uniform(-0.12, 0.12, len(vals)), vals, s=18, alpha=0.6,
+                       color=colors[tuple(key)], label=label)
+            med, lo, hi = bootstrap_median_ci(vals)
+            if not np.isnan(lo):
+                ax.errorbar(i + 0.25, med, yerr=[[med - lo], [hi - med]], fmt="D", color="black",
+                            capsize=4, ms=5)
+            else:
+                ax.plot(i + 0.25, med, "D", color="black", ms=5)
+            labels.append(label)
+        ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=LEGEND_PT)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("model (diamond: median with 95% bootstrap CI)")
+        if labels:
+            ax.legend(title="model", fontsize=LEGEND_PT)
+        return ax
+
+    def gaps(self, ax: Any = None) -> Any:
+        """ECDF of inter-chunk gaps (content chunks), log-scaled time axis, one line per model."""
+        ax = self._axes(ax, "Inter-chunk gaps (ECDF)")
+        runs, chunks = self.runs, self.chunks
+        ok_ids = set(runs.loc[(runs["status"] == "ok") & ~runs["warmup"].astype(bool), "run_id"])
+        content = chunks[chunks["kind"].isin(list(CONTENT_KINDS)) & chunks["run_id"].isin(ok_ids)]
+        colors = self._colors()
+        for key, g in content.groupby(GROUP, observed=True, sort=False):
+            gaps = np.sort(g["dt_s"].dropna().to_numpy(float)) * 1000.0
+            gaps = gaps[gaps > 0]
+            if gaps.size:
+                ax.step(gaps, np.arange(1, gaps.size + 1) / gaps.size, where="post",
+                        color=colors[tuple(key)], label=_label(tuple(key)))
+        ax.set_xscale("log")
+        _ms_ticks(ax.xaxis)
+        ax.set_xlabel("gap between content chunks (ms, log scale)")
+        ax.set_ylabel("fraction of gaps ≤ x")
+        if ax.get_lines():
+            ax.legend(title="model", fontsize=LEGEND_PT)
+        return ax
+
+    def save_all(self, directory: str) -> list[str]:
+        """Write the five plots as PNG files; returns their paths."""
+        import os
+
+        plt = _plt()
+        os.makedirs(directory, exist_ok=True)
+        paths = []
+        for name in ("timeline", "ttft", "gaps", "throughput", "cost"):
+            ax = getattr(self, name)()
+            path = os.path.join(directory, f"{name}.png")
+            ax.figure.savefig(path, dpi=110)
+            plt.close(ax.figure)
+            paths.append(path)
+        return paths

@@ -1,0 +1,161 @@
+"""Baseline vs candidate: did a model get slower (or dearer) between two sets of runs, and
+with what confidence? Pure: runs frames in, a frame out (``compare_runs``); ``gate`` turns it
+into a pass/fail for CI (``python -m kral_nb gate``).
+
+Per model (provider, model, protocol) and metric: the difference of medians (candidate -
+baseline) with its seeded bootstrap 95% CI (``analysis.diff_median_ci``, the statistic
+``compare_pairs`` uses), the relative change and a verdict in words. Runs are compared only
+when they asked the same thing: a model whose baseline and candidate ``request_key`` sets
+differ (another prompt, system prompt, tools or options) is refused, saying how they differ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..fmt import model_label
+from .stats import GROUP, HIGHER_IS_BETTER, N_RESAMPLES, _fmt, _measured, ci_text, diff_median_ci, unclear
+
+METRICS = ("ttft_s", "itl_p50_s", "e2e_s", "output_tokens_per_s", "cost_usd")
+
+
+def runs_of(source: Any) -> pd.DataFrame:
+    """A runs frame from a Result / LoadResult, a runs DataFrame, or a directory written by
+    ``to_parquet`` / ``to_csv``."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, str):
+        from ..results.export import read_any
+
+        return read_any(source)[1]
+    runs = getattr(source, "runs", None)
+    if isinstance(runs, pd.DataFrame):
+        return runs
+    raise ConfigError(f"expected a Result, a runs DataFrame or a directory, got {type(source).__name__}")
+
+
+def _keys(runs: pd.DataFrame) -> set[str]:
+    if "request_key" not in runs.columns:
+        return set()
+    return set(runs["request_key"].dropna().astype(str))
+
+
+def compare_runs(baseline: Any, candidate: Any, *, metrics: Sequence[str] = METRICS, seed: int = 0,
+                 n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
+                 allow_different_requests: bool = False) -> pd.DataFrame:
+    """One row per model present on both sides and metric: ``median_baseline``,
+    ``median_candidate``, ``diff`` (candidate - baseline), ``ci_low``/``ci_high``,
+    ``change`` (diff / baseline median) with ``change_ci_low``/``change_ci_high``,
+    ``regression`` (the change in the bad direction: positive = worse, per the metric's
+    direction) with its CI, and ``verdict``. Timing metrics use ``ok`` runs; ``cost_usd``
+    uses every measured run (failed runs are billed too). Raises :class:`ConfigError` when a
+    model's runs asked different things, unless ``allow_different_requests``."""
+    base, cand = runs_of(baseline), runs_of(candidate)
+    unknown = [m for m in metrics if m not in base.columns or m not in cand.columns]
+    if unknown:
+        raise ConfigError(f"unknown metric {unknown[0]!r}; e.g. {', '.join(METRICS)}")
+    rows = []
+    cand_groups = {tuple(k): g for k, g in cand.groupby(GROUP, observed=True, sort=False)}
+    for key, b in base.groupby(GROUP, observed=True, sort=False):
+        c = cand_groups.get(tuple(key))
+        if c is None:
+            continue
+        label = model_label(*key)
+        kb, kc = _keys(b), _keys(c)
+        if kb != kc and kb and kc and not allow_different_requests:
+            raise ConfigError(
+                f"{label}: baseline and candidate asked different things: {_difference(b, c)} "
+                f"(request_key {sorted(kb)} vs {sorted(kc)}); compare like with like, or pass "
+                "allow_different_requests=True")
+        for metric in metrics:
+            rows.append(_row(label, metric, b, c, seed, n_resamples, confidence))
+    if not rows:
+        only = sorted({model_label(*k) for k in base[GROUP].drop_duplicates().itertuples(index=False)})
+        raise ConfigError(f"no model is in both baseline and candidate (baseline has {', '.join(only) or 'none'})")
+    return pd.DataFrame(rows)
+
+
+def _requests(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    if "request" not in runs.columns:
+        return []
+    return [json.loads(t) for t in sorted(set(runs["request"].dropna().astype(str)))]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _difference(b: pd.DataFrame, c: pd.DataFrame) -> str:
+    """How the requests differ, in words: the fields of one request each, else the counts."""
+    rb, rc = _requests(b), _requests(c)
+    if len(rb) == 1 and len(rc) == 1:
+        fields = [f for f in sorted(set(rb[0]) | set(rc[0])) if rb[0].get(f) != rc[0].get(f)]
+        return "; ".join("the messages (prompt) differ" if f == "messages" else
+                         f"{f} {_short(rb[0].get(f))} vs {_short(rc[0].get(f))}" for f in fields)
+    if rb and rc:
+        common = sum(r in rc for r in rb)
+        return f"{len(rb)} distinct request(s) in the baseline, {len(rc)} in the candidate, {common} in common"
+    return "the prompt, system prompt, tools or options differ"
+
+
+def _values(runs: pd.DataFrame, metric: str) -> np.ndarray:
+    picked = runs[~runs["warmup"].astype(bool)] if metric.endswith("_usd") else _measured(runs)
+    return picked[metric].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _row(label: str, metric: str, b: pd.DataFrame, c: pd.DataFrame, seed: int, n_resamples: int,
+         confidence: float) -> dict[str, Any]:
+    xb, xc = _values(b, metric), _values(c, metric)
+    d, lo, hi = diff_median_ci(xc, xb, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    mb = float(np.nanmedian(xb)) if (~np.isnan(xb)).any() else math.nan
+    mc = float(np.nanmedian(xc)) if (~np.isnan(xc)).any() else math.nan
+    rel = (lambda v: v / abs(mb)) if mb == mb and mb != 0 else (lambda v: math.nan)
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    reg_lo, reg_hi = sorted((sign * rel(lo), sign * rel(hi)))
+    return {"model": label, "metric": metric, "n_baseline": int((~np.isnan(xb)).sum()),
+            "n_candidate": int((~np.isnan(xc)).sum()), "median_baseline": mb, "median_candidate": mc,
+            "diff": d, "ci_low": lo, "ci_high": hi, "change": rel(d), "change_ci_low": rel(lo),
+            "change_ci_high": rel(hi), "regression": sign * rel(d), "regression_ci_low": reg_lo,
+            "regression_ci_high": reg_hi, "verdict": verdict(metric, d, lo, hi, mb, confidence)}
+
+
+def verdict(metric: str, d: float, lo: float, hi: float, base_median: float, confidence: float = 0.95) -> str:
+    """"candidate slower by 42 ms (+8.1%), 95% CI [18 ms, 70 ms]" or "no clear difference"."""
+    why = unclear(metric, lo, hi, confidence)
+    if why is not None:
+        return why
+    better = (d > 0) if metric in HIGHER_IS_BETTER else (d < 0)
+    if metric.endswith("_usd"):
+        word = "cheaper" if better else "dearer"
+    elif metric.endswith("_s"):
+        word = "faster" if better else "slower"
+    else:
+        word = "higher" if d > 0 else "lower"
+    rel = f" ({d / abs(base_median):+.1%})" if base_median == base_median and base_median else ""
+    return f"candidate {word} by {_fmt(metric, abs(d))}{rel}, {ci_text(metric, lo, hi, confidence)}"
+
+
+def gate(table: pd.DataFrame, metric: str, max_regression: float) -> pd.DataFrame:
+    """The rows of ``metric`` whose regression exceeds ``max_regression`` (a fraction of the
+    baseline median) with confidence: the lower end of the regression's CI is above it."""
+    rows = table[table["metric"] == metric]
+    return rows[rows["regression_ci_low"] > max_regression]
+
+
+def parse_fraction(text: str) -> float:
+    """``"10%"`` or ``"0.1"`` -> 0.1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ConfigError(f"--max-regression must be a percentage or a fraction (10% or 0.1), got {text!r}") from None
+    if not 0 <= value < 10:
+        raise ConfigError(f"--max-regression must be between 0% and 1000%, got {text!r}")
+    return value

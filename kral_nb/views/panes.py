@@ -1,0 +1,180 @@
+"""Pure rendering of live panes: run snapshots -> Markdown / HTML / plain text.
+
+No clock (``now_ns`` is passed in), no I/O, no IPython: the display and widget shells call
+these from the caller's thread at a bounded rate. Renders stay cheap (string joins and
+escaping); Markdown is rendered by the browser, not converted here.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+
+from ..fmt import run_label
+from ..record.recorder import Run
+from ..results.cost import FREE, live_cost
+
+_CAPPED = frozenset({"length", "max_tokens", "MAX_TOKENS"})  # OpenAI, Anthropic, Gemini
+_FENCE = re.compile(r"^\s*(```|~~~)", re.M)
+_ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹", "http_error": "⛔",
+         "pending": "⏳", "streaming": "▶"}
+
+
+label = run_label
+
+
+def stats(run: Run, now_ns: int) -> str:
+    """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · $0.0012 · 0.64 s`` from a live snapshot
+    (``~`` marks estimated tokens and the cost computed from them); ``max tokens`` when the
+    answer stopped at the token cap, ``cold`` when the run opened a new connection (its TTFT
+    includes the connect)."""
+    t0, first = run.t0_ns, run.first_content_ns
+    end = run.end_ns if run.end_ns is not None else now_ns
+    tokens, source = run.output_tokens()  # the runs table's count, by the same rule
+    approx = "~" if source == "estimate" else ""
+    if run.status == "pending" and run.note:  # waiting for its helper server
+        return f"{_ICON['pending']} {run.note}"
+    parts = [f"{_ICON.get(run.status, '')} {run.status}"]
+    if run.finish_reason in _CAPPED:  # ok, but the answer stopped at the token cap
+        parts.append("max tokens")
+    if run.connect_ns > 0:  # TTFT includes opening the connection (TCP, TLS)
+        parts.append("cold")
+    if t0 is not None and first is not None:
+        ttft_s = (first - t0) / 1e9
+        parts.append(f"TTFT {ttft_s * 1000:.0f} ms")
+        decode_s = (end - first) / 1e9
+        parts.append(f"{approx}{tokens} tok")
+        if tokens > 1 and decode_s > 0:
+            parts.append(f"{(tokens - 1) / decode_s:.1f} tok/s")
+        if run.provider not in FREE:
+            u = run.usage
+            cost = live_cost(run.provider, run.model, u.get("input_tokens"), u.get("cached_tokens"), tokens)
+            if cost == cost:  # not NaN: an unknown model shows no price rather than a wrong one
+                parts.append(f"{approx}${f'{cost:.6f}'.rstrip('0').rstrip('.')}")
+    if t0 is not None:
+        parts.append(f"{max(0, end - t0) / 1e9:.2f} s")
+    if run.attempts > 1:
+        parts.append(f"{run.attempts} attempts")
+    return " · ".join(parts)
+
+
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
+
+
+def safe_markdown(text: str) -> str:
+    """Partial LLM text as Markdown that cannot swallow or script the page: raw HTML
+    (``<script>``, ``<img onerror=...>``) is escaped outside code — in fenced blocks and code
+    spans Markdown shows it literally already; ``$`` is escaped (no math); an unclosed code
+    fence is closed."""
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+            out.append(line)
+        elif fenced:
+            out.append(line)
+        else:
+            out.append(_escape_prose(line))
+    text = "\n".join(out)
+    if fenced:
+        text += "\n```"
+    return text
+
+
+def _escape_prose(line: str) -> str:
+    """Escape ``&``, ``<`` (what can start markup) and ``$`` outside inline code spans."""
+    parts, pos = [], 0
+    for m in _CODE_SPAN.finditer(line):
+        parts.append(_escape_html(line[pos:m.start()]))
+        parts.append(m.group())
+        pos = m.end()
+    parts.append(_escape_html(line[pos:]))
+    return "".join(parts)
+
+
+def _escape_html(s: str) -> str:
+    """``$`` as an entity: literal in every renderer (JupyterLab's math pass, GitHub's math,
+    MathJax) where ``\\$`` is not always."""
+    return _dollars(s.replace("&", "&amp;").replace("<", "&lt;"))
+
+
+def _tools(run: Run) -> list[str]:
+    return [f"{tc.name or '?'}({tc.arguments})" for tc in list(run.tool_calls.values())]
+
+
+# colours from JupyterLab's theme variables (light and dark), with fallbacks for saved HTML;
+# class names for the browser test and user CSS. ``mathjax_ignore``: MathJax leaves ``$`` alone.
+_GRID = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(min(280px,100%),1fr));"
+         "gap:8px;align-items:start")
+_PANE = ("border:1px solid var(--jp-border-color1,#bdbdbd);border-radius:6px;padding:2px 10px 6px;"
+         "min-width:0;word-break:normal")  # words wrap at spaces; a long one scrolls its box
+_STATS = "color:var(--jp-content-font-color1,#212121);font-size:0.9em;margin:0 0 4px"
+_ERROR = "color:var(--jp-content-font-color1,#212121);border-left:3px solid var(--jp-error-color1,#d32f2f);padding-left:6px"
+STREAM_MAX_EM = 20  # a streaming answer's box height; it follows the end, then shows everything
+
+
+def _body(content: str, streaming: bool, markdown: bool) -> str:
+    """The answer's box. While streaming: at most STREAM_MAX_EM high and scrolled to the end
+    (``column-reverse`` keeps the bottom in view without script); final: everything."""
+    pad = "\n\n" if markdown else ""
+    if not streaming:
+        return f'<div class="kral-answer" style="overflow-x:auto">{pad}{content}{pad}</div>'
+    return (f'<div class="kral-answer kral-live" style="max-height:{STREAM_MAX_EM}em;overflow-y:auto;'
+            f'display:flex;flex-direction:column-reverse">\n<div>{pad}{content}{pad}</div>\n</div>')
+
+
+def _pane(run: Run, now_ns: int, markdown: bool, render: Callable[[str], str] | None = None) -> str:
+    head = (f'<div class="kral-pane" style="{_PANE}">\n<div style="margin:4px 0 0"><b>{html.escape(label(run))}</b></div>'
+            f'\n<div class="kral-stats" style="{_STATS}">{_dollars(html.escape(stats(run, now_ns)))}</div>\n')
+    parts = []
+    if run.reasoning_parts:
+        reasoning = safe_markdown(run.reasoning) if markdown else f"<pre>{html.escape(run.reasoning)}</pre>"
+        parts.append(f"<details><summary>reasoning</summary>\n\n{reasoning}\n\n</details>")
+    if markdown:
+        parts.append(_body(safe_markdown(run.text) or "…", not run.final, True))
+    elif render is not None:  # Markdown rendered to HTML here (the ChatWidget: no Markdown renderer there)
+        parts.append(_body(render(run.text) if run.text else "…", not run.final, False))
+    else:
+        text = html.escape(run.text) or "…"
+        parts.append(_body(f'<pre style="white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;'
+                           f'margin:0">{_dollars(text)}</pre>', not run.final, False))
+    parts += [f"<div>🔧 <code>{_dollars(html.escape(t))}</code></div>" for t in _tools(run)]
+    if run.error:
+        parts.append(f'<div class="kral-error" style="{_ERROR}"><b>{run.status}:</b> '
+                     f"{_dollars(html.escape(run.error))}</div>")
+    return head + "\n\n".join(parts) + "\n</div>"
+
+
+def _dollars(escaped_html: str) -> str:
+    return escaped_html.replace("$", "&#36;")
+
+
+def markdown(runs: Sequence[Run], now_ns: int) -> str:
+    """Panes side by side: a responsive grid (as many ~280 px columns as fit, one on a
+    phone) of HTML blocks whose answers are Markdown, top-aligned, the answer box following
+    the end while streaming. In a saved notebook, nbconvert HTML or on GitHub the same
+    Markdown reads as static panes (or stacked ones where styles are stripped)."""
+    cells = "\n\n".join(_pane(run, now_ns, True) for run in runs)
+    return f'<div class="kral-panes mathjax_ignore" style="{_GRID}">\n\n{cells}\n\n</div>\n'
+
+
+def html_panes(runs: Sequence[Run], now_ns: int, *, render: Callable[[str], str] | None = None) -> str:
+    """Panes as HTML, the same grid: plain text (the ``text`` format), or with ``render``
+    (Markdown to safe HTML) the answers rendered (the ChatWidget)."""
+    cells = "".join(_pane(run, now_ns, False, render) for run in runs)
+    return f'<div class="kral-panes mathjax_ignore" style="{_GRID}">{cells}</div>'
+
+
+def plain(runs: Sequence[Run], now_ns: int) -> str:
+    """Terminal / text fallback: one block per run."""
+    out = []
+    for run in runs:
+        out.append(f"── {label(run)} ── {stats(run, now_ns)}")
+        out.append(run.text)
+        out += [f"  tool: {t}" for t in _tools(run)]
+        if run.error:
+            out.append(f"  {run.status}: {run.error}")
+    return "\n".join(out)
+
