@@ -27,7 +27,7 @@ from .errors import (
     StreamError,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.2.0.dev0"
 
 #: public name -> the module that defines it (imported on first use)
 _LAZY = {
@@ -39,6 +39,7 @@ _LAZY = {
     "Result": "results.result", "read_parquet": "results.result", "read_csv": "results.result",
     "history": "results.history", "Store": "results.store", "store": "results.store",
     "load": "loadgen.run", "LoadResult": "loadgen.result", "RayCluster": "loadgen.raypool",
+    "freeze_support": "loadgen.worker",
     "compare_runs": "report.regress",
     "ChatWidget": "views.widgets",
 }
@@ -69,6 +70,7 @@ __all__ = [
     "astream",
     "compare",
     "compare_runs",
+    "freeze_support",
     "history",
     "load",
     "load_ipython_extension",
@@ -88,6 +90,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .loadgen.raypool import RayCluster
     from .loadgen.result import LoadResult
     from .loadgen.run import load
+    from .loadgen.worker import freeze_support
     from .options import RetryPolicy, Timeouts
     from .protocols.records import Record
     from .providers import PRESETS, set_key

@@ -6,6 +6,7 @@ as ``error`` runs naming the cause; everything it reported before stays."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..record.recorder import Run
@@ -32,9 +33,18 @@ class Gather:
         self.host: dict[tuple[int, int], tuple[str, str, float]] = {}  # host, region, clock offset
         self.start_ns: dict[tuple[int, int], int] = {}  # each shard's start on its own host's clock
         self.open: set[tuple[int, int]] = set()  # (cell, shard) with requests not yet reported
+        self.reported: set[tuple[int, int]] = set()  # (cell, shard) that sent at least one report
+        self.failed: dict[tuple[int, int], str] = {}  # (cell, shard) lost: how it ended
+
+    def expect(self, cell: int, shard: int, start_ns: int, host: str) -> None:
+        """A task went out: its start and host stand until the shard's own reports say more
+        (a shard that dies before its first report still has rows to place)."""
+        self.start_ns.setdefault((cell, shard), start_ns)
+        self.host.setdefault((cell, shard), (host, "", 0.0))
 
     def add(self, rep: CellReport) -> None:
         key = (rep.cell, rep.shard)
+        self.reported.add(key)
         self.host[key], self.start_ns[key] = (rep.host, rep.region, rep.clock_offset_s), rep.start_ns
         for run_id, scheduled, in_flight in rep.sent:
             self.sent[run_id] = (rep.cell, rep.shard, scheduled, in_flight)
@@ -50,20 +60,34 @@ class Gather:
         else:
             self.open.add(key)
 
-    def lost(self, cell_id: int, shard: int, cause: str) -> int:
+    def lost(self, cell_id: int, shard: int, cause: str, *, journal: Sequence[tuple[str, int, int]] = (),
+             detail: str = "") -> int:
         """Shard ``shard`` died during cell ``cell_id``: each request it sent and never
-        reported ends as an ``error`` run saying why. Returns how many."""
+        reported — from its reports and its ``journal`` (written before each request went
+        out, so it outlives a SIGKILL) — ends as an ``error`` run saying why. Returns how many."""
+        for run_id, scheduled, in_flight in journal:
+            self.sent.setdefault(run_id, (cell_id, shard, scheduled, in_flight))
+        self.failed[(cell_id, shard)] = detail or cause
         reported = {r.run_id for r in self.runs}
         cell = self.by_cell[cell_id]
         n = 0
         for run_id, (c, s, _, _) in self.sent.items():
             if (c, s) == (cell_id, shard) and run_id not in reported:
                 run = Run(run_id, cell["provider"], cell["model"], cell["protocol"])
-                run.fail("error", f"{cause}; this request was in flight and its records were lost")
+                run.request, run.request_key = cell.get("request"), cell.get("request_key")
+                run.fail("error", f"{cause}; this request was sent and its records were lost with the shard")
                 self.runs.append(run)
                 n += 1
         self.open.discard((cell_id, shard))
         return n
+
+    def all_lost(self, cells: Sequence[int]) -> list[str]:
+        """How each shard of ``cells`` ended, when every one of them died before reporting
+        anything (the level measured nothing); else ``[]``."""
+        keys = [k for k in self.start_ns if k[0] in cells]
+        if not keys or any(k in self.reported or k not in self.failed for k in keys):
+            return []
+        return [f"shard {s}: {self.failed[(c, s)]}" for c, s in keys]
 
     def result(self) -> LoadResult:
         import pandas as pd
@@ -80,7 +104,8 @@ class Gather:
                          ("queue_delay_s", sent - (sched - start) / 1e9), ("in_flight_at_send", in_flight),
                          ("shard", shard), ("host", host), ("region", region), ("clock_offset_s", offset)):
                 meta[k].append(v)
-        frame = pd.DataFrame(meta).astype({"run_id": "string", "cell": "int64", "level": "float64",
+        closed = all(c["mode"] == "closed" for c in self.cells)  # a concurrency is a whole number
+        frame = pd.DataFrame(meta).astype({"run_id": "string", "cell": "int64", "level": "int64" if closed else "float64",
                                            "scheduled_s": "float64", "sent_s": "float64", "queue_delay_s": "float64",
                                            "mode": "category", "in_flight_at_send": "int64", "shard": "int64",
                                            "host": "string", "region": "string", "clock_offset_s": "float64"})

@@ -1,8 +1,14 @@
 """The per-level frame of a load sweep (pure: frames in, frame out). Definitions in
 docs/metrics.md ("Load"): goodput and SLO attainment follow vLLM's ``bench serve`` (a request
-is good when it completed and meets every SLO; goodput = good requests / the level's
-duration), latency percentiles follow AIPerf's names (p50/p90/p99 of per-request TTFT, TPOT,
-end-to-end latency; ITL over every inter-chunk gap).
+is good when it completed and meets every SLO), latency percentiles follow AIPerf's names
+(p50/p90/p99 of per-request TTFT, TPOT, end-to-end latency; ITL over every inter-chunk gap).
+
+Rates are taken over the level's **measurement window**: from its start plus ``warmup_s`` to
+the end of its last request (the drain tail included, as vLLM and AIPerf end their benchmark
+duration at the last response). ``achieved_rps`` counts every request that completed ok
+inside the window — one sent during warmup too: the server finished it then — so a saturated
+server reads as the same rate at every level; the percentiles and the attainment describe the
+requests sent after warmup.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..options import SLO_METRICS  # noqa: F401 - the limits a level is held to
 from ..report.stats import bootstrap_median_ci
 
 #: a level is client_saturated when a shard's loop-lag p99 exceeds this fraction of the median
@@ -62,24 +69,35 @@ def _saturated(stamps: str, lag_p99: float, delay_p99: float, gap_p50: float) ->
     return bool(lag_p99 > (max(SATURATION_FLOOR_S, SATURATION_FRACTION * gap_p50) if known else SATURATION_FLOOR_S))
 
 
+def window(mode_runs: pd.DataFrame, warmup_s: float) -> tuple[float, float]:
+    """The level's measurement window (seconds from its start): after warmup, to the end of
+    its last request."""
+    ends = (mode_runs["sent_s"] + mode_runs["e2e_s"]).dropna()
+    if not len(ends):
+        return float(warmup_s), float("nan")
+    return float(warmup_s), float(ends.max())
+
+
 def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, Any]],
                 slo: dict[str, float]) -> pd.DataFrame:
-    """One row per (model, level) cell. ``cells`` carry what the runs cannot tell: the cell's
-    mode and level value, its configured rate, warmup, shards and their health
-    (``lag_s`` samples, ``cpu_s``, ``wall_s`` per shard)."""
+    """One row per (model, level) cell, in the order the levels were given. ``cells`` carry
+    what the runs cannot tell: the cell's mode and level value, its warmup, shards and their
+    health (``lag_s`` samples, ``cpu_s``, ``wall_s`` per shard)."""
     gaps_by_run = chunks.loc[chunks["dt_s"].notna() & chunks["kind"].astype(str).isin(
         ["text", "reasoning", "refusal", "tool_call", "server_tool_call"]), ["run_id", "dt_s"]]
     rows = []
     good_all = meets_slo(runs, slo)
+    ok_all = runs["status"].astype(str) == "ok"
     for cell in cells:
         mine = runs["cell"] == cell["cell"]
         measured = mine & ~runs["warmup"]
         m = runs[measured]
         good = good_all[measured]
         ok = m[m["status"].astype(str) == "ok"]
-        start = cell["warmup_s"]
-        ends = (m["sent_s"] + m["e2e_s"]).dropna()
-        duration = float(ends.max() - max(start, float(m["sent_s"].min()))) if len(ends) else np.nan
+        w0, w1 = window(runs[mine], cell["warmup_s"])
+        span = w1 - w0 if w1 > w0 else np.nan
+        end = runs["sent_s"] + runs["e2e_s"]
+        inside = mine & (end >= w0) & (end <= w1)
         gaps = gaps_by_run.loc[gaps_by_run["run_id"].isin(set(ok["run_id"].astype(str))), "dt_s"]
         itl = _pcts(gaps, "itl_s")
         lag = np.concatenate([np.asarray(s, dtype=float) for s in cell["lag_s"]]) if cell["lag_s"] else np.empty(0)
@@ -91,22 +109,20 @@ def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, 
         gap_p50 = float(all_gaps.median()) if len(all_gaps) else np.nan  # failed runs' chunks too
         saturated = _saturated(cell.get("stamps", ""), lag_p99, delay_p99, gap_p50)
         _, lo, hi = bootstrap_median_ci(ok["ttft_s"]) if len(ok) >= 5 else (np.nan, np.nan, np.nan)
-        first = runs[mine].iloc[0] if mine.any() else None
         row: dict[str, Any] = {
-            "provider": first["provider"] if first is not None else cell["provider"],
-            "model": first["model"] if first is not None else cell["model"],
-            "protocol": first["protocol"] if first is not None else cell["protocol"],
+            "provider": cell["provider"], "model": cell["model"], "protocol": cell["protocol"],
             "mode": cell["mode"], "level": cell["level"], "shards": cell["shards"], "loop": cell.get("loop", ""),
             "requests": len(m), "completed": len(ok), "failed": len(m) - len(ok),
-            "duration_s": duration,
-            "offered_rps": cell["level"] if cell["mode"] == "open" else (len(m) / duration if duration else np.nan),
-            "achieved_rps": len(ok) / duration if duration else np.nan,
-            "goodput_rps": float(good.sum()) / duration if duration else np.nan,
-            "slo_attainment": float(good.mean()) if len(m) else np.nan,
+            "window_s": span,
+            "offered_rps": cell["level"] if cell["mode"] == "open" else np.nan,
+            "achieved_rps": float((inside & ok_all).sum()) / span if span == span else np.nan,
+            "goodput_rps": float((inside & good_all).sum()) / span if span == span else np.nan,
+            "slo_attainment": float(good.mean()) if len(m) and slo else np.nan,
             **_pcts(ok["ttft_s"], "ttft_s"), "ttft_s_p50_ci_low": lo, "ttft_s_p50_ci_high": hi,
             **itl, **_pcts(ok["tpot_s"], "tpot_s"), **_pcts(ok["e2e_s"], "e2e_s"),
             "output_tokens_per_s_p50": float(ok["output_tokens_per_s"].median()) if len(ok) else np.nan,
-            "output_tokens_per_s_total": float(ok["output_tokens"].sum()) / duration if duration else np.nan,
+            "output_tokens_per_s_total": (float(runs.loc[inside & ok_all, "output_tokens"].sum()) / span
+                                          if span == span else np.nan),
             "queue_delay_s_p99": float(m["queue_delay_s"].quantile(0.99)) if len(m) else np.nan,
             "in_flight_max": int(m["in_flight_at_send"].max()) if len(m) else 0,
             "stamps": cell.get("stamps", ""), "loop_lag_s_p99": lag_p99, "read_delay_s_p99": delay_p99,
@@ -116,4 +132,7 @@ def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, 
             **_level_cost(m, int(good.sum())),
         }
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(frame) and (frame["mode"] == "closed").all():
+        frame["level"] = frame["level"].astype("int64")  # a concurrency is a whole number
+    return frame

@@ -1,6 +1,7 @@
-"""Static plots of a load sweep's per-level frame (``LoadResult.plot``), in the style of
-``plots.py``: latency against achieved throughput with the knee marked, and goodput against
-offered load. Each returns its Axes; ``save_all`` writes PNGs."""
+"""Static plots of a load sweep's per-level frame (``LoadResult.plot``): latency and
+throughput against the level — concurrency for a closed loop, offered rate for an open one —
+with the points joined in the order the levels were given, each labelled with its level, and
+the knee (docs/metrics.md) marked on its point. Each returns its Axes; ``save_all`` writes PNGs."""
 
 from __future__ import annotations
 
@@ -10,75 +11,108 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fmt import model_label
+from .. import fmt
 from ..report.plots import _plt, axes
 
 KEY = ["provider", "model", "protocol"]
-#: the knee: the first level whose p50 exceeds this multiple of the lightest level's p50
-KNEE_FACTOR = 2.0
+#: the knee: the last level before latency p99 grows past this multiple of the first level's ...
+KNEE_P99_FACTOR = 2.0
+#: ... or goodput falls below this share of the best goodput so far
+KNEE_GOODPUT_SHARE = 0.9
 
 
-def knee(levels: pd.DataFrame, metric: str = "ttft_s") -> float | None:
-    """The achieved rate at the first level (by achieved rate) whose p50 ``metric`` is more
-    than ``KNEE_FACTOR`` times the lightest level's, or None when latency never bends."""
-    lv = levels.sort_values("achieved_rps")
-    p50 = lv[f"{metric}_p50"].to_numpy(float)
-    if len(p50) < 2 or np.isnan(p50[0]):
+def knee(levels: pd.DataFrame, metric: str = "ttft_s") -> Any:
+    """The knee of one model's levels (rows in the order run): the last level before the
+    first one whose p99 ``metric`` exceeds ``KNEE_P99_FACTOR`` × the first level's p99, or whose
+    goodput falls below ``KNEE_GOODPUT_SHARE`` × the best goodput of the levels before it.
+    None when no level does so (the latency never bent within the sweep), or when the first
+    level already could not be measured."""
+    p99 = levels[f"{metric}_p99"].to_numpy(float)
+    good = levels["goodput_rps"].to_numpy(float)
+    if len(p99) < 2 or np.isnan(p99[0]):
         return None
-    over = np.nonzero(p50 > KNEE_FACTOR * p50[0])[0]
-    return float(lv["achieved_rps"].iloc[over[0]]) if len(over) else None
+    best = good[0]
+    for i in range(1, len(p99)):
+        worse = not p99[i] <= KNEE_P99_FACTOR * p99[0]  # NaN (nothing completed) counts as worse
+        falls = best > 0 and not good[i] >= KNEE_GOODPUT_SHARE * best
+        if worse or falls:
+            return levels["level"].iloc[i - 1]
+        best = max(best, good[i]) if good[i] == good[i] else best
+    return None
+
+
+def _x(levels: pd.DataFrame) -> tuple[str, str]:
+    closed = bool((levels["mode"] == "closed").all())
+    return ("level", "concurrency (requests in flight)") if closed else ("level", "offered load (requests / s)")
+
+
+def _label_points(ax: Any, x: Any, y: Any, mode: str, color: Any) -> None:
+    for xi, yi in zip(x, y, strict=True):
+        if yi == yi:
+            ax.annotate(fmt.level(mode, xi), (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=8,
+                        color=color)
 
 
 class LoadPlots:
     def __init__(self, levels: pd.DataFrame) -> None:
         self.levels = levels
 
-    def _axes(self, ax: Any, title: str) -> Any:
-        return axes(ax, title)
+    def _groups(self) -> list[tuple[str, pd.DataFrame]]:
+        return [(fmt.model_label(*key), g) for key, g in self.levels.groupby(KEY, observed=True, sort=False)]
 
     def latency(self, metric: str = "ttft_s", ax: Any = None) -> Any:
         """p50 (solid) and p99 (dashed) of ``metric`` (``ttft_s``, ``tpot_s``, ``itl_s``,
-        ``e2e_s``) against achieved requests/s, one colour per model; the knee dotted."""
-        ax = self._axes(ax, f"{metric.removesuffix('_s').upper()} vs achieved throughput")
+        ``e2e_s``) in ms at each level, one colour per model; the knee ringed and named."""
+        name = fmt.NAMES.get(metric, metric)
+        col, xlabel = _x(self.levels)
+        ax = axes(ax, f"{name} by load level")
         cmap = _plt().get_cmap("tab10")
-        for i, (key, g) in enumerate(self.levels.groupby(KEY, observed=True, sort=False)):
-            g = g.sort_values("achieved_rps")
+        mode = str(self.levels["mode"].iloc[0]) if len(self.levels) else "closed"
+        for i, (label, g) in enumerate(self._groups()):
             color = cmap(i % 10)
-            label = model_label(*key)
-            ax.plot(g["achieved_rps"], g[f"{metric}_p50"] * 1000, "o-", color=color, label=f"{label} p50")
-            ax.plot(g["achieved_rps"], g[f"{metric}_p99"] * 1000, "s--", color=color, alpha=0.7,
-                    label=f"{label} p99")
+            x = g[col].to_numpy(float)
+            ax.plot(x, g[f"{metric}_p50"] * 1000, "o-", color=color, label=f"{label} p50")
+            ax.plot(x, g[f"{metric}_p99"] * 1000, "s--", color=color, alpha=0.7, label=f"{label} p99")
+            _label_points(ax, x, (g[f"{metric}_p99"] * 1000).to_numpy(float), mode, color)
             sat = g[g["client_saturated"].astype(bool)]
             if len(sat):
-                ax.scatter(sat["achieved_rps"], sat[f"{metric}_p50"] * 1000, marker="x", s=80, color="black",
-                           zorder=3, label="client saturated" if i == 0 else None)
+                ax.scatter(sat[col], sat[f"{metric}_p50"] * 1000, marker="x", s=80, color="black", zorder=3,
+                           label="client saturated" if i == 0 else None)
             at = knee(g, metric)
             if at is not None:
-                ax.axvline(at, color=color, ls=":", lw=1.2)
-                ax.annotate("knee", (at, ax.get_ylim()[1]), xytext=(3, -12), textcoords="offset points",
-                            color=color, fontsize=8)
-        ax.set_xlabel("achieved throughput (requests / s)")
-        ax.set_ylabel(f"{metric.removesuffix('_s')} (ms)")
+                y = float(g.loc[g["level"] == at, f"{metric}_p99"].iloc[0]) * 1000
+                ax.scatter([at], [y], s=220, facecolors="none", edgecolors=color, linewidths=2, zorder=4)
+                ax.annotate(f"knee: {fmt.level(mode, at)}", (at, y), xytext=(8, -14), textcoords="offset points",
+                            color=color, fontsize=9, fontweight="bold")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{name} (ms)")
         if ax.get_lines():
             ax.legend(fontsize=8)
         return ax
 
     def goodput(self, ax: Any = None) -> Any:
-        """Goodput (requests/s meeting every SLO) and achieved throughput against offered load;
-        the diagonal is a server that keeps up."""
-        ax = self._axes(ax, "Goodput vs offered load")
+        """Goodput (requests/s completing ok within every SLO) and achieved throughput (every
+        ok completion) at each level, over the measurement window. Open loop: against the
+        offered rate, with the diagonal a server that keeps up; closed loop: against the
+        concurrency (no diagonal: a closed loop offers what it completes)."""
+        col, xlabel = _x(self.levels)
+        mode = str(self.levels["mode"].iloc[0]) if len(self.levels) else "closed"
+        ax = axes(ax, "Goodput and throughput by load level")
         cmap = _plt().get_cmap("tab10")
         top = 0.0
-        for i, (key, g) in enumerate(self.levels.groupby(KEY, observed=True, sort=False)):
-            g = g.sort_values("offered_rps")
+        for i, (label, g) in enumerate(self._groups()):
             color = cmap(i % 10)
-            ax.plot(g["offered_rps"], g["goodput_rps"], "o-", color=color, label=f"{model_label(*key)} goodput")
-            ax.plot(g["offered_rps"], g["achieved_rps"], "^:", color=color, alpha=0.6, label="achieved")
-            top = max(top, float(np.nanmax(g[["offered_rps", "achieved_rps"]].to_numpy(float))))
-        if top > 0:
-            ax.plot([0, top], [0, top], color="grey", lw=0.8, alpha=0.6)
-        ax.set_xlabel("offered load (requests / s)")
-        ax.set_ylabel("requests / s")
+            x = g[col].to_numpy(float)
+            ax.plot(x, g["achieved_rps"], "^:", color=color, alpha=0.7, label=f"{label} achieved")
+            ax.plot(x, g["goodput_rps"], "o-", color=color, label=f"{label} goodput")
+            _label_points(ax, x, g["goodput_rps"].to_numpy(float), mode, color)
+            vals = g[["achieved_rps", "goodput_rps"]].to_numpy(float)
+            top = max(top, float(np.nanmax(x)), float(np.nanmax(vals)) if np.isfinite(vals).any() else 0.0)
+        if mode == "open" and top > 0:
+            ax.plot([0, top], [0, top], color="grey", lw=0.8, alpha=0.6, label="offered = achieved")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("requests / s (over the measurement window)")
+        ax.set_ylim(bottom=0)
         if ax.get_lines():
             ax.legend(fontsize=8)
         return ax

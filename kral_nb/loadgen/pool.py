@@ -1,118 +1,132 @@
-"""Load shards as local processes: N spawned workers (spawn, not fork: the parent has
-threads), each with one event loop and one ``ShardRunner`` for the whole sweep; cell i's task
-for shard j goes to process j over a pipe. Ray actors are the other host for the same
-``ShardRunner``."""
+"""Load shards as local processes: N programs of kral_nb's own (``worker.py``), each with one
+event loop and one ``ShardRunner`` for the whole sweep; cell i's task for shard j goes to
+process j over a socket. They never import the user's ``__main__``: a script without a main
+guard, a notebook, ``python -c`` and the CLI start them alike, and the user's code runs once.
+Ray actors are the other host for the same ``ShardRunner`` (``raypool.py``).
+
+A shard that dies is reported to the gather: the requests it journalled as sent and never
+reported become error runs naming the cause; it is replaced for the next cell. If every
+shard of a level dies before any reports, the sweep stops with a :class:`KralError` quoting
+the shards' last lines of stderr (the partial result on it).
+"""
 
 from __future__ import annotations
 
-import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..clock import now_ns
 from ..errors import ConfigError
-from ..net.kernelstamp import kernel_gives_stamps
-from .shard import CellReport, CellTask, ShardRunner
+from .shard import CellReport, CellTask
+from .worker import ENV, STOP, read_journal
 
 if TYPE_CHECKING:
     from .gather import Gather
     from .view import LoadView
 
+#: how a shard process starts: a kral_nb module, never the user's program
+BOOT = "from kral_nb.loadgen.worker import main; main()"
+STDERR_TAIL = 1200  # characters of a dead shard's stderr quoted in the error
 
 
-def _shard_main(conn: Any, stop: Any) -> None:
-    """A shard process: one event loop and one ShardRunner for the whole sweep; reports go
-    back over ``conn`` (partial ones while a cell runs, then the final one)."""
+def _package_root() -> str:
+    """The folder this kral_nb was imported from: a shard imports the very same code."""
+    import kral_nb
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns an interrupt into ``stop``
-    from .. import protocols
-    from ..net import transport  # noqa: F401 - imported now, not inside the first level's timing
-
-    for name in protocols.PROTOCOLS:
-        protocols.get(name)
-    runner = ShardRunner()
-    loop = new_loop()
-    try:
-        while True:
-            task = conn.recv()
-            if task is None:
-                break
-            conn.send(loop.run_until_complete(runner.run_cell(task, emit=conn.send, stop=stop.is_set)))
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass
-    finally:
-        loop.run_until_complete(runner.close())
-        loop.close()
+    return os.path.dirname(os.path.dirname(os.path.abspath(kral_nb.__file__)))
 
 
-LOOPS = ("auto", "uvloop", "asyncio")
+class _Shard:
+    """One shard process: its socket, stderr file, journal and exit."""
 
+    def __init__(self, index: int, folder: str, generation: int) -> None:
+        if not hasattr(socket, "AF_UNIX") or os.name != "posix":
+            raise ConfigError("local load shards need a POSIX system (Linux, macOS); elsewhere run them on "
+                              "Ray (cluster='ray') or in WSL")
+        self.index = index
+        self.journal = os.path.join(folder, f"shard{index}-{generation}.sent")
+        parent, child = socket.socketpair()
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - read when the shard dies
+        env = dict(os.environ)
+        root = _package_root()
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        fd = child.fileno()
+        if getattr(sys, "frozen", False):  # the application itself, made a shard by freeze_support()
+            cmd = [sys.executable]
+            env[ENV] = f"{fd}:{self.journal}"
+        else:
+            cmd = [sys.executable, "-c", BOOT, str(fd), self.journal]
+        try:
+            self.proc = subprocess.Popen(cmd, pass_fds=[fd], stdin=subprocess.DEVNULL, stdout=self.stderr,
+                                         stderr=self.stderr, env=env, close_fds=True)
+        finally:
+            child.close()  # the parent keeps only its end: a dead shard then reads as EOF
+        self.conn = multiprocessing.connection.Connection(parent.detach())
 
-def loop_choice() -> str:
-    """``KRAL_NB_LOOP``: ``auto``, ``uvloop`` or ``asyncio``. ``auto`` is asyncio's own loop
-    where its reads carry the kernel's receive time (Linux: arrival stamps that a busy loop
-    cannot delay; bench/load.py measures it against uvloop), else uvloop when installed (its
-    loop-time stamps are the better ones there)."""
-    choice = os.environ.get("KRAL_NB_LOOP", "auto")
-    if choice not in LOOPS:
-        raise ConfigError(f"KRAL_NB_LOOP must be one of {', '.join(LOOPS)}, got {choice!r}")
-    if choice == "asyncio" or (choice == "auto" and kernel_gives_stamps()):
-        return "asyncio"
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        if choice == "uvloop":
-            raise ConfigError("KRAL_NB_LOOP=uvloop but uvloop is not installed: pip install 'kral-nb[fast]'") from None
-        return "asyncio"
-    return "uvloop"
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
+    def why(self) -> str:
+        """How it ended, and the last lines it wrote."""
+        code = self.proc.poll()
+        how = ("was killed by " + signal.Signals(-code).name if code is not None and code < 0
+               else f"exited with code {code}" if code is not None else "stopped answering")
+        self.stderr.seek(0)
+        tail = self.stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
+        return how + (f"; its last words:\n{tail}" if tail else "")
 
-def new_loop() -> Any:
-    """The shard's event loop: one per process, as ``loop_choice()`` says."""
-    import asyncio
-
-    if loop_choice() == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.conn.close()
+        self.stderr.close()
 
 
 class ShardPool:
-    """``n`` shard processes (spawned: the parent has threads), task i to shard i. A shard
-    that dies is reported to the gather (its unreported requests become error runs) and
-    replaced for the next cell."""
+    """``n`` shard processes, task i to shard i."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.ctx = multiprocessing.get_context("spawn")
-        self.stop = self.ctx.Event()
-        self.procs: list[Any] = [None] * n
-        self.conns: list[Any] = [None] * n
+        self.folder = tempfile.mkdtemp(prefix="kral-nb-shards-")
+        self.shards: list[_Shard | None] = [None] * n
+        self.generation = 0
         self.pending: dict[int, int] = {}  # shard -> the cell it is running, until its final report
+        self.stopping = False
 
     def start(self) -> None:
         for i in range(self.n):
             self._spawn(i)
 
     def _spawn(self, i: int) -> None:
-        parent, child = self.ctx.Pipe()
-        p = self.ctx.Process(target=_shard_main, args=(child, self.stop), daemon=True, name=f"kral-nb-shard-{i}")
-        p.start()
-        child.close()  # the parent keeps only its end: a dead shard then reads as EOF
-        self.procs[i], self.conns[i] = p, parent
+        self.generation += 1
+        self.shards[i] = _Shard(i, self.folder, self.generation)
+
+    def _shard(self, i: int) -> _Shard:
+        shard = self.shards[i]
+        assert shard is not None
+        return shard
 
     def run(self, tasks: list[CellTask], gather: Gather, view: LoadView) -> None:
         start_ns = now_ns() + 200_000_000  # every shard starts together, 0.2 s from now
         for t in tasks:
             t.start_ns = start_ns
-            view.cells_by_id[t.cell]["start_ns"] = start_ns
+            view.start(t.cell, start_ns)
+            gather.expect(t.cell, t.shard, start_ns, os.uname().nodename)
             try:
-                self.conns[t.shard].send(t)
-            except (OSError, ValueError):  # died between cells
+                self._shard(t.shard).conn.send(t)
+            except OSError:  # died between cells
                 self._lost(t.shard, t.cell, gather, view)
                 continue
             self.pending[t.shard] = t.cell
@@ -125,55 +139,68 @@ class ShardPool:
                 for shard, cell in list(self.pending.items()):
                     self._lost(shard, cell, gather, view, "did not answer the interrupt")
                 break
-            conns: dict[Any, int] = {self.conns[s]: s for s in self.pending}
-            for conn in multiprocessing.connection.wait(list(conns), timeout=0.25):
-                shard = conns[conn]
+            conns: dict[Any, int] = {self._shard(s).conn: s for s in self.pending}
+            for ready in multiprocessing.connection.wait(list(conns), timeout=0.25):
+                i = conns[ready]
                 try:
-                    rep: CellReport = self.conns[shard].recv()
+                    rep: CellReport = self._shard(i).conn.recv()
                 except (EOFError, OSError):
-                    self._lost(shard, self.pending[shard], gather, view)
+                    self._lost(i, self.pending[i], gather, view)
                     continue
                 gather.add(rep)
                 view.update(rep.progress)
                 if rep.final:
-                    del self.pending[shard]
-            for shard, cell in list(self.pending.items()):
-                if not self.procs[shard].is_alive() and not self.conns[shard].poll():
-                    self._lost(shard, cell, gather, view)
+                    del self.pending[i]
+            for i, cell in list(self.pending.items()):
+                if not self._shard(i).alive() and not self._shard(i).conn.poll():
+                    self._lost(i, cell, gather, view)
+            view.tick()
         view.render()
 
-    def _lost(self, shard: int, cell: int, gather: Gather, view: LoadView, what: str = "") -> None:
-        p = self.procs[shard]
-        p.join(1)
-        cause = f"load shard {shard} {what or 'died'} on host {os.uname().nodename} (exit code {p.exitcode})"
-        n = gather.lost(cell, shard, cause)
-        view.note(f"{cause}: {n} request(s) in flight lost, everything reported before is kept")
-        self.pending.pop(shard, None)
-        if p.is_alive():
-            p.kill()
-        self.conns[shard].close()
-        if not self.stop.is_set():
-            self._spawn(shard)  # a fresh shard for the next cell
+    def _lost(self, i: int, cell: int, gather: Gather, view: LoadView, what: str = "") -> None:
+        shard = self._shard(i)
+        try:
+            shard.proc.wait(1)
+        except subprocess.TimeoutExpired:
+            pass
+        why = what or shard.why()
+        cause = f"load shard {i} on host {os.uname().nodename} {why.splitlines()[0]}"
+        n = gather.lost(cell, i, cause, journal=read_journal(shard.journal, cell), detail=why)
+        view.note(f"{cause}: {n} request(s) it sent were lost, everything it reported is kept")
+        self.pending.pop(i, None)
+        shard.kill()
+        if not self.stopping:
+            self._spawn(i)  # a fresh shard for the next cell
 
     def stop_and_collect(self, gather: Gather, view: LoadView) -> None:
         """After an interrupt: every shard cancels its streams and sends what it has."""
-        self.stop.set()
+        self.stopping = True
+        for i in self.pending:
+            try:
+                self._shard(i).conn.send(STOP)
+            except OSError:
+                pass
         try:
             self._collect(gather, view, timeout_s=15)
         except KeyboardInterrupt:  # a second interrupt: what arrived is kept, the rest is lost
-            for shard, cell in list(self.pending.items()):
-                gather.lost(cell, shard, f"load shard {shard} interrupted twice")
+            for i, cell in list(self.pending.items()):
+                gather.lost(cell, i, f"load shard {i} interrupted twice",
+                            journal=read_journal(self._shard(i).journal, cell))
             self.pending.clear()
 
     def close(self) -> None:
-        for conn in self.conns:
-            try:
-                conn.send(None)
-            except (OSError, ValueError, AttributeError):
-                pass
-        for p in self.procs:
-            if p is None:
-                continue
-            p.join(5)
-            if p.is_alive():
-                p.kill()
+        for shard in self.shards:
+            if shard is not None:
+                try:
+                    shard.conn.send(None)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 5
+        for shard in self.shards:
+            if shard is not None:
+                try:
+                    shard.proc.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+                shard.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -10,8 +10,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..clock import wall_ns
-from .pool import loop_choice
 from .shard import CellReport, CellTask, ShardRunner
+from .worker import loop_choice
 
 if TYPE_CHECKING:
     from ..net.engine import Job

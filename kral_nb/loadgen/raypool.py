@@ -188,7 +188,8 @@ class RayPool:
         start_local = now_ns() + int(START_AFTER_S * 1e9)
         for t in tasks:
             t.start_wall_ns, t.start_ns = start_wall, start_local
-            view.cells_by_id[t.cell]["start_ns"] = start_local
+            view.start(t.cell, start_local)
+            gather.expect(t.cell, t.shard, start_local, self.info[t.shard].get("host", ""))
             self.pending[t.shard] = (t.cell, self.actors[t.shard].run_cell.remote(t))
         self._collect(gather, view)
 

@@ -1,10 +1,14 @@
-"""``LoadResult``: a load sweep's runs with the load columns, and its per-level frame."""
+"""``LoadResult``: a load sweep's runs with the load columns, its per-level frame, and the
+people's view of it (the levels table, a title that says what was asked, the report's load
+sections)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import fmt
 from ..record.recorder import Run
 from ..results.result import Result
 
@@ -12,11 +16,39 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def levels_table(levels: pd.DataFrame, slo: dict[str, float] | None) -> pd.DataFrame:
+    """The levels frame as people read it (notebook, report, terminal): one row per model and
+    level in run order, integer concurrencies, rates per second over the measurement window,
+    latencies in ms, "—" for what does not apply (attainment without an SLO, offered load in
+    a closed loop)."""
+    import pandas as pd
+
+    lv = levels
+    closed = bool(len(lv)) and bool((lv["mode"] == "closed").all())
+    out = pd.DataFrame({"model": [fmt.model_label(p, m, pr) for p, m, pr in
+                                  zip(lv["provider"], lv["model"], lv["protocol"], strict=True)]}, index=lv.index)
+    out["concurrency" if closed else "offered"] = [fmt.level(mo, v) for mo, v in zip(lv["mode"], lv["level"],
+                                                                                    strict=True)]
+    out["requests"] = [f"{int(c):,} ok" + (f", {int(f):,} failed" if f else "")
+                       for c, f in zip(lv["completed"], lv["failed"], strict=True)]
+    out["window"] = lv["window_s"].map(fmt.secs)
+    out["achieved"] = lv["achieved_rps"].map(fmt.rate)
+    out["goodput"] = lv["goodput_rps"].map(fmt.rate)
+    out["SLO met"] = lv["slo_attainment"].map(fmt.share) if slo else fmt.DASH
+    out["TTFT p50 / p99"] = [f"{fmt.ms(a)} / {fmt.ms(b)}" for a, b in zip(lv["ttft_s_p50"], lv["ttft_s_p99"],
+                                                                          strict=True)]
+    out["TPOT p50"] = lv["tpot_s_p50"].map(fmt.ms)
+    out["e2e p99"] = lv["e2e_s_p99"].map(fmt.ms)
+    out["queue p99"] = lv["queue_delay_s_p99"].map(fmt.ms)
+    out["client"] = ["saturated" if s else "ok" for s in lv["client_saturated"]]
+    return out
+
+
 class LoadResult(Result):
-    """A load sweep's runs (the usual frames, plus ``level``, ``mode``, ``scheduled_s``,
-    ``sent_s``, ``queue_delay_s``, ``in_flight_at_send``, ``shard`` in ``runs``) and
-    ``levels``: one row per (model, level) with rates, goodput, percentiles and the
-    ``client_saturated`` flag."""
+    """A load sweep's runs (the usual frames, plus ``cell``, ``level``, ``mode``,
+    ``scheduled_s``, ``sent_s``, ``queue_delay_s``, ``in_flight_at_send``, ``shard``, ``host``
+    in ``runs``) and ``levels``: one row per (model, level) with rates over the measurement
+    window, goodput, percentiles and the ``client_saturated`` flag (docs/metrics.md, "Load")."""
 
     def __init__(self, runs: Sequence[Run], meta: pd.DataFrame, cells: list[dict[str, Any]],
                  slo: dict[str, float]) -> None:
@@ -34,7 +66,7 @@ class LoadResult(Result):
 
     @property
     def plot(self) -> Any:
-        """``.latency(metric)`` and ``.goodput()`` over the levels (``LoadPlots``)."""
+        """``.latency(metric)`` and ``.goodput()`` by level (``LoadPlots``)."""
         from .plots import LoadPlots
 
         return LoadPlots(self.levels)
@@ -43,23 +75,40 @@ class LoadResult(Result):
         """The per-level frame (see :attr:`levels`)."""
         return self.levels
 
+    def table(self) -> pd.DataFrame:
+        """The levels as people read them (:func:`levels_table`)."""
+        return levels_table(self.levels, self.slo)
+
+    @property
+    def mode(self) -> str:
+        return str(self.cells[0]["mode"]) if self.cells else "closed"
+
+    def title(self) -> str:
+        """What was asked: ``sim:fast (simulated) · closed loop, concurrency 1, 4, 16 · TTFT ≤ 500 ms``."""
+        models = list(dict.fromkeys(fmt.model_label(c["provider"], c["model"], c["protocol"]) for c in self.cells))
+        values = list(dict.fromkeys(c["level"] for c in self.cells))
+        loop = "closed loop" if self.mode == "closed" else "open loop"
+        return f"{', '.join(models)} · {loop}, {fmt.levels(self.mode, values)} · {fmt.slo(self.slo)}"
+
     def __repr__(self) -> str:
         lv = self.levels
         sat = int(lv["client_saturated"].sum()) if len(lv) else 0
         note = f"; {sat} level(s) client_saturated: add shards or machines" if sat else ""
-        return f"<kral_nb.LoadResult {len(self)} run(s) over {len(lv)} level(s){note}>"
+        return f"<kral_nb.LoadResult {len(self)} run(s) over {len(lv)} level(s): {self.title()}{note}>"
 
     def _repr_html_(self) -> str:
-        import html
-
-        cols = ["model", "mode", "level", "requests", "achieved_rps", "goodput_rps", "slo_attainment",
-                "ttft_s_p50", "ttft_s_p99", "tpot_s_p50", "client_saturated", "queue_delay_s_p99",
-                "loop_lag_s_p99", "shards"]
-        lv = self.levels[cols].rename(columns=lambda c: c.replace("_", " "))
         warn = ""
         if self.levels["client_saturated"].any():
-            warn = ("<p><b>client_saturated</b>: these levels measure the client, not the server: "
-                    "add shards or machines.</p>")
-        table = lv.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3g}")
-        return (f"<div><b>{html.escape(repr(self))}</b>"  # a wide table scrolls inside its own box (narrow screens)
-                f'<div class="kral-load" style="overflow-x:auto;max-width:100%">{table}</div>{warn}</div>')
+            warn = ("<p><b>client saturated</b>: these levels measured the client, not the server — add shards "
+                    "or machines.</p>")
+        table = self.table().to_html(index=False, escape=True, border=0)
+        return (f'<div class="kral-load-result"><b>kral_nb load · {html.escape(self.title())}</b>'
+                f'<div class="kral-load" style="overflow-x:auto;max-width:100%">{table}</div>{warn}'
+                f'<p style="font-size:0.85em;opacity:0.8">rates over each level\'s measurement window (after '
+                f"warmup, to its last response); latencies of the requests sent after warmup</p></div>")
+
+    def report_sections(self) -> list[tuple[str, str]]:
+        """The HTML report's sections for a load sweep (``loadgen/report.py``)."""
+        from .report import sections
+
+        return sections(self)

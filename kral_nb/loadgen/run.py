@@ -13,15 +13,17 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import Cancelled, ConfigError
+from .. import fmt
+from ..errors import Cancelled, ConfigError, KralError
 from ..options import LoadOptions, Options, with_options
 from ..plan import plan
 from . import arrivals, raypool
 from .gather import Gather
-from .pool import ShardPool, loop_choice
+from .pool import ShardPool
 from .result import LoadResult
 from .shard import MAX_IN_FLIGHT, CellTask
 from .view import LoadView
+from .worker import loop_choice
 
 
 def default_shards() -> int:
@@ -57,7 +59,9 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
         job.run.listener = None
     cells = [{"cell": li * len(models) + mi, "model_index": mi, "mode": mode, "level": v, "warmup_s": float(warmup_s),
               "provider": templates[mi].run.provider, "model": templates[mi].run.model,
-              "protocol": templates[mi].run.protocol}
+              "protocol": templates[mi].run.protocol, "request": templates[mi].run.request,
+              "request_key": templates[mi].run.request_key, "duration_s": duration_s, "requests": requests,
+              "arrival": arrival, "planned": requests if mode == "closed" else None}
              for li, v in enumerate(values) for mi in range(len(models))]
     view = LoadView(cells, enabled=progress if progress is not None else True)
     pool: ShardPool | raypool.RayPool
@@ -70,6 +74,7 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
         pool = ShardPool(n_shards)
     gather = Gather(cells, slo)
     interrupted = False
+    failure: KralError | None = None
     try:
         pool.start()
         for cell in cells:
@@ -77,6 +82,10 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
                            burstiness, seed, -(-max_in_flight // n_shards) if max_in_flight else MAX_IN_FLIGHT)
             cell["shards"] = len(tasks)
             pool.run(tasks, gather, view)
+            dead = gather.all_lost([t.cell for t in tasks])
+            if dead:  # the level measured nothing: stop, and say why
+                failure = KralError(_all_lost_message(cell, dead, on_ray is not None))
+                break
     except KeyboardInterrupt:
         interrupted = True
         pool.stop_and_collect(gather, view)
@@ -89,7 +98,20 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
     HISTORY.keep(*result.run_list)
     if interrupted:
         raise Cancelled("cancelled: the load sweep's partial result is in exc.result", result=result)
+    if failure is not None:
+        failure.result = result
+        raise failure
     return result
+
+
+def _all_lost_message(cell: dict[str, Any], dead: list[str], on_ray: bool) -> str:
+    where = "Ray actors" if on_ray else "shard processes"
+    fix = ("check the actors' logs (ray logs) and that every node has kral_nb installed" if on_ray else
+           "each shard runs this interpreter with `-c \"from kral_nb.loadgen.worker import main; main()\"`: check "
+           "that it starts in this environment (the shard's last words above), or run on Ray with cluster='ray'")
+    return (f"every load shard of {fmt.model_label(cell['provider'], cell['model'], cell['protocol'])} at "
+            f"{fmt.level(cell['mode'], cell['level'])} died before reporting anything, so the sweep stopped "
+            f"(the levels before it are in exc.result). The {where}:\n  " + "\n  ".join(dead) + f"\nFix: {fix}")
 
 
 def _split(n: int, parts: int) -> list[int]:
@@ -101,12 +123,12 @@ def _tasks(cell: dict[str, Any], job: Any, n_shards: int, mode: str, duration_s:
     common = {"cell": cell["cell"], "job": job, "mode": mode, "start_ns": 0, "warmup_s": cell["warmup_s"],
               "duration_s": duration_s, "max_in_flight": max_in_flight}
     if mode == "closed":
-        conc = [c for c in _split(int(cell["level"]), n_shards) if c > 0]
+        conc = [c for c in _split(cell["level"], n_shards) if c > 0]
         quotas = _split(requests, len(conc)) if requests is not None else [None] * len(conc)
         return [CellTask(shard=i, concurrency=c, requests=q, **common)
                 for i, (c, q) in enumerate(zip(conc, quotas, strict=True)) if q != 0]
     offsets = arrivals.schedule(cell["level"], arrival=arrival, burstiness=burstiness, duration_s=duration_s,
                                 requests=requests, seed=seed + cell["cell"])
-    cell["scheduled"] = len(offsets)
+    cell["planned"] = len(offsets)
     return [CellTask(shard=i, offsets_s=offsets[i::n_shards].tolist(), **common)
             for i in range(min(n_shards, len(offsets)))]

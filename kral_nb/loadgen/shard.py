@@ -91,7 +91,8 @@ class ShardRunner:
     walks every connection it holds at each request's start and end (encode/httpcore#1035),
     which was 44 % of a shard's CPU at 64 streams in one shared pool (py-spy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Callable[[int, str, int, int], None] | None = None) -> None:
+        self.journal = journal  # (cell, run id, due ns, in flight), called before each request is sent
         self._client: httpx.AsyncClient | None = None
         self._free: list[httpx.AsyncClient] = []
         self._all: list[httpx.AsyncClient] = []
@@ -180,6 +181,8 @@ class _CellState:
         job.run.warmup = (scheduled - self.task.start_ns) / 1e9 < self.task.warmup_s
         self.runs.append(job.run)
         self.sent.append((job.run.run_id, scheduled, self.in_flight))
+        if self.clients.journal is not None:  # before it goes out: outlives a killed shard
+            self.clients.journal(self.task.cell, job.run.run_id, scheduled, self.in_flight)
         self.in_flight += 1
         client = self.clients.borrow()
         try:
@@ -260,6 +263,7 @@ def fresh_job(template: Job, repeat: int) -> Job:
     run = Run(uuid.uuid4().hex[:12], t.provider, t.model, t.protocol, repeat=repeat, prompt_id=t.prompt_id,
               warmup=t.warmup)
     run.secrets, run.trace = t.secrets, ([] if t.trace is not None else None)
+    run.request, run.request_key = t.request, t.request_key  # what was asked, as for every run
     return dataclasses.replace(template, run=run)
 
 

@@ -1,30 +1,35 @@
-"""The live view of a load sweep: per (model, level), offered vs achieved rate, in flight,
-TTFT p50/p99 and loop lag so far, from the shards' progress messages."""
+"""The live view of a load sweep: a progress line per (model, level) from the shards' progress
+messages — requests done of those planned (or time left), in flight, errors, TTFT so far — and
+the notes a user must see (a shard lost, where the shards run). A table in a notebook (one
+display, updated at most 4 times a second), a line per level on a terminal. Shown, never
+recorded: the numbers that count are the levels frame's."""
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from html import escape as html_escape
 from typing import Any
 
 import numpy as np
 
+from .. import fmt
 from ..clock import now_ns
+
+RENDER_PERIOD_S = 0.25
+#: a rate is shown once the level has run this long and completed this many requests
+RATE_AFTER_S, RATE_AFTER_DONE = 1.0, 3
 
 
 class LoadView:
-    """Progress per (model, level) while the sweep runs: offered vs achieved, in flight, TTFT
-    p50/p99 so far. A table in a notebook (one display, updated at most 4 times a second),
-    a line on stderr elsewhere."""
+    """Progress per (model, level) while the sweep runs."""
 
     def __init__(self, cells: list[dict[str, Any]], *, enabled: bool) -> None:
         self.cells_by_id = {c["cell"]: c for c in cells}
         self.enabled = enabled
         self.stats: dict[int, dict[str, Any]] = {}
         self._handle: Any = None
-        self._last = 0.0
+        self._last_ns = 0
+        self._line_cell: int | None = None  # the level the terminal line shows
         self.notes: list[str] = []
         if enabled:
             try:
@@ -39,65 +44,108 @@ class LoadView:
             except ImportError:
                 self._handle = None
 
+    def start(self, cell: int, start_ns: int) -> None:
+        """Cell ``cell`` starts at ``start_ns``."""
+        self.cells_by_id[cell]["start_ns"] = start_ns
+        self.stats.setdefault(cell, {"shards": {}, "ttft_s": [], "end_ns": None})
+
     def update(self, msg: dict[str, Any]) -> None:
         """A shard's progress (its latest counts, the TTFTs since its last message)."""
         st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": [], "end_ns": None})
         st["shards"][msg["shard"]] = msg
         st["ttft_s"] += msg["ttft_s"]
         if msg["final"] and all(s["final"] for s in st["shards"].values()):
-            st["end_ns"] = now_ns()  # the cell is over: its rates stop changing
-        if self.enabled and time.monotonic() - self._last > 0.25:
+            st["end_ns"] = now_ns()  # the cell is over: its figures stop changing
+            self.render()
+        else:
+            self.tick()
+
+    def tick(self) -> None:
+        """Re-render when the last render is older than ``RENDER_PERIOD_S`` (time left moves
+        even when no report came)."""
+        if self.enabled and now_ns() - self._last_ns > RENDER_PERIOD_S * 1e9:
             self.render()
 
     def note(self, message: str, *, warn: bool = True) -> None:
         """Something the user must see beside the table (a shard lost; where the shards run)."""
         self.notes.append(("⚠ " if warn else "") + message)
         if self.enabled and self._handle is None:
-            sys.stderr.write(f"\nkral_nb load: {message}\n")
+            self._end_line()
+            sys.stderr.write(f"kral_nb load: {message}\n")
         self.render()
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[dict[str, str]]:
+        """One row per level started so far, as text."""
         out = []
+        now = now_ns()
         for cid, st in sorted(self.stats.items()):
             cell = self.cells_by_id[cid]
-            shards = st["shards"].values()
-            sent = sum(s["sent"] for s in shards)
+            shards = list(st["shards"].values())
             done = sum(s["done"] for s in shards)
-            end = st["end_ns"] or now_ns()
-            elapsed = max(1e-9, (end - cell.get("start_ns", end)) / 1e9)
+            start = cell.get("start_ns", now)
+            end = st["end_ns"] or now
+            elapsed = max(0.0, (end - start) / 1e9)
+            planned = cell.get("planned")
+            left = cell.get("duration_s")
+            if st["end_ns"]:
+                progress = f"{done:,} done"
+            elif planned:
+                progress = f"{done:,} / {planned:,}"
+            elif left:
+                progress = f"{done:,} done, {fmt.secs(max(0.0, left - elapsed))} left"
+            else:
+                progress = f"{done:,} done"
             t = np.array(st["ttft_s"])
-            out.append({"model": cell["model"], "mode": cell["mode"], "level": cell["level"],
-                        "offered": cell["level"] if cell["mode"] == "open" else sent / elapsed,
-                        "achieved": done / elapsed, "in_flight": sum(s["in_flight"] for s in shards),
-                        "failed": sum(s["failed"] for s in shards),
-                        "ttft_p50": float(np.percentile(t, 50)) if len(t) else math.nan,
-                        "ttft_p99": float(np.percentile(t, 99)) if len(t) else math.nan,
-                        "loop_lag_p99": max(s["lag_s_p99"] for s in shards)})
+            show_rate = elapsed >= RATE_AFTER_S and done >= RATE_AFTER_DONE
+            out.append({"model": fmt.model_label(cell["provider"], cell["model"], cell["protocol"]),
+                        "level": fmt.level(cell["mode"], cell["level"]),
+                        "progress": progress, "in flight": f"{sum(s['in_flight'] for s in shards):,}",
+                        "errors": f"{sum(s['failed'] for s in shards):,}",
+                        "done/s": fmt.rate(done / elapsed) if show_rate else fmt.DASH,
+                        "TTFT p50": fmt.ms(np.percentile(t, 50)) if len(t) else fmt.DASH,
+                        "TTFT p99": fmt.ms(np.percentile(t, 99)) if len(t) else fmt.DASH,
+                        "state": "done" if st["end_ns"] else ("waiting" if now < start else "running"),
+                        "cell": str(cid)})
         return out
 
     def render(self) -> None:
         rows = self.rows()
         if not self.enabled or not (rows or (self.notes and self._handle is not None)):
             return
-        self._last = time.monotonic()
+        self._last_ns = now_ns()
         if self._handle is not None:
             import pandas as pd
             from IPython.display import HTML  # type: ignore[attr-defined]
 
-            table = pd.DataFrame(rows).to_html(index=False, float_format=lambda v: f"{v:.3g}") if rows else ""
+            shown = [{k: v for k, v in r.items() if k != "cell"} for r in rows]
+            table = pd.DataFrame(shown).to_html(index=False, escape=True, border=0) if rows else ""
             notes = "".join(f"<p>{html_escape(n)}</p>" for n in self.notes)
-            html = ("<b>kral_nb load</b> (live; rates per second, TTFT and loop lag in seconds)"
+            html = ("<b>kral_nb load</b> (live; the levels table follows when the sweep ends)"
                     f'<div class="kral-load" style="overflow-x:auto;max-width:100%">{table}</div>{notes}')
             self._handle.update(HTML(html))  # type: ignore[no-untyped-call]
-        else:
-            r = rows[-1]
-            sys.stderr.write(f"\rkral_nb load: {r['model']} {r['mode']} {r['level']:g}: "
-                             f"{r['achieved']:.1f}/s done, {r['in_flight']} in flight, "
-                             f"TTFT p50 {r['ttft_p50'] * 1000:.0f} ms, loop lag p99 {r['loop_lag_p99'] * 1000:.1f} ms   ")
-            sys.stderr.flush()
+            return
+        r = rows[-1]
+        cid = int(r["cell"])
+        line = (f"kral_nb load: {r['model']} @ {r['level']}: {r['progress']}, {r['in flight']} in flight, "
+                f"{r['errors']} errors, TTFT p50 {r['TTFT p50']}")
+        if not sys.stderr.isatty():  # a log, not a terminal: one line per level, when it ends
+            if r["state"] == "done" and self._line_cell != cid:
+                sys.stderr.write(line + "\n")
+                self._line_cell = cid
+            return
+        if self._line_cell is not None and cid != self._line_cell:
+            self._end_line()  # the previous level's line stays, with its final figures
+        self._line_cell = cid
+        sys.stderr.write(f"\r\x1b[K{line}")
+        sys.stderr.flush()
+
+    def _end_line(self) -> None:
+        if self._line_cell is not None and sys.stderr.isatty():
+            sys.stderr.write("\n")
+            self._line_cell = None
 
     def close(self) -> None:
         if self.enabled:
             self.render()
-            if self._handle is None and self.stats:
-                sys.stderr.write("\n")
+            if self._handle is None:
+                self._end_line()

@@ -21,8 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from .. import fmt
 from ..fmt import model_label
-from .stats import compare_pairs, fmt_usd, summary
+from .stats import compare_pairs, summary
 
 CSS = """
 :root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5a5a5a; --line: #d0d0d0;
@@ -44,9 +45,6 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0; }
 @media print { details { break-inside: avoid; } details > * { display: block; } }
 """
 
-_SUMMARY_MS = ("ttft_s_median", "ttft_s_ci_low", "ttft_s_ci_high", "e2e_s_p50", "e2e_s_p99", "itl_p50_s_p50")
-
-
 def _pkg(name: str) -> str:
     try:
         return version(name)
@@ -54,25 +52,17 @@ def _pkg(name: str) -> str:
         return "not installed"
 
 
-def _table(df: pd.DataFrame) -> str:
+def table(df: pd.DataFrame) -> str:
     return f'<div class="scroll">{df.to_html(index=False, na_rep="", escape=True, border=0)}</div>'
 
 
-def _ms(v: Any) -> str:
-    return "" if pd.isna(v) else f"{v * 1000:,.0f} ms" if abs(v) >= 0.01 else f"{v * 1000:.2f} ms"
-
-
 def _ci(m: Any, lo: Any, hi: Any) -> str:
-    if pd.isna(m):
-        return ""
-    return _ms(m) if pd.isna(lo) else f"{_ms(m)} [{_ms(lo)}, {_ms(hi)}]"
+    if fmt.missing(m):
+        return fmt.DASH
+    return fmt.ms(m) if fmt.missing(lo) else f"{fmt.ms(m)} [{fmt.ms(lo)}, {fmt.ms(hi)}]"
 
 
-def _usd(v: Any) -> str:
-    return "" if pd.isna(v) else fmt_usd(float(v))
-
-
-def _what(runs: pd.DataFrame) -> str:
+def what(runs: pd.DataFrame) -> str:
     models = sorted({model_label(*k) for k in runs[["provider", "model", "protocol"]].itertuples(index=False)})
     counts = runs["status"].astype(str).value_counts().to_dict()
     started = runs["started_at"].dropna()
@@ -91,7 +81,7 @@ def _what(runs: pd.DataFrame) -> str:
     return f'<table class="kv">{rows}</table>'
 
 
-def _requests(runs: pd.DataFrame, limit: int = 20) -> str:
+def requests(runs: pd.DataFrame, limit: int = 20) -> str:
     """Each distinct request (prompt, system prompt, tools, options) with its key and runs."""
     if "request" not in runs.columns or not runs["request"].notna().any():
         return "<p class='meta'>not recorded (frames written before kral_nb recorded requests)</p>"
@@ -110,26 +100,29 @@ def _requests(runs: pd.DataFrame, limit: int = 20) -> str:
     return "".join(items) + (f"<p class='meta'>… and {more} more</p>" if more > 0 else "")
 
 
-def _summary(runs: pd.DataFrame) -> str:
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The summary as people read it: one row per model, times in ms."""
     s = summary(runs)
-    if s.empty:
-        return "<p>No runs.</p>"
     out = pd.DataFrame({"model": [model_label(p, m, pr) for p, m, pr in zip(s["provider"], s["model"],
                                                                             s["protocol"], strict=True)],
                         "runs": s["runs"], "ok": s["ok"], "errors": s["errors"], "cut offs": s["cut_offs"]})
     out["TTFT median [95% CI]"] = [_ci(m, lo, hi) for m, lo, hi in zip(
         s["ttft_s_median"], s["ttft_s_ci_low"], s["ttft_s_ci_high"], strict=True)]
-    out["TTFT p99"] = s["ttft_s_p99"].map(_ms)
-    out["e2e p50 / p99"] = ["" if pd.isna(a) else f"{_ms(a)} / {_ms(b)}"
+    out["TTFT p99"] = s["ttft_s_p99"].map(fmt.ms)
+    out["e2e p50 / p99"] = [f"{fmt.ms(a)} / {fmt.ms(b)}"
                             for a, b in zip(s["e2e_s_p50"], s["e2e_s_p99"], strict=True)]
-    out["gap p50"] = s["itl_p50_s_p50"].map(_ms)
-    out["tok/s median"] = s["output_tokens_per_s_median"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    out["gap p50"] = s["itl_p50_s_p50"].map(fmt.ms)
+    out["tok/s median"] = s["output_tokens_per_s_median"].map(fmt.number)
     out["tokens"] = s["tokens_source"].map(lambda v: "" if pd.isna(v) or v is None else
                                            "est." if "estimate" in str(v) else str(v))
     if "cost_usd_median" in s:
-        out["cost / run"] = s["cost_usd_median"].map(_usd)
-        out["cost / ok answer"] = s["cost_per_ok_answer_usd"].map(_usd)
-    return _table(out)
+        out["cost / run"] = s["cost_usd_median"].map(fmt.usd)
+        out["cost / ok answer"] = s["cost_per_ok_answer_usd"].map(fmt.usd)
+    return out
+
+
+def _summary(runs: pd.DataFrame) -> str:
+    return table(summary_table(runs)) if len(runs) else "<p>No runs.</p>"
 
 
 def _verdicts(runs: pd.DataFrame) -> str:
@@ -144,7 +137,7 @@ def _verdicts(runs: pd.DataFrame) -> str:
     return f"<ul>{''.join(items)}</ul>" if items else "<p>One model: nothing to compare.</p>"
 
 
-def _svg(ax: Any) -> str:
+def svg(ax: Any) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.StringIO()
@@ -159,59 +152,45 @@ def _plots(result: Any) -> str:
 
     p = Plots(result.chunks, result.runs)
     figs = [(name, getattr(p, name)()) for name in ("timeline", "ttft", "gaps", "throughput", "cost")]
-    return '<div class="plots">' + "".join(f'<figure aria-label="{name}">{_svg(ax)}</figure>'
+    return '<div class="plots">' + "".join(f'<figure aria-label="{name}">{svg(ax)}</figure>'
                                             for name, ax in figs) + "</div>"
 
 
-def _levels(result: Any) -> str:
-    lv = result.levels
-    cols = [c for c in ("model", "mode", "level", "requests", "achieved_rps", "goodput_rps", "slo_attainment",
-                        "ttft_s_p50", "ttft_s_p99", "tpot_s_p50", "e2e_s_p99", "cost_per_goodput_request_usd",
-                        "client_saturated") if c in lv.columns]
-    table = lv[cols].copy()
-    for c in cols:
-        if c.endswith("_s_p50") or c.endswith("_s_p99"):
-            table[c] = table[c].map(_ms)
-        elif c.endswith("_usd"):
-            table[c] = table[c].map(_usd)
-        elif c.endswith("_rps") or c == "slo_attainment":
-            table[c] = table[c].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
-    plots = ""
-    try:
-        plots = f'<figure aria-label="load latency">{_svg(result.plot.latency("ttft_s"))}</figure>' \
-                f'<figure aria-label="goodput">{_svg(result.plot.goodput())}</figure>'
-    except Exception as exc:  # a sweep too small to plot still reports its table
-        plots = f"<p class='meta'>plots unavailable: {html.escape(str(exc))}</p>"
-    return _table(table.rename(columns=lambda c: c.replace("_", " "))) + plots
-
-
-def _runs(runs: pd.DataFrame) -> str:
+def runs_details(runs: pd.DataFrame, limit: int = 300) -> str:
+    """Each run's answer, error and tool calls in a ``<details>`` (the first ``limit``)."""
     items = []
-    for r in runs.to_dict("records"):
+    for r in runs.head(limit).to_dict("records"):
         status = str(r["status"])
         cls = "ok" if status == "ok" else "bad"
         head = (f"{html.escape(model_label(r['provider'], r['model'], r['protocol']))} · "
-                f"<span class='{cls}'>{html.escape(status)}</span> · TTFT {_ms(r['ttft_s'])} · "
-                f"total {_ms(r['e2e_s'])}" + (" · warmup" if r.get("warmup") else ""))
+                f"<span class='{cls}'>{html.escape(status)}</span> · TTFT {fmt.ms(r['ttft_s'])} · "
+                f"total {fmt.ms(r['e2e_s'])}" + (" · warmup" if r.get("warmup") else ""))
         body = f"<pre>{html.escape(str(r['text'] or ''))}</pre>"
         if r.get("error") and not pd.isna(r["error"]):
             body += f"<p class='bad'>{html.escape(str(r['error']))}</p>"
         if r.get("tool_calls") and r["tool_calls"] not in ("[]", None):
             body += f"<p>tool calls: <code>{html.escape(str(r['tool_calls']))}</code></p>"
         items.append(f"<details><summary>{head}</summary>{body}</details>")
-    return "".join(items)
+    more = len(runs) - limit
+    return "".join(items) + (f"<p class='meta'>… and {more:,} more in the runs frame</p>" if more > 0 else "")
+
+
+def sections(result: Any) -> list[tuple[str, str]]:
+    """A Result's sections: what was run, the requests, the summary, verdicts, plots, every
+    run's details."""
+    runs = result.runs
+    return [("What was run", what(runs)), ("Requests", requests(runs)),
+            ("Summary (ok runs; warmups excluded)", _summary(runs)), ("Verdicts", _verdicts(runs)),
+            ("Plots", _plots(result)), (f"Runs ({len(runs)})", runs_details(runs))]
 
 
 def render(result: Any, *, title: str = "kral_nb report") -> str:
-    """The report as one HTML string."""
-    runs = result.runs
-    sections = [("What was run", _what(runs)), ("Requests", _requests(runs)), ("Summary (ok runs; warmups excluded)", _summary(runs)),
-                ("Verdicts", _verdicts(runs)), ("Plots", _plots(result))]
-    if hasattr(result, "levels"):
-        sections.append(("Load levels", _levels(result)))
-    sections.append((f"Runs ({len(runs)})", _runs(runs)))
+    """The report as one HTML string; a result with ``report_sections()`` (a LoadResult)
+    gives its own."""
+    own = getattr(result, "report_sections", None)
+    parts = own() if own is not None else sections(result)
     now = datetime.now(timezone.utc)
-    body = "".join(f'<section><h2>{html.escape(t)}</h2>{h}</section>' for t, h in sections)
+    body = "".join(f'<section><h2>{html.escape(t)}</h2>{h}</section>' for t, h in parts)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
