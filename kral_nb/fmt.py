@@ -74,7 +74,11 @@ def usd(v: Any, digits: int = 3) -> str:
     if v == 0:
         return "$0"
     places = max(2, digits - 1 - math.floor(math.log10(abs(v))))
-    return f"{'-' if v < 0 else ''}${abs(v):.{places}f}"
+    text = f"{abs(v):,.{places}f}"
+    if places > 2:  # a fraction of a cent: no trailing zeros past the cents
+        text = text.rstrip("0")
+        text += "0" * max(0, 2 - len(text.partition(".")[2]))
+    return f"{'-' if v < 0 else ''}${text}"
 
 
 def number(v: Any, digits: int = 3) -> str:

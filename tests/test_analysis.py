@@ -69,10 +69,10 @@ def test_difference_of_medians_and_verdicts() -> None:
     assert verdict("A", "B", "ttft_s", -0.12, -0.16, -0.08) == "A faster by 120 ms than B, 95% CI [80 ms, 160 ms]"
     assert verdict("A", "B", "ttft_s", 0.01, -0.02, 0.04).startswith("A vs B: no clear difference")
     assert verdict("A", "B", "output_tokens_per_s", -50, -60, -40) == \
-        "B higher by 50.0 tok/s than A, 95% CI [40.0 tok/s, 60.0 tok/s]"
+        "B faster by 50 tok/s than A, 95% CI [40 tok/s, 60 tok/s]"
     assert verdict("A", "B", "output_tokens_per_s", 50, 40, 60) == \
-        "A higher by 50.0 tok/s than B, 95% CI [40.0 tok/s, 60.0 tok/s]"
-    assert verdict("A", "B", "output_tokens", 12, 8, 15) == "B lower by 12.0 than A, 95% CI [8.0, 15.0]"
+        "A faster by 50 tok/s than B, 95% CI [40 tok/s, 60 tok/s]"
+    assert verdict("A", "B", "output_tokens", 12, 8, 15) == "B lower by 12 than A, 95% CI [8, 15]"
 
 
 def test_summary_and_pairs_on_fixed_data() -> None:

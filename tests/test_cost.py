@@ -93,13 +93,14 @@ def test_pricing_never_reaches_the_network(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_the_live_stats_line_shows_the_cost_marked_when_estimated() -> None:
+    from kral_nb import fmt
     from kral_nb.record.recorder import Run
     from kral_nb.views import panes
 
     run = Run("r1", "openai", "gpt-5", "openai", t0_ns=0, first_content_ns=10**8, end_ns=10**9, status="ok")
     run.usage = {"input_tokens": 100, "output_tokens": 50}
     exp = sum(_expected("gpt-5", "openai", input_tokens=100, output_tokens=50))
-    assert f"· ${f'{exp:.6f}'.rstrip('0')} ·" in panes.stats(run, 0)
+    assert f"· {fmt.usd(exp)} ·" in panes.stats(run, 0)  # the summary's own format
     run.usage = {}
     run.text_parts.append("hi")
     assert "· ~1 tok ·" in panes.stats(run, 0) and "· ~$0.00001 ·" in panes.stats(run, 0)

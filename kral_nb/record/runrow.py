@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,9 +62,7 @@ def row(run: Run) -> dict[str, Any]:
     idle = math.nan if run._max_read_gap_ns is None else run._max_read_gap_ns / 1e9
     out_tok, source = run.output_tokens()
     itl_token = _token_gaps(run, cols)
-    decode_s = e2e - ttft
-    rate = (out_tok - 1) / decode_s if out_tok > 1 and decode_s > 0 else math.nan
-    tpot = decode_s / (out_tok - 1) if out_tok > 1 and decode_s > 0 else math.nan
+    rate, tpot = decode(out_tok, e2e - ttft)
     return {
         "run_id": run.run_id, "provider": run.provider, "model": run.model,
         "protocol": run.protocol, "started_at": run.started_at, "status": run.status,
@@ -94,6 +93,36 @@ def row(run: Run) -> dict[str, Any]:
         "itl_token_p95_s": float(np.percentile(itl_token, 95)) if len(itl_token) else math.nan,
         "request_key": run.request_key, "request": run.request,
     }
+
+def decode(output_tokens: int, decode_s: float) -> tuple[float, float]:
+    """(output tokens/s, TPOT): the tokens after the first over the time after the first
+    content (docs/metrics.md); NaN with fewer than two tokens."""
+    if output_tokens > 1 and decode_s > 0:
+        return (output_tokens - 1) / decode_s, decode_s / (output_tokens - 1)
+    return math.nan, math.nan
+
+
+@dataclass(frozen=True)
+class Live:
+    """A run's figures while it streams, by the same definitions as its row: seconds since
+    the request (``elapsed_s``), TTFT, the output tokens and their source, tokens/s."""
+
+    elapsed_s: float
+    ttft_s: float
+    tokens: int
+    source: str
+    tokens_per_s: float
+
+
+def live(run: Run, now_ns: int) -> Live:
+    """:class:`Live` figures of ``run`` at ``now_ns`` (its end once it ended): cheap enough
+    for every render of a pane (no pass over the records)."""
+    end = run.end_ns if run.end_ns is not None else now_ns
+    tokens, source = run.output_tokens()
+    ttft = _s(run, run.first_content_ns)
+    rate = decode(tokens, (end - run.first_content_ns) / 1e9)[0] if run.first_content_ns is not None else math.nan
+    return Live(_s(run, end), ttft, tokens, source, rate)
+
 
 def _token_gaps(run: Run, cols: RecordColumns) -> np.ndarray:
     """Per-token gaps where every content chunk's token count is known, else empty."""

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import fmt
 from ..errors import ConfigError
 from ..fmt import model_label
-from .stats import GROUP, HIGHER_IS_BETTER, N_RESAMPLES, _fmt, _measured, ci_text, diff_median_ci, unclear
+from .stats import GROUP, N_RESAMPLES, diff_median_ci, measured
+from .verdicts import HIGHER_IS_BETTER, better_word, ci_text, unclear
 
 METRICS = ("ttft_s", "itl_p50_s", "e2e_s", "output_tokens_per_s", "cost_usd")
 
@@ -107,7 +109,7 @@ def _difference(b: pd.DataFrame, c: pd.DataFrame) -> str:
 
 
 def _values(runs: pd.DataFrame, metric: str) -> np.ndarray:
-    picked = runs[~runs["warmup"].astype(bool)] if metric.endswith("_usd") else _measured(runs)
+    picked = runs[~runs["warmup"].astype(bool)] if metric.endswith("_usd") else measured(runs)
     return picked[metric].to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -133,14 +135,9 @@ def verdict(metric: str, d: float, lo: float, hi: float, base_median: float, con
     if why is not None:
         return why
     better = (d > 0) if metric in HIGHER_IS_BETTER else (d < 0)
-    if metric.endswith("_usd"):
-        word = "cheaper" if better else "dearer"
-    elif metric.endswith("_s"):
-        word = "faster" if better else "slower"
-    else:
-        word = "higher" if d > 0 else "lower"
     rel = f" ({d / abs(base_median):+.1%})" if base_median == base_median and base_median else ""
-    return f"candidate {word} by {_fmt(metric, abs(d))}{rel}, {ci_text(metric, lo, hi, confidence)}"
+    return (f"candidate {better_word(metric, better)} by {fmt.value(metric, abs(d))}{rel}, "
+            f"{ci_text(metric, lo, hi, confidence)}")
 
 
 def gate(table: pd.DataFrame, metric: str, max_regression: float) -> pd.DataFrame:

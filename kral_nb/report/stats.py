@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..fmt import model_label
+from .verdicts import verdict
 
 GROUP = ["provider", "model", "protocol"]
 N_RESAMPLES = 2000
@@ -61,7 +62,8 @@ def diff_median_ci(a: Any, b: Any, *, n_resamples: int = N_RESAMPLES, confidence
     return (d, *_interval(diffs, confidence))
 
 
-def _measured(runs: pd.DataFrame) -> pd.DataFrame:
+def measured(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs timing statistics describe: ``ok`` and not warmup."""
     return runs[(runs["status"] == "ok") & ~runs["warmup"].astype(bool)]
 
 
@@ -73,7 +75,7 @@ def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES
     rows = []
     for key, g in runs.groupby(GROUP, observed=True, sort=False):
         measured_all = g[~g["warmup"].astype(bool)]
-        ok = _measured(g)
+        ok = measured(g)
         row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
         row.update(runs=len(measured_all), ok=int((measured_all["status"] == "ok").sum()),
                    errors=int(measured_all["status"].isin(["error", "http_error"]).sum()),
@@ -123,16 +125,16 @@ def cost_latency(runs: pd.DataFrame, latency: str = "ttft_s", *, seed: int = 0,
     CI, the cost status and ``pareto``: no other model is both faster and cheaper."""
     rows = []
     for key, g in runs.groupby(GROUP, observed=True, sort=False):
-        measured = g[~g["warmup"].astype(bool)]
-        ok = _measured(g)
+        billed = g[~g["warmup"].astype(bool)]
+        ok = measured(g)
         lat = bootstrap_median_ci(ok[latency].to_numpy(dtype=float, na_value=np.nan), seed=seed,
                                   n_resamples=n_resamples)
-        cost = bootstrap_median_ci(measured["cost_usd"].to_numpy(dtype=float, na_value=np.nan), seed=seed,
+        cost = bootstrap_median_ci(billed["cost_usd"].to_numpy(dtype=float, na_value=np.nan), seed=seed,
                                    n_resamples=n_resamples)
-        rows.append({**dict(zip(GROUP, key, strict=True)), "label": model_label(*key), "runs": len(measured),
+        rows.append({**dict(zip(GROUP, key, strict=True)), "label": model_label(*key), "runs": len(billed),
                      f"{latency}_median": lat[0], f"{latency}_ci_low": lat[1], f"{latency}_ci_high": lat[2],
                      "cost_usd_median": cost[0], "cost_usd_ci_low": cost[1], "cost_usd_ci_high": cost[2],
-                     "cost_status": ",".join(sorted(set(measured["cost_status"].astype(str)))) or None})
+                     "cost_status": ",".join(sorted(set(billed["cost_status"].astype(str)))) or None})
     out = pd.DataFrame(rows)
     if len(out):
         out["pareto"] = pareto_front(out[f"{latency}_median"], out["cost_usd_median"])
@@ -144,9 +146,6 @@ def _pct(vals: Any, q: float) -> float:
     return float(np.percentile(vals, q)) if vals.size else math.nan
 
 
-#: metrics where more is better (everything else: less is better)
-HIGHER_IS_BETTER = frozenset({"output_tokens_per_s", "output_tokens_per_s_p50", "goodput_rps", "achieved_rps"})
-
 
 def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
                   n_resamples: int = N_RESAMPLES, confidence: float = 0.95) -> pd.DataFrame:
@@ -155,7 +154,7 @@ def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
     only when the CI excludes 0."""
     if metric not in runs.columns:
         raise KeyError(f"unknown metric {metric!r}; e.g. ttft_s, e2e_s, output_tokens_per_s, cost_usd")
-    ok = _measured(runs)
+    ok = measured(runs)
     groups = {model_label(*k): g[metric].to_numpy(dtype=float, na_value=np.nan)
               for k, g in ok.groupby(GROUP, observed=True, sort=False)}
     rows = []
@@ -167,51 +166,3 @@ def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
                      "diff": d, "ci_low": lo, "ci_high": hi,
                      "verdict": verdict(a, b, metric, d, lo, hi, confidence)})
     return pd.DataFrame(rows)
-
-
-def fmt_usd(v: float, digits: int = 3) -> str:
-    """Dollars with ``digits`` significant digits, never in e-notation: ``$0.0000328``."""
-    if v != v:
-        return ""
-    if v == 0:
-        return "$0"
-    places = max(2, digits - 1 - math.floor(math.log10(abs(v))))
-    return f"{'-' if v < 0 else ''}${abs(v):.{places}f}"
-
-
-def _fmt(metric: str, v: float) -> str:
-    if metric.endswith("_usd"):
-        return fmt_usd(v, 2)
-    if metric.endswith("_per_s"):
-        return f"{v:.1f} tok/s"
-    if metric.endswith("_s"):
-        return f"{v * 1000:.0f} ms" if abs(v) < 10 else f"{v:.1f} s"
-    return f"{v:.1f}"
-
-
-def unclear(metric: str, lo: float, hi: float, confidence: float = 0.95) -> str | None:
-    """Why a difference's CI allows no verdict (too few runs, or it includes 0), else None."""
-    if math.isnan(lo) or math.isnan(hi):
-        return "not enough runs for a verdict (need >= 2 ok runs each)"
-    if lo <= 0 <= hi:
-        return f"no clear difference ({confidence * 100:.0f}% CI [{_fmt(metric, lo)}, {_fmt(metric, hi)}] includes 0)"
-    return None
-
-
-def ci_text(metric: str, lo: float, hi: float, confidence: float = 0.95) -> str:
-    """"95% CI [80 ms, 160 ms]" for a CI that excludes 0 (both ends share a sign: shown unsigned)."""
-    lo_abs, hi_abs = sorted((abs(lo), abs(hi)))
-    return f"{confidence * 100:.0f}% CI [{_fmt(metric, lo_abs)}, {_fmt(metric, hi_abs)}]"
-
-
-def verdict(a: str, b: str, metric: str, d: float, lo: float, hi: float, confidence: float = 0.95) -> str:
-    """"A faster by 120 ms, 95% CI [80 ms, 160 ms]" or "no clear difference"."""
-    why = unclear(metric, lo, hi, confidence)
-    if why is not None:
-        return why if why.startswith("not enough") else f"{a} vs {b}: {why}"
-    higher_better = metric in HIGHER_IS_BETTER
-    better_a = (d > 0) if higher_better else (d < 0)
-    winner, loser = (a, b) if better_a else (b, a)
-    word = ("higher" if higher_better else "faster" if metric.endswith("_s")
-            else "cheaper" if metric.endswith("_usd") else "lower")
-    return f"{winner} {word} by {_fmt(metric, abs(d))} than {loser}, {ci_text(metric, lo, hi, confidence)}"

@@ -4,31 +4,14 @@ precision, units in the headers, empty columns left out. Pure."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
+from .. import fmt
 from ..fmt import model_label
 
 _GROUP = ("provider", "model", "protocol")
-
-
-def _ms(v: Any) -> str:
-    if v is None or pd.isna(v):
-        return ""
-    ms = float(v) * 1000
-    return f"{ms:,.1f}" if abs(ms) < 10 else f"{ms:,.0f}"
-
-
-def _num(digits: int) -> Any:
-    return lambda v: "" if v is None or pd.isna(v) else f"{float(v):,.{digits}f}"
-
-
-def _usd(v: Any) -> str:
-    if v is None or pd.isna(v):
-        return ""
-    return f"${float(v):.3g}" if abs(float(v)) < 1 else f"${float(v):,.2f}"
 
 
 def _header(name: str) -> str:
@@ -54,17 +37,15 @@ def view(frame: pd.DataFrame) -> pd.DataFrame:
         col = frame[name]
         if col.isna().all():
             continue  # nothing to show (e.g. cost for self-hosted models)
-        if "tokens_per_s" in name:
-            fmt: Any = _num(1)
-        elif "_usd" in name:
-            fmt = _usd
+        if "_usd" in name:
+            show: Any = fmt.usd
+        elif "tokens_per_s" in name or (pd.api.types.is_float_dtype(col) and "_s_" not in name):
+            show = fmt.number
         elif "_s_" in name:
-            fmt = _ms
-        elif pd.api.types.is_float_dtype(col):
-            fmt = _num(0)
+            show = lambda v: fmt.ms(v, unit=False)  # noqa: E731 - the unit is in the header
         else:
-            fmt = lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)  # noqa: E731
-        out[_header(name)] = col.map(fmt)
+            show = lambda v: fmt.DASH if fmt.missing(v) else str(v)  # noqa: E731
+        out[_header(name)] = col.map(show)
     return out
 
 

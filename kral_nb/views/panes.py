@@ -11,7 +11,9 @@ import html
 import re
 from collections.abc import Callable, Sequence
 
+from .. import fmt
 from ..fmt import run_label
+from ..record import runrow
 from ..record.recorder import Run
 from ..results.cost import FREE, live_cost
 
@@ -21,39 +23,33 @@ _ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹"
          "pending": "⏳", "streaming": "▶"}
 
 
-label = run_label
-
 
 def stats(run: Run, now_ns: int) -> str:
-    """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · $0.0012 · 0.64 s`` from a live snapshot
-    (``~`` marks estimated tokens and the cost computed from them); ``max tokens`` when the
-    answer stopped at the token cap, ``cold`` when the run opened a new connection (its TTFT
-    includes the connect)."""
-    t0, first = run.t0_ns, run.first_content_ns
-    end = run.end_ns if run.end_ns is not None else now_ns
-    tokens, source = run.output_tokens()  # the runs table's count, by the same rule
-    approx = "~" if source == "estimate" else ""
+    """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · $0.0012 · 0.64 s`` from a live snapshot, by
+    the runs frame's own definitions (``runrow.live``; ``~`` marks estimated tokens and the
+    cost computed from them); ``max tokens`` when the answer stopped at the token cap, ``cold``
+    when the run opened a new connection (its TTFT includes the connect)."""
     if run.status == "pending" and run.note:  # waiting for its helper server
         return f"{_ICON['pending']} {run.note}"
+    now = runrow.live(run, now_ns)
+    approx = "~" if now.source == "estimate" else ""
     parts = [f"{_ICON.get(run.status, '')} {run.status}"]
     if run.finish_reason in _CAPPED:  # ok, but the answer stopped at the token cap
         parts.append("max tokens")
     if run.connect_ns > 0:  # TTFT includes opening the connection (TCP, TLS)
         parts.append("cold")
-    if t0 is not None and first is not None:
-        ttft_s = (first - t0) / 1e9
-        parts.append(f"TTFT {ttft_s * 1000:.0f} ms")
-        decode_s = (end - first) / 1e9
-        parts.append(f"{approx}{tokens} tok")
-        if tokens > 1 and decode_s > 0:
-            parts.append(f"{(tokens - 1) / decode_s:.1f} tok/s")
+    if now.ttft_s == now.ttft_s:
+        parts.append(f"TTFT {fmt.ms(now.ttft_s)}")
+        parts.append(f"{approx}{now.tokens} tok")
+        if now.tokens_per_s == now.tokens_per_s:
+            parts.append(f"{now.tokens_per_s:.1f} tok/s")
         if run.provider not in FREE:
             u = run.usage
-            cost = live_cost(run.provider, run.model, u.get("input_tokens"), u.get("cached_tokens"), tokens)
+            cost = live_cost(run.provider, run.model, u.get("input_tokens"), u.get("cached_tokens"), now.tokens)
             if cost == cost:  # not NaN: an unknown model shows no price rather than a wrong one
-                parts.append(f"{approx}${f'{cost:.6f}'.rstrip('0').rstrip('.')}")
-    if t0 is not None:
-        parts.append(f"{max(0, end - t0) / 1e9:.2f} s")
+                parts.append(f"{approx}{fmt.usd(cost)}")
+    if now.elapsed_s == now.elapsed_s:
+        parts.append(f"{max(0.0, now.elapsed_s):.2f} s")
     if run.attempts > 1:
         parts.append(f"{run.attempts} attempts")
     return " · ".join(parts)
@@ -126,7 +122,7 @@ def _body(content: str, streaming: bool, markdown: bool) -> str:
 
 
 def _pane(run: Run, now_ns: int, markdown: bool, render: Callable[[str], str] | None = None) -> str:
-    head = (f'<div class="kral-pane" style="{_PANE}">\n<div style="margin:4px 0 0"><b>{html.escape(label(run))}</b></div>'
+    head = (f'<div class="kral-pane" style="{_PANE}">\n<div style="margin:4px 0 0"><b>{html.escape(run_label(run))}</b></div>'
             f'\n<div class="kral-stats" style="{_STATS}">{_dollars(html.escape(stats(run, now_ns)))}</div>\n')
     parts = []
     if run.reasoning_parts:
@@ -171,7 +167,7 @@ def plain(runs: Sequence[Run], now_ns: int) -> str:
     """Terminal / text fallback: one block per run."""
     out = []
     for run in runs:
-        out.append(f"── {label(run)} ── {stats(run, now_ns)}")
+        out.append(f"── {run_label(run)} ── {stats(run, now_ns)}")
         out.append(run.text)
         out += [f"  tool: {t}" for t in _tools(run)]
         if run.error:

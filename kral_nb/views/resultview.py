@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import fmt
 from ..fmt import run_label
 
 MAX_ANSWERS = 12  # answers shown above the table; more runs: the table alone
@@ -26,10 +27,6 @@ def title(runs: pd.DataFrame) -> str:
     by_status = ", ".join(f"{n} {s}" for s, n in counts.items())
     return (f"{len(runs)} run{'s' if len(runs) != 1 else ''} of {n_models} model{'s' if n_models != 1 else ''}"
             + (f": {by_status}" if by_status else ""))
-
-
-def _ms(v: Any) -> str:
-    return "" if pd.isna(v) else f"{v * 1000:,.0f} ms"
 
 
 def _cell(v: Any) -> str:
@@ -73,12 +70,12 @@ def render(runs: pd.DataFrame, head: str) -> str:
     """The whole view; ``head`` is the title line."""
     table = pd.DataFrame({"run": [run_label(_Row(r)) for r in runs.to_dict("records")],
                           "status": runs["status"].astype(str),
-                          "TTFT": runs["ttft_s"].map(_ms), "total": runs["e2e_s"].map(_ms),
+                          "TTFT": runs["ttft_s"].map(fmt.ms), "total": runs["e2e_s"].map(fmt.ms),
                           "tokens": [("~" if s == "estimate" else "") + ("" if pd.isna(v) else str(v))
                                      for s, v in zip(runs["tokens_source"].astype(str), runs["output_tokens"],
                                                      strict=True)],
                           "tok/s": runs["output_tokens_per_s"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}"),
-                          "gap p50": runs["itl_p50_s"].map(_ms),
+                          "gap p50": runs["itl_p50_s"].map(fmt.ms),
                           "finish": runs["finish_reason"], "error": runs["error"]})
     shown = [c for c in table.columns if c in ("run", "status") or (table[c].fillna("").astype(str) != "").any()]
     header = "".join(f"<th>{html.escape(c)}</th>" for c in shown)
