@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .net.engine import Job
 from .options import Options, RetryPolicy, Timeouts
 from .protocols.request import ChatRequest, Message, RequestSpec
-from .providers import auth_headers, check_protocol, check_url, get_provider, resolve_key, split_model
+from .providers import check_protocol, check_url, get_provider, resolve_key, split_model
 from .record.pipeline import Pipeline
 from .record.recorder import Run
 from .redact import scrub, secrets_of, split_credentials
@@ -77,19 +77,17 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
                               "give base_url=... for the endpoint that does")
         url = prov.url_for(proto) or ""
     key = resolve_key(prov, opts.api_key)
-    if opts.gemini_body != "sse" and proto != "gemini":
-        raise ConfigError(f"gemini_body={opts.gemini_body!r} applies to the gemini protocol only, not {proto}")
+    module = protocols.get(proto)
+    protocols.check_knobs(proto, vars(opts))
     req = ChatRequest.build(prompt, messages=messages, model=model_name, system=opts.system,
                             tools=opts.tools, temperature=opts.temperature,
                             max_tokens=opts.max_tokens, include_usage=opts.include_usage,
                             extra_body=opts.extra_body)
-    module = protocols.get(proto)
-    auth = auth_headers(proto, key)
+    auth = module.auth_headers(key)
     url, basic = split_credentials(url)  # user:password@ in base_url -> a Basic header
     if basic is not None and "authorization" not in auth:
         auth["authorization"] = basic
-    spec = (module.build_request(req, url, auth, sse=opts.gemini_body == "sse") if proto == "gemini"
-            else module.build_request(req, url, auth))
+    spec = module.build_request(req, url, auth, vars(opts))
     secrets = secrets_of(key, opts.base_url or "")
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
     run.secrets, run.request_key = secrets, req.key()

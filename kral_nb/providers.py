@@ -140,16 +140,6 @@ def check_key(key: Secret, source: str) -> Secret:
     return key
 
 
-def auth_headers(protocol: str, key: str | None) -> dict[str, str]:
-    if not key:
-        return {}
-    if protocol == "anthropic":
-        return {"x-api-key": Secret(key)}
-    if protocol == "gemini":
-        return {"x-goog-api-key": Secret(key)}
-    return {"authorization": Secret(f"Bearer {key}")}
-
-
 def check_protocol(protocol: str) -> str:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")

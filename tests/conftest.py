@@ -30,3 +30,16 @@ def golden(protocol: str, name: str) -> bytes:
 
 def golden_files(protocol: str) -> list[str]:
     return sorted(p.name for p in (GOLDEN / protocol).iterdir())
+
+
+#: whole files that are slow (a browser, a fresh venv, Ray, the local model, fuzzing)
+SLOW_FILES = {"test_browser.py", "test_binder.py", "test_ray.py", "test_local.py", "test_fuzz.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``pytest -m "not slow"`` is the inner loop: whole slow files, the notebooks (nbval)
+    and the tests marked ``slow`` one by one are left out."""
+    for item in items:
+        name = item.path.name
+        if name in SLOW_FILES or name.endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)

@@ -13,6 +13,7 @@ import pytest
 ENV = {k: v for k, v in os.environ.items() if k != "KRAL_API_KEY"}  # keyless, as on Binder
 
 
+@pytest.mark.slow
 def test_main_job_writes_notebook_html_plots_and_frames(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp", reason="the local extra is not installed: pip install 'kral-nb[local]'")
     out = tmp_path / "results"
@@ -30,6 +31,7 @@ def test_main_job_writes_notebook_html_plots_and_frames(tmp_path: Path) -> None:
     assert set(chunks["run_id"]) == set(runs["run_id"])
 
 
+@pytest.mark.slow
 def test_main_job_goes_on_with_the_sim_when_the_local_model_cannot_start(tmp_path: Path) -> None:
     """llama-cpp-python is importable here but its server cannot start (a Python without it
     serves the model): the live cell says so in one line, the sim comparison runs and the

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from kral_nb import protocols
+from kral_nb.protocols import PROTOCOLS
 from kral_nb.protocols.records import CONTENT_KINDS, Chunk
 from kral_nb.protocols.request import RequestSpec
 from kral_nb.record.columnar import RecordColumns
@@ -22,7 +23,7 @@ from kral_nb.results.frames import chunks_frame
 
 from .conftest import golden, golden_files
 
-CASES = [(p, n) for p in ("openai", "anthropic", "gemini") for n in golden_files(p)]
+CASES = [(p, n) for p in PROTOCOLS for n in golden_files(p)]
 
 
 def replay_keeping(protocol: str, name: str, run_id: str) -> tuple[Run, list[tuple[int, Chunk]]]:

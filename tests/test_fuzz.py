@@ -7,13 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kral_nb.protocols import PROTOCOLS
 from kral_nb.record.replay import replay
 from kral_nb.record.runrow import row as run_row
 from kral_nb.results.columns import STATUSES
 
 from .conftest import golden, golden_files
 
-SEEDS = {p: [golden(p, n) for n in golden_files(p)] for p in ("openai", "anthropic", "gemini")}
+SEEDS = {p: [golden(p, n) for n in golden_files(p)] for p in PROTOCOLS}
 FUZZ = settings(max_examples=3500, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -56,7 +57,7 @@ def check(protocol: str, data: bytes, cuts: list[int], sse: bool = True) -> None
     run_row(run)  # metrics over any records never raise either
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_fuzz_parsers_never_raise(protocol: str) -> None:
     @FUZZ
     @given(mutated(protocol), st.lists(st.integers(0, 10_000), max_size=4))

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kral_nb.protocols import PROTOCOLS
 from kral_nb.record.recorder import Run
 from kral_nb.record.replay import replay
 from kral_nb.record.runrow import row as run_row
@@ -125,7 +126,7 @@ def test_gemini_json_array_truncated_is_cut_off() -> None:
     assert run.error is not None and "middle of an event" in run.error
 
 
-ALL = [(p, n) for p in ("openai", "anthropic", "gemini") for n in golden_files(p) if n.endswith(".sse")]
+ALL = [(p, n) for p in PROTOCOLS for n in golden_files(p) if n.endswith(".sse")]
 
 
 @pytest.mark.parametrize(("protocol", "name"), ALL)

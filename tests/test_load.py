@@ -63,6 +63,7 @@ def test_closed_loop_one_and_two_shards_give_the_same_rows_and_goodput(
     model = "sim:steady+n=5+slots=1+seed=load1"
     slo = {"ttft_s": 0.25, "e2e_s": 2.0}
     results = []
+    pytest.importorskip("uvloop", reason="the fast extra is not installed: pip install 'kral-nb[fast]'")
     for shards, loop in ((1, "asyncio"), (2, "uvloop")):
         monkeypatch.setenv("KRAL_NB_LOOP", loop)
         results.append(kral_nb.load("hi", [model], concurrency=[3], requests=9, shards=shards, slo=slo,
@@ -108,6 +109,7 @@ def test_open_loop_queue_delay_grows_when_the_server_is_slower_than_the_schedule
     assert lv["queue_delay_s_p99"] > 0.8
 
 
+@pytest.mark.slow
 def test_a_blocked_shard_loop_is_flagged_and_an_interrupt_keeps_every_chunk(
         sim_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KRAL_NB_BLOCK_SHARD_MS", "30")  # the shard blocks its loop 30 ms every 50 ms
@@ -133,6 +135,7 @@ def test_a_blocked_shard_loop_is_flagged_and_an_interrupt_keeps_every_chunk(
     assert "client saturated" in r._repr_html_() and "add shards or machines" in repr(r)
 
 
+@pytest.mark.slow
 def test_a_shard_killed_mid_level_leaves_error_rows_keeps_the_rest_and_is_replaced(sim_root: str) -> None:
     import signal
 

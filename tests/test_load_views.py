@@ -76,6 +76,7 @@ def _children(pattern: str) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the shard processes")
 def test_a_killed_shard_leaves_a_row_for_every_request_the_server_saw(sim_root: str) -> None:
     """SIGKILL a shard right after its first requests reach the server, before its first
@@ -108,6 +109,7 @@ def test_a_killed_shard_leaves_a_row_for_every_request_the_server_saw(sim_root: 
     assert runs["request_key"].notna().all()
 
 
+@pytest.mark.slow
 def test_a_saturated_server_reads_as_flat_throughput_across_levels(sim_root: str) -> None:
     """4 decode slots × 0.4 s per request = 10 requests/s whatever the concurrency: achieved
     over the measurement window stays flat, warmup queue and drain tail included."""

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+pytest.importorskip("ipywidgets", reason="the notebook extra is not installed: pip install 'kral-nb[notebook]'")
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 

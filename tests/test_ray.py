@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-import ray
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'kral-nb[ray]'")
 from ray.cluster_utils import Cluster
 
 import kral_nb

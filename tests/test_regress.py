@@ -54,6 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow
 def test_compare_runs_finds_the_injected_regression(runs: dict[str, Path]) -> None:
     table = compare_runs(str(runs["base"]), str(runs["slow"]), metrics=("ttft_s", "e2e_s", "cost_usd"))
     ttft = table.set_index("metric").loc["ttft_s"]

@@ -106,6 +106,7 @@ def test_cli_output(sim_root: str, tmp_path: Path) -> None:
     assert_clean(proc.stdout, proc.stderr, *[p.read_bytes() for p in tmp_path.iterdir()])
 
 
+@pytest.mark.slow
 def test_executed_notebook_json_and_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # KRAL_API_KEY would switch the notebooks to the real gateway (no network here): every
     # other provider's fake key stays set, and the kernel inherits them.

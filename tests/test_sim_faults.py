@@ -9,8 +9,7 @@ import pytest
 
 import kral_nb
 from kral_nb import Timeouts
-
-PROTOCOLS = ["openai", "anthropic", "gemini"]
+from kral_nb.protocols import PROTOCOLS
 
 
 def go(model: str, protocol: str, **kw: Any) -> kral_nb.Result:

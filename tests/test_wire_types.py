@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kral_nb
+from kral_nb.protocols import PROTOCOLS
 from kral_nb.record.recorder import Run
 from kral_nb.record.replay import replay
 from kral_nb.record.runrow import row as run_row
@@ -42,7 +43,7 @@ def events(protocol: str) -> list[tuple[str, bytes]]:
     return out
 
 
-EVENTS = {p: events(p) for p in ("openai", "anthropic", "gemini")}
+EVENTS = {p: events(p) for p in PROTOCOLS}
 
 
 def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -92,7 +93,7 @@ def readable(result: kral_nb.Result, tmp: Path) -> None:
     assert len(back.runs) == len(runs)
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_wrong_types_in_every_field_become_error_records(protocol: str, tmp_path: Path) -> None:
     runs: list[Run] = []
 

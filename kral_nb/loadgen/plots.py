@@ -117,12 +117,16 @@ class LoadPlots:
             ax.legend(fontsize=8)
         return ax
 
+    def figures(self) -> list[tuple[str, Any]]:
+        """Every load plot, named, in the order the report and ``save_all`` show them."""
+        return [("load_ttft", self.latency("ttft_s")), ("load_tpot", self.latency("tpot_s")),
+                ("load_goodput", self.goodput())]
+
     def save_all(self, directory: str) -> list[str]:
         plt = _plt()
         os.makedirs(directory, exist_ok=True)
         paths = []
-        for name, ax in (("load_ttft", self.latency("ttft_s")), ("load_tpot", self.latency("tpot_s")),
-                         ("load_goodput", self.goodput())):
+        for name, ax in self.figures():
             path = os.path.join(directory, f"{name}.png")
             ax.figure.savefig(path, dpi=110)
             plt.close(ax.figure)

@@ -66,8 +66,7 @@ def _levels(lr: LoadResult) -> str:
 
 def _plots(lr: LoadResult) -> str:
     try:
-        figs = [("load latency", lr.plot.latency("ttft_s")), ("load tpot", lr.plot.latency("tpot_s")),
-                ("goodput", lr.plot.goodput())]
+        figs = lr.plot.figures()
     except Exception as exc:  # a sweep too small to plot still reports its table
         return f"<p class='meta'>plots unavailable: {html.escape(str(exc))}</p>"
     return '<div class="plots">' + "".join(f'<figure aria-label="{name}">{report.svg(ax)}</figure>'

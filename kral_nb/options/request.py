@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..protocols import PROTOCOLS
+from ..protocols import PROTOCOLS, gemini
 from ..redact import CredentialURL, Secret
 from .base import OptionSet, int_in, is_int, number_in, opt, unknown_message
 
-GEMINI_BODIES = ("sse", "array")
+GEMINI_BODIES = gemini.BODIES
 #: how a llama.cpp server counts tokens with the model's own tokenizer
 TOKENIZERS = ("llama-cpp-python", "llama.cpp")
 MAX_RETRIES = 10

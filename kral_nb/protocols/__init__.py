@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Protocol
 
+from ..errors import ConfigError
 from .records import ERROR, Chunk
 from .sse import Comment, Event
 
@@ -53,5 +54,15 @@ def get(name: str) -> ModuleType:
 # the protocol modules use the helpers above, so they are imported after them
 from . import anthropic, gemini, openai  # noqa: E402
 
-#: protocol name -> its module (``build_request``, ``new_decoder``, ``new_parser``)
+#: protocol name -> its module (``auth_headers``, ``build_request``, ``new_decoder``,
+#: ``new_parser``, ``KNOBS``: its own options and their defaults)
 REGISTRY: dict[str, ModuleType] = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
+
+
+def check_knobs(protocol: str, options: dict[str, Any]) -> None:
+    """A protocol's own option given for another protocol is a mistake: say so, before any
+    request."""
+    for name, module in REGISTRY.items():
+        for knob, default in module.KNOBS.items():
+            if name != protocol and options.get(knob, default) != default:
+                raise ConfigError(f"{knob}={options[knob]!r} applies to the {name} protocol only, not {protocol}")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from ..redact import Secret
 from . import malformed, shape
 from .jsonlib import loads
 from .records import (
@@ -30,7 +32,17 @@ VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the protocol requires max_tokens
 
 
-def build_request(req: ChatRequest, base_url: str, auth: dict[str, str]) -> RequestSpec:
+def auth_headers(key: str | None) -> dict[str, str]:
+    """How this protocol carries the key (a :class:`Secret`: masked in every repr)."""
+    return {"x-api-key": Secret(key)} if key else {}
+
+
+#: this protocol's own options (``Options`` fields) and their defaults
+KNOBS: dict[str, Any] = {}
+
+
+def build_request(req: ChatRequest, base_url: str, auth: dict[str, str],
+                  options: Mapping[str, Any] = KNOBS) -> RequestSpec:
     system = [str(m.get("content", "")) for m in req.messages if m.get("role") == "system"]
     if req.system is not None:
         system.insert(0, req.system)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from ..redact import Secret
 from . import malformed, shape
 from .jsonlib import loads
 from .messages import error_message
@@ -23,7 +25,19 @@ from .sse import Comment, Event, SSEDecoder
 _ROLES = {"assistant": "model", "user": "user", "model": "model"}
 
 
-def build_request(req: ChatRequest, base_url: str, auth: dict[str, str], sse: bool = True) -> RequestSpec:
+def auth_headers(key: str | None) -> dict[str, str]:
+    """How this protocol carries the key (a :class:`Secret`: masked in every repr)."""
+    return {"x-goog-api-key": Secret(key)} if key else {}
+
+
+#: how the body streams: SSE events (``?alt=sse``) or one JSON array
+BODIES = ("sse", "array")
+#: this protocol's own options (``Options`` fields) and their defaults
+KNOBS = {"gemini_body": "sse"}
+
+
+def build_request(req: ChatRequest, base_url: str, auth: dict[str, str],
+                  options: Mapping[str, Any] = KNOBS) -> RequestSpec:
     system = [str(m.get("content", "")) for m in req.messages if m.get("role") == "system"]
     if req.system is not None:
         system.insert(0, req.system)
@@ -43,6 +57,7 @@ def build_request(req: ChatRequest, base_url: str, auth: dict[str, str], sse: bo
         body["tools"] = [{"functionDeclarations": [t["function"] for t in req.tools]}]
     body.update(req.extra_body)
     url = f"{base_url.rstrip('/')}/v1beta/models/{quote(req.model, safe='+')}:streamGenerateContent"
+    sse = options.get("gemini_body", "sse") == "sse"  # 'array': one streamed JSON array
     return RequestSpec(url + ("?alt=sse" if sse else ""), dict(auth), body)
 
 

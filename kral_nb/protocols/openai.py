@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from ..redact import Secret
 from . import malformed, shape
 from .jsonlib import loads
 from .messages import error_message
@@ -29,7 +31,17 @@ from .sse import Comment, Event, SSEDecoder
 TERMINATOR = "[DONE]"
 
 
-def build_request(req: ChatRequest, base_url: str, auth: dict[str, str]) -> RequestSpec:
+def auth_headers(key: str | None) -> dict[str, str]:
+    """How this protocol carries the key (a :class:`Secret`: masked in every repr)."""
+    return {"authorization": Secret(f"Bearer {key}")} if key else {}
+
+
+#: this protocol's own options (``Options`` fields) and their defaults
+KNOBS: dict[str, Any] = {}
+
+
+def build_request(req: ChatRequest, base_url: str, auth: dict[str, str],
+                  options: Mapping[str, Any] = KNOBS) -> RequestSpec:
     messages = req.messages
     if req.system is not None:
         messages = [{"role": "system", "content": req.system}, *messages]

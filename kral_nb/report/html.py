@@ -151,7 +151,7 @@ def _plots(result: Any) -> str:
     from .plots import Plots
 
     p = Plots(result.chunks, result.runs)
-    figs = [(name, getattr(p, name)()) for name in ("timeline", "ttft", "gaps", "throughput", "cost")]
+    figs = [(name, getattr(p, name)()) for name in Plots.NAMES]
     return '<div class="plots">' + "".join(f'<figure aria-label="{name}">{svg(ax)}</figure>'
                                             for name, ax in figs) + "</div>"
 

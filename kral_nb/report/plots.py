@@ -60,6 +60,9 @@ class Plots:
     """The plots of one set of frames (``Result.plot``, or ``Plots(chunks, runs)`` directly
     on frames you filtered yourself)."""
 
+    #: every plot, in the order the report and ``save_all`` show them
+    NAMES = ("timeline", "ttft", "gaps", "throughput", "cost")
+
     def __init__(self, chunks: pd.DataFrame, runs: pd.DataFrame) -> None:
         self.chunks, self.runs = chunks, runs
 
@@ -229,7 +232,7 @@ class Plots:
         plt = _plt()
         os.makedirs(directory, exist_ok=True)
         paths = []
-        for name in ("timeline", "ttft", "gaps", "throughput", "cost"):
+        for name in self.NAMES:
             ax = getattr(self, name)()
             path = os.path.join(directory, f"{name}.png")
             ax.figure.savefig(path, dpi=110)
