@@ -1,10 +1,11 @@
-"""The HTTP client kral_nb measures with, and its timeouts.
+"""The HTTP client kral_nb measures with (the only place an httpx client is built), and
+kral_nb's timeouts as httpx's.
 
-``time.perf_counter_ns()`` is read once per piece of received bytes, the moment the event
-loop delivers it and before any parsing, HTTP included: the client's httpcore pool gets a
-network backend on asyncio protocols (``netstream.py``), and each body piece httpx yields
-carries the stamp of the piece that delivered it. Pooled connections, ``TCP_NODELAY``, the
-environment's proxies except for loopback.
+Its httpcore pool gets a network backend on asyncio protocols (``netstream.py``) that stamps
+every piece of received bytes with its arrival (the kernel's receive time where it gives one,
+before any parsing, HTTP included), and each body piece httpx yields carries the stamp of the
+piece that delivered it. Pooled connections, ``TCP_NODELAY``, the environment's proxies except
+for loopback.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import httpx
 
 from ..options import Timeouts
 from .kernelstamp import DelaySample
-from .netstream import StampedStream, StampingBackend
+from .netstream import StampingBackend
 
-__all__ = ["StampedStream", "httpx_timeout", "new_client"]
+__all__ = ["httpx_timeout", "new_client"]
 
 
 def httpx_timeout(t: Timeouts) -> httpx.Timeout:

@@ -1,6 +1,7 @@
 """The async engine: runs jobs (one request each) with retries, a deadline, cancellation
-and event-loop-lag measurement. Sync callers run it on kral_nb's loop thread (``loop.py``);
-``astream`` on the caller's own loop."""
+and event-loop-lag measurement. Sync callers and ``astream`` run it on kral_nb's loop thread
+(``loop.py``: ``astream`` hands the records to the caller's loop); load shards and Ray actors
+on their own loop."""
 
 from __future__ import annotations
 

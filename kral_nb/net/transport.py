@@ -2,7 +2,7 @@
 reads are stamped), the only place that touches the network and reads the arrival clock.
 
 Every raw read is fed to the pipeline with the stamp of the socket read that delivered it
-(``client.StampedStream``); the request start stamp comes from httpx's ``trace`` extension.
+(``netstream.StampedStream``); the request start stamp comes from httpx's ``trace`` extension.
 Error bodies are capped, Content-Encoding is decoded (``encoding.py``), content types are
 checked, and the run ends at the protocol's terminator.
 """
@@ -26,7 +26,8 @@ from ..protocols.messages import error_message
 from ..protocols.request import RequestSpec
 from ..record.pipeline import Pipeline
 from ..redact import scrub
-from .client import StampedStream, httpx_timeout
+from .client import httpx_timeout
+from .netstream import StampedStream
 
 #: error bodies (non-2xx) are read up to this size and for at most ERROR_BODY_S seconds
 ERROR_BODY_BYTES = 64 * 1024

@@ -35,7 +35,6 @@ PROFILES: dict[str, Profile] = {
     "instant": Profile(ttft_s=0.0, itl_s=0.0),
     "replay": Profile(ttft_s=0.0, itl_s=0.0),  # replays a recorded trace: replay+run=<run_id>
 }
-DEFAULT_PROFILE = "fast"
 
 FAULTS_HELP = {
     "n": "output tokens",
