@@ -73,7 +73,8 @@ def _records_to(run: Run, put: Callable[[Record], None]) -> Callable[[int, list[
 
 
 class Stream:
-    """Iterator of :class:`Record` as they arrive; ``.result`` once exhausted."""
+    """Iterator of :class:`Record` as they arrive; ``.result`` once exhausted. Leaving the
+    loop early stops the request (also ``with kral_nb.stream(...) as s:``)."""
 
     def __init__(self, job: _engine.Job) -> None:
         self._job = job
@@ -93,16 +94,32 @@ class Stream:
             HISTORY.keep(self._job.run)
 
     def __iter__(self) -> Iterator[Record]:
+        """Records as they arrive. Leaving the loop early (``break``, an exception, dropping
+        the iterator) stops the stream: the request is cancelled and its connection closed,
+        nothing streams (and bills) on in the background."""
         try:
             while (item := self._q.get()) is not None:
                 yield item
         except KeyboardInterrupt:
             self.cancel()
             raise cancelled(self.result) from None
+        finally:
+            if not self._future.done():  # the reader left before the end
+                self.cancel()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
 
     def cancel(self) -> None:
-        """Stop the stream and wait until it has unwound (connection closed)."""
-        self._future.cancel_task()
+        """Stop the stream and wait until it has unwound (connection closed); the run is
+        ``cancelled`` with every record that arrived."""
+        if not self._future.done():
+            self._future.cancel_task()
+            self._job.run.cancel()
+            HISTORY.keep(self._job.run)
 
 
 @with_options(Options)

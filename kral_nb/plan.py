@@ -19,7 +19,7 @@ from .protocols.request import ChatRequest, Message, RequestSpec
 from .providers import check_protocol, check_url, get_provider, resolve_key, split_model
 from .record.pipeline import Pipeline
 from .record.recorder import Run
-from .redact import scrub, secrets_of, split_credentials
+from .redact import scrub, secrets_of, split_credentials, split_query, with_query
 from .servers.startup import NOTES, Ready, starting
 
 
@@ -87,7 +87,9 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
     url, basic = split_credentials(url)  # user:password@ in base_url -> a Basic header
     if basic is not None and "authorization" not in auth:
         auth["authorization"] = basic
+    url, query = split_query(url)  # ?key=... stays on the end, after the protocol's path
     spec = module.build_request(req, url, auth, vars(opts))
+    spec.url = with_query(spec.url, query)
     secrets = secrets_of(key, opts.base_url or "")
     run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
     run.secrets, run.request_key = secrets, req.key()

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,28 @@ import pytest
 from kral_nb import sim
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Servers the session starts (Jupyter, Ray, the sim) inherit SIGINT as the default, not
+    an ignored signal (see ``sigint_raises``)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def sigint_raises() -> Iterator[None]:
+    """Every test starts with SIGINT raising KeyboardInterrupt, whatever the suite inherited
+    (``nohup``, some CI runners start it ignored): the interrupt tests send SIGINT, and the
+    processes they start inherit a caught signal as the default (an ignored one stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ def reference_chunks_frame(runs: list[Run]) -> pd.DataFrame:
                             ("n_bytes", nb)):
                 cols[name].append(v)
             for name in ("tool_index", "tool_id", "tool_name", "tool_args", "finish_reason",
-                         "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens"):
+                         "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens", "choice"):
                 cols[name].append(getattr(c, name))
             if c.kind in CONTENT_KINDS:
                 last = t

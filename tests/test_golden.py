@@ -34,6 +34,8 @@ def shape(run: Run) -> dict[str, Any]:
         "tools": [tc.to_dict() for tc in run.tool_calls.values()],
         "server_tools": [tc.to_dict() for tc in run.server_tool_calls.values()],
         "usage": dict(run.usage), "finish": run.finish_reason, "server": dict(run.server_metrics),
+        "terminator": run.terminator, "n_choices": 1 + len(run.other_choices),
+        "other": {i: str(t) for i, t in run.other_choices.items()},
     }
 
 
@@ -97,8 +99,52 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
         "server_tools": [{"index": 1, "id": "srvtoolu_014h", "name": "web_search",
                           "arguments": '{"query": "weather NYC"}'}],
         "server": {"server_tool_use": {"web_search_requests": 1}}}),
+    # real provider behaviours, written from their documented formats (issue "The wild, third round")
+    ("openai", "perplexity_2025_no_done.sse", {  # CRLF, cumulative message beside the delta, no [DONE]
+        "status": "ok", "terminator": "none", "text": "Dogs have owners; cats have staff.", "finish": "stop",
+        "usage": {"input_tokens": 7, "output_tokens": 4}}),
+    ("openai", "perplexity_2026_done_object.sse", {  # a chat.completion.done object repeats the whole message
+        "status": "ok", "terminator": "none", "text": "Rain is likely.",
+        "usage": {"input_tokens": 11, "output_tokens": 4}}),
+    ("openai", "gpustack_no_done.sse", {
+        "status": "ok", "terminator": "none", "text": "Hello there", "usage": {"input_tokens": 9, "output_tokens": 2}}),
+    ("openai", "openai_n2.sse", {  # two choices interleaved: choice 0 is the answer, never merged
+        "status": "ok", "terminator": "done", "text": "I'm unable to help.", "n_choices": 2,
+        "other": {1: "Sorry, I cannot help."}, "finish": "stop"}),
+    ("openai", "azure_content_filter.sse", {  # an empty first chunk, a delta-less annotation chunk
+        "status": "ok", "text": "Hi there", "finish": "stop"}),
+    ("openai", "ollama_tool_one_chunk.sse", {
+        "status": "ok", "finish": "tool_calls",
+        "tools": [{"index": 0, "id": "call_x1", "name": "get_weather", "arguments": '{"city":"Paris"}'}]}),
+    ("openai", "dashscope_tool_empty_ids.sse", {  # later fragments carry id "" and name ""
+        "status": "ok", "tools": [{"index": 0, "id": "call_ab12", "name": "get_time", "arguments": '{"tz": "UTC"}'}]}),
+    ("openai", "deepseek_tool_empty_args.sse", {  # "" then "{}"
+        "status": "ok", "tools": [{"index": 0, "id": "call_0_x", "name": "now", "arguments": "{}"}],
+        "usage": {"input_tokens": 30, "output_tokens": 7}}),
+    ("gemini", "code_execution.sse", {  # the code runs at the provider; its input tokens are billed
+        "status": "ok", "text": "Let me compute that.The sum is 5050.", "usage": {"input_tokens": 43, "output_tokens": 21},
+        "server_tools": [{"index": 0, "id": None, "name": "code_execution",
+                          "arguments": '{"language": "PYTHON", "code": "print(sum(range(101)))"}'}]}),
+    ("gemini", "parallel_calls_ids.sse", {
+        "status": "ok", "tools": [{"index": 0, "id": "fc_1", "name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                                  {"index": 1, "id": "fc_2", "name": "get_weather", "arguments": '{"city": "Rome"}'}]}),
+    ("gemini", "vertex_grounding.sse", {
+        "status": "ok", "text": "Lima is 154 m above sea level.",
+        "server": {"groundingMetadata": {"groundingChunks": [{"web": {"title": "Lima", "uri": "https://example.com/lima"}}],
+                                         "webSearchQueries": ["lima altitude"]}}}),
+    ("anthropic", "parallel_tools_empty_input.sse", {
+        "status": "ok", "text": "Checking both.", "finish": "tool_use",
+        "tools": [{"index": 1, "id": "toolu_01", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+                  {"index": 2, "id": "toolu_02", "name": "get_time", "arguments": ""}]}),
+    ("anthropic", "citations.sse", {"status": "ok", "text": "The sky is blue."}),
+    ("anthropic", "mcp.sse", {
+        "status": "ok", "text": "It said hi.", "tools": [],
+        "server_tools": [{"index": 0, "id": "mcptoolu_01", "name": "echo", "arguments": '{"text": "hi"}'}]}),
+    ("anthropic", "web_fetch.sse", {
+        "status": "ok", "text": "The page says Example Domain.", "server": {"server_tool_use": {"web_fetch_requests": 1}},
+        "server_tools": [{"index": 0, "id": "srvtoolu_01", "name": "web_fetch",
+                          "arguments": '{"url": "https://example.com"}'}]}),
 ]
-
 
 @pytest.mark.parametrize(("protocol", "name", "expected"), CASES, ids=[c[1] for c in CASES])
 def test_golden_expected_records(protocol: str, name: str, expected: dict[str, Any]) -> None:

@@ -146,7 +146,7 @@ def test_live_updates_are_throttled_and_end_with_a_final_refresh(
 
 
 def test_markdown_is_made_safe() -> None:
-    from kral_nb.views.panes import safe_markdown
+    from kral_nb.views.markdown import safe_markdown
 
     assert safe_markdown("costs $5 and $6") == "costs &#36;5 and &#36;6"  # literal in every renderer
     assert safe_markdown("```python\nx = 1").endswith("\n```")

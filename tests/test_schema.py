@@ -9,11 +9,11 @@ import kral_nb
 from kral_nb.results.columns import CHUNK_COLUMNS, RUN_COLUMNS
 
 DESIGN_CHUNKS = ["run_id", "provider", "model", "protocol", "seq", "kind", "t_s", "dt_s", "text", "n_chars", "tool_index", "tool_id", "tool_name", "tool_args", "finish_reason", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens", "n_bytes"]
-EXTRA_CHUNKS = ["n_tokens", "n_tokens_source"]
+EXTRA_CHUNKS = ["n_tokens", "n_tokens_source", "choice"]
 DESIGN_RUNS = ["run_id", "provider", "model", "protocol", "started_at", "status", "http_status", "http_version", "error", "connect_s", "ttfb_s", "t_first_event_s", "ttft_s", "ttfa_s", "e2e_s", "n_chunks", "n_content_chunks", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens", "tokens_source", "output_tokens_per_s", "itl_mean_s", "itl_p50_s", "itl_p95_s", "itl_max_s", "tpot_s", "finish_reason", "text", "tool_calls", "repeat", "prompt_id"]
 EXTRA_RUNS = ["warmup", "buffered", "max_idle_s", "attempts", "retry_wait_s", "loop_lag_max_s", "n_bytes",
               "server_metrics", "server_tool_calls", "streamed", "itl_token_p50_s", "itl_token_p95_s",
-              "request_key", "request",
+              "request_key", "request", "terminator", "n_choices",
               "input_cost_usd", "output_cost_usd", "cost_usd", "cost_status", "price_source"]
 
 
@@ -30,10 +30,10 @@ def test_frames_have_exact_columns_and_dtypes(sim_root: str) -> None:
     assert str(d["status"]) == "category" and str(r.chunks.dtypes["tool_index"]) == "Int64"
 
 
-def test_readme_documents_every_column() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+def test_the_docs_document_every_column() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
     for col in DESIGN_CHUNKS + EXTRA_CHUNKS + DESIGN_RUNS + EXTRA_RUNS:
-        assert re.search(rf"`{col}`", readme), col
+        assert re.search(rf"`{col}`", doc), col
 
 
 def test_public_api_is_pinned() -> None:

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..options import Options, SweepOptions
+from ..results.files import atomic_write, writable
 from . import args as cli_args
 
 DEFAULT_MODELS = ["sim:fast", "sim:steady", "sim:slow", "sim:bursty@anthropic", "sim:reasoning@gemini"]
@@ -65,12 +66,13 @@ def report(args: argparse.Namespace) -> int:
 
 
 def gate(args: argparse.Namespace) -> int:
-    """Exit 0: no metric regressed beyond the threshold with confidence; 1: one did; 2: the
-    runs cannot be compared (missing folder, different requests, no common model)."""
+    """Exit 0: no metric regressed beyond the threshold with confidence; 1: one did, or the
+    candidate measured nothing (every run failed); 2: no verdict (a folder missing or
+    unreadable, different requests, no common model, a baseline that measured nothing)."""
     import pandas as pd
 
     from ..errors import ConfigError
-    from ..report.regress import compare_runs, parse_fraction
+    from ..report.regress import compare_runs, no_verdict, parse_fraction
     from ..report.regress import gate as regressed
 
     metrics = args.metrics or ["ttft_s"]
@@ -84,11 +86,18 @@ def gate(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_colwidth", 90):
         print(table[["model", "metric", "n_baseline", "n_candidate", "regression", "regression_ci_low",
                      "regression_ci_high", "verdict"]].to_string(index=False, float_format=lambda v: f"{v:+.1%}"))
-    if len(failed):
-        for row in failed.itertuples(index=False):
-            print(f"kral_nb gate: FAIL {row.model} {row.metric}: regression at least "
-                  f"{row.regression_ci_low:.1%} (95% CI) > allowed {limit:.0%}", file=sys.stderr)
+    nothing, unknown = no_verdict(table)
+    for line in nothing:
+        print(f"kral_nb gate: FAIL {line}", file=sys.stderr)
+    for row in failed.itertuples(index=False):
+        print(f"kral_nb gate: FAIL {row.model} {row.metric}: regression at least "
+              f"{row.regression_ci_low:.1%} (95% CI) > allowed {limit:.0%}", file=sys.stderr)
+    if nothing or len(failed):
         return 1
+    if unknown:
+        for line in unknown:
+            print(f"kral_nb gate: no verdict: {line}", file=sys.stderr)
+        return 2
     print(f"kral_nb gate: pass (no regression beyond {limit:.0%} with 95% confidence)", file=sys.stderr)
     return 0
 
@@ -122,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     prompts = args.prompt or [DEFAULT_PROMPT]
     models = args.models or DEFAULT_MODELS
     try:
+        writable(args.out)  # before any (billed) request: a folder it cannot write is said now
         sweep = cli_args.values(args, SweepOptions, defaults=COMPARE_DEFAULTS)
         print(f"kral_nb: {len(models)} model(s) x {len(prompts)} prompt(s) x "
               f"({sweep['warmup']} warmup + {sweep['repeat']}) runs; 'sim' is the simulated gateway", file=sys.stderr)
@@ -152,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         result.to_parquet(args.out, traces=args.traces)
     else:
         result.to_csv(args.out, traces=args.traces)
-    summary.to_csv(os.path.join(args.out, "summary.csv"), index=False)
-    pairs.to_csv(os.path.join(args.out, "pairs.csv"), index=False)
+    atomic_write(os.path.join(args.out, "summary.csv"), lambda p: summary.to_csv(p, index=False))
+    atomic_write(os.path.join(args.out, "pairs.csv"), lambda p: pairs.to_csv(p, index=False))
     written = ["chunks", "runs", "summary.csv", "pairs.csv"]
     if not args.no_plots:
         written += [os.path.basename(p) for p in result.plot.save_all(args.out)]

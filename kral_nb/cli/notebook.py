@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import ConfigError
+from ..results.files import atomic_write, write_text
 
 
 def execute(path: str, out_dir: str, *, timeout_s: int = 900) -> list[str]:
@@ -32,10 +33,9 @@ def execute(path: str, out_dir: str, *, timeout_s: int = 900) -> list[str]:
         client.execute()
     finally:
         executed = os.path.join(out_dir, name)
-        nbformat.write(nb, executed)
+        atomic_write(executed, lambda tmp: nbformat.write(nb, tmp))
         html, _ = HTMLExporter().from_notebook_node(nb)
-        with open(executed.removesuffix(".ipynb") + ".html", "w", encoding="utf-8") as f:
-            f.write(html)
+        write_text(executed.removesuffix(".ipynb") + ".html", html)
     if os.path.exists(os.path.join(out_dir, "runs.parquet")):  # the frames the notebook saved
         from ..report.html import write
         from ..results.export import read_any

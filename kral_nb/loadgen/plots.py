@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import fmt
-from ..report.plots import _plt, axes
+from ..report.plots import _plt, axes, save_png
 
 KEY = ["provider", "model", "protocol"]
 #: the knee: the last level before latency p99 grows past this multiple of the first level's ...
@@ -128,7 +128,7 @@ class LoadPlots:
         paths = []
         for name, ax in self.figures():
             path = os.path.join(directory, f"{name}.png")
-            ax.figure.savefig(path, dpi=110)
+            save_png(ax.figure, path)
             plt.close(ax.figure)
             paths.append(path)
         return paths

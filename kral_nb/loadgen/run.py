@@ -61,7 +61,7 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
               "provider": templates[mi].run.provider, "model": templates[mi].run.model,
               "protocol": templates[mi].run.protocol, "request": templates[mi].run.request,
               "request_key": templates[mi].run.request_key, "duration_s": duration_s, "requests": requests,
-              "arrival": arrival, "planned": requests if mode == "closed" else None}
+              "arrival": arrival, "planned": requests if mode == "closed" else None, "drain_s": lo.drain_s}
              for li, v in enumerate(values) for mi in range(len(models))]
     view = LoadView(cells, enabled=progress if progress is not None else True)
     pool: ShardPool | raypool.RayPool
@@ -121,7 +121,7 @@ def _split(n: int, parts: int) -> list[int]:
 def _tasks(cell: dict[str, Any], job: Any, n_shards: int, mode: str, duration_s: float | None,
            requests: int | None, arrival: str, burstiness: float, seed: int, max_in_flight: int) -> list[CellTask]:
     common = {"cell": cell["cell"], "job": job, "mode": mode, "start_ns": 0, "warmup_s": cell["warmup_s"],
-              "duration_s": duration_s, "max_in_flight": max_in_flight}
+              "duration_s": duration_s, "max_in_flight": max_in_flight, "drain_s": cell["drain_s"]}
     if mode == "closed":
         conc = [c for c in _split(cell["level"], n_shards) if c > 0]
         quotas = _split(requests, len(conc)) if requests is not None else [None] * len(conc)

@@ -52,6 +52,7 @@ class CellTask:
     requests: int | None = None  # closed loop: this shard's quota
     offsets_s: list[float] = field(default_factory=list)  # open loop: this shard's due times
     max_in_flight: int = 4096  # open loop: this shard's cap
+    drain_s: float = 30.0  # after duration_s, how long requests in flight may still finish
     start_wall_ns: int | None = None  # across hosts: the common start as UTC wall time (time_ns)
     region: str = ""  # where the shard runs (Ray: the node's region:<name> resource)
 
@@ -116,10 +117,17 @@ class ShardRunner:
         if emit is not None:
             watchers.append(asyncio.ensure_future(_report(state, emit)))
         driver = asyncio.ensure_future(state.closed() if task.mode == "closed" else state.open())
+        deadline = (None if task.duration_s is None
+                    else task.start_ns + int((task.duration_s + task.drain_s) * 1e9))
         try:
             while not driver.done():
                 await asyncio.wait([driver], timeout=0.05)
-                if stop() and not driver.done():
+                if driver.done():
+                    break
+                if stop():
+                    driver.cancel()
+                elif deadline is not None and now_ns() > deadline:  # the drain is over: stop waiting
+                    state.expire(f"still in flight {task.drain_s:g} s after the level ended: cancelled (drain_s)")
                     driver.cancel()
             await asyncio.gather(driver, return_exceptions=True)
         finally:
@@ -223,6 +231,12 @@ class _CellState:
             t.add_done_callback(lambda _: slots.release())
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    def expire(self, why: str) -> None:
+        """Every request still in flight ends ``cancelled``, saying ``why``."""
+        t = now_ns()
+        for run in self.runs:
+            run.cancel(t, why)
 
     async def cancel_all(self) -> None:
         for t in list(self.tasks):

@@ -25,7 +25,7 @@ from ..protocols.encoding import BodyDecodeError, Identity, decoder_for
 from ..protocols.messages import error_message
 from ..protocols.request import RequestSpec
 from ..record.pipeline import Pipeline
-from ..redact import scrub
+from ..redact import clip, scrub
 from .client import httpx_timeout
 from .netstream import StampedStream
 
@@ -109,7 +109,7 @@ async def stream(client: httpx.AsyncClient, spec: RequestSpec, pipe: Pipeline,
         if ctype in NOT_A_STREAM:
             body = await _read_capped(response, ERROR_BODY_BYTES, ERROR_BODY_S)
             pipe.fail(now_ns(), len(body), f"the server answered {response.status_code} with {ctype}, "
-                      f"not {expected} (a proxy or login page?): {_snippet(body)}")
+                      f"not {expected} (a proxy or login page?): {_snippet(body, secrets)}")
         elif ctype == "application/json" != expected:
             body = await _read_capped(response, COMPLETE_BODY_BYTES, timeouts.idle_s)
             pipe.complete(stamped.read_ns if stamped is not None else now_ns(), body)
@@ -154,6 +154,8 @@ async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream
             if not identity:
                 feed(t, decoder.flush(), 0)
     except BodyDecodeError as exc:
+        if exc.partial:  # what the failing read held before its first bad byte
+            feed(t or now_ns(), exc.partial, 0)
         pipe.fail(t or now_ns(), 0, f"could not decode the response body after {run.n_bytes} bytes ({exc})")
     except httpx.ReadTimeout:
         run.end_ns = now_ns()
@@ -200,9 +202,9 @@ def _host(url: str) -> str:
     return httpx.URL(url).host or url
 
 
-def _snippet(body: bytes) -> str:
-    text = " ".join(body[:2000].decode("utf-8", "replace").split())
-    return repr(text[:200] + ("…" if len(text) > 200 else ""))
+def _snippet(body: bytes, secrets: tuple[str, ...]) -> str:
+    """The start of a body that is not a stream, scrubbed before it is shortened."""
+    return repr(clip(" ".join(body[:4000].decode("utf-8", "replace").split()), secrets, 200))
 
 
 def _message(body_bytes: bytes, secrets: tuple[str, ...]) -> str:
@@ -212,8 +214,7 @@ def _message(body_bytes: bytes, secrets: tuple[str, ...]) -> str:
     try:
         obj = json.loads(body)
     except ValueError:
-        text = " ".join(body.split())
-        return text[:500] or "(empty body)"
+        return clip(" ".join(body.split()), (), 500) or "(empty body)"
     return error_message(obj)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..protocols import PROTOCOLS, gemini
-from ..redact import CredentialURL, Secret
+from ..redact import CredentialURL, Secret, has_credentials
 from .base import OptionSet, int_in, is_int, number_in, opt, unknown_message
 
 GEMINI_BODIES = gemini.BODIES
@@ -136,7 +136,7 @@ class Options(OptionSet):
         the caller's ``**options`` masks it."""
         if isinstance(kw.get("api_key"), str):
             kw["api_key"] = Secret(kw["api_key"])
-        if isinstance(kw.get("base_url"), str) and "@" in kw["base_url"]:
+        if isinstance(kw.get("base_url"), str) and has_credentials(kw["base_url"]):
             kw["base_url"] = CredentialURL(kw["base_url"])
         unknown = [k for k in kw if k not in cls.__dataclass_fields__]
         if unknown:

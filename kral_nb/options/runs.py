@@ -69,6 +69,9 @@ class LoadOptions(OptionSet):
                              check=number_in(0, above=True), must="a positive number (the gamma shape; 1 = Poisson)")
     duration_s: float | None = opt(None, "seconds per level", arg=float, flags=("--duration",),
                                     check=number_in(0, 86_400, above=True), must="a positive number of seconds")
+    drain_s: float = opt(30.0, "seconds a level with a duration waits for the requests still in flight "
+                         "after it; then they end cancelled (AIPerf's grace period)", arg=float,
+                         flags=("--drain",), check=number_in(0, 86_400), must="a number of seconds >= 0")
     requests: int | None = opt(None, "requests per level (instead of, or as well as, a duration)", arg=int,
                                 check=int_in(1, 1_000_000), must="an integer from 1 to 1,000,000")
     warmup_s: float = opt(0.0, "seconds at the start of each level whose requests are flagged and left out",

@@ -16,7 +16,13 @@ from typing import Any
 
 
 class BodyDecodeError(ValueError):
-    """The body could not be decoded with its Content-Encoding."""
+    """The body could not be decoded with its Content-Encoding. ``partial``: what the read
+    that failed decoded before its first bad byte (a good head and a corrupt tail may arrive
+    in one read: the head is kept)."""
+
+    def __init__(self, message: str, partial: bytes = b"") -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class Identity:
@@ -37,6 +43,7 @@ class Zlib:
         self._z = zlib.decompressobj(16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
 
     def decode(self, data: bytes) -> bytes:
+        before = self._z.copy()  # to find what decodes before a bad byte (error path only)
         try:
             return self._z.decompress(data)
         except zlib.error as exc:
@@ -44,7 +51,7 @@ class Zlib:
                 self._first = False
                 self._z = zlib.decompressobj(-zlib.MAX_WBITS)
                 return self.decode(data)
-            raise BodyDecodeError(f"{self.encoding}: {exc}") from None
+            raise BodyDecodeError(f"{self.encoding}: {exc}", _valid_prefix(before, data)) from None
         finally:
             self._first = False
 
@@ -56,6 +63,21 @@ class Zlib:
         if not self._z.eof:
             raise BodyDecodeError(f"{self.encoding}: the compressed body ended early")
         return out
+
+
+def _valid_prefix(z: Any, data: bytes) -> bytes:
+    """The most ``data`` decodes to before its first bad byte: bisect on its length, each
+    try on a copy of the decompressor as it was before ``data``."""
+    lo, hi, best = 0, len(data), b""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            out = z.copy().decompress(data[:mid])
+        except zlib.error:
+            hi = mid - 1
+        else:
+            lo, best = mid, out
+    return best
 
 
 class _Library:

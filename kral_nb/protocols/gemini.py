@@ -18,7 +18,21 @@ from ..redact import Secret
 from . import malformed, shape
 from .jsonlib import loads
 from .messages import error_message
-from .records import DONE, ERROR, FINISH, KEEPALIVE, OTHER, REASONING, TEXT, TOOL_CALL, USAGE, Chunk
+from .records import (
+    DONE,
+    ERROR,
+    FINISH,
+    KEEPALIVE,
+    OTHER,
+    REASONING,
+    SERVER,
+    SERVER_TOOL_CALL,
+    SERVER_TOOL_RESULT,
+    TEXT,
+    TOOL_CALL,
+    USAGE,
+    Chunk,
+)
 from .request import ChatRequest, RequestSpec
 from .sse import Comment, Event, SSEDecoder
 
@@ -170,12 +184,13 @@ class JSONArrayDecoder:
 
 
 class GeminiParser:
-    __slots__ = ("_finished", "_n_calls", "done")
+    __slots__ = ("_finished", "_n_calls", "_n_server", "done")
 
     def __init__(self) -> None:
         self.done = False
         self._finished = False
         self._n_calls = 0
+        self._n_server = 0  # provider-run tool calls (code execution)
 
     def feed(self, item: Event | Comment) -> list[Chunk]:
         if type(item) is Comment:
@@ -203,10 +218,24 @@ class GeminiParser:
                                      tool_name=shape.opt_text(fc.get("name"), "functionCall.name"),
                                      tool_args=json.dumps(shape.obj(fc.get("args"), "functionCall.args"))))
                     self._n_calls += 1
-                else:
+                elif "executableCode" in part:  # code the provider runs itself (code execution)
+                    code = shape.obj(part["executableCode"], "executableCode")
+                    out.append(Chunk(SERVER_TOOL_CALL, tool_index=self._n_server, tool_name="code_execution",
+                                     tool_args=json.dumps(code)))
+                elif "codeExecutionResult" in part:
+                    result = shape.obj(part["codeExecutionResult"], "codeExecutionResult")
+                    out.append(Chunk(SERVER_TOOL_RESULT, tool_index=self._n_server, tool_name="code_execution_result",
+                                     tool_args=json.dumps(result)))
+                    self._n_server += 1
+                elif "text" in part:
                     text = shape.text(part.get("text"), f"content.parts[{i}].text")
                     if text:
                         out.append(Chunk(REASONING if part.get("thought") is True else TEXT, text))
+                else:  # inline data, file data, ...: kept, never fatal
+                    out.append(Chunk(OTHER, f"part {', '.join(sorted(part))}"))
+            grounding = cand.get("groundingMetadata")
+            if isinstance(grounding, dict):  # Vertex / Google Search grounding: what the server reports
+                out.append(Chunk(SERVER, json.dumps({"groundingMetadata": grounding}, sort_keys=True)))
             reason = shape.opt_text(cand.get("finishReason"), "finishReason")
             if reason:
                 self._finished = True
@@ -216,8 +245,11 @@ class GeminiParser:
             thoughts = shape.count(u.get("thoughtsTokenCount"), "usageMetadata.thoughtsTokenCount")
             cands = shape.count(u.get("candidatesTokenCount"), "usageMetadata.candidatesTokenCount")
             output = None if cands is None and thoughts is None else (cands or 0) + (thoughts or 0)
-            out.append(Chunk(USAGE, input_tokens=shape.count(u.get("promptTokenCount"), "usageMetadata.promptTokenCount"),
-                             output_tokens=output, reasoning_tokens=thoughts,
+            prompt = shape.count(u.get("promptTokenCount"), "usageMetadata.promptTokenCount")
+            tool_use = shape.count(u.get("toolUsePromptTokenCount"), "usageMetadata.toolUsePromptTokenCount")
+            # the input of built-in tools (code execution, search) is input the user pays for
+            billed_in = None if prompt is None and tool_use is None else (prompt or 0) + (tool_use or 0)
+            out.append(Chunk(USAGE, input_tokens=billed_in, output_tokens=output, reasoning_tokens=thoughts,
                              cached_tokens=shape.count(u.get("cachedContentTokenCount"),
                                                        "usageMetadata.cachedContentTokenCount")))
         return out or [Chunk(OTHER)]

@@ -132,15 +132,29 @@ class OpenAIParser:
 
     def _choices(self, obj: dict[str, Any]) -> list[Chunk]:
         """The per-chunk hot path: type checks inline, on present values only
-        (``bench/throughput.py``); the messages are ``shape``'s."""
+        (``bench/throughput.py``); the messages are ``shape``'s. With ``n > 1`` every choice
+        is read by its ``index``: choice 0 is the run's answer, the others are chunks with
+        their ``choice`` (never merged into one text)."""
         choices = obj.get("choices")
         if not choices:
             return []
         if type(choices) is not list:
             raise shape.ShapeError(f"choices: expected an array, got {shape.abbrev(choices)}")
-        choice = choices[0]  # n > 1 is not supported: the first choice is recorded
-        if type(choice) is not dict:
-            raise shape.ShapeError(f"choices[0]: expected an object, got {shape.abbrev(choice)}")
+        if len(choices) == 1 and type(choices[0]) is dict and not choices[0].get("index"):
+            return self._choice(choices[0], 0)  # the common case: one choice, index 0
+        out: list[Chunk] = []
+        for pos, choice in enumerate(choices):
+            if type(choice) is not dict:
+                raise shape.ShapeError(f"choices[{pos}]: expected an object, got {shape.abbrev(choice)}")
+            index = shape.count(choice.get("index"), f"choices[{pos}].index") or 0
+            chunks = self._choice(choice, index)
+            if index:
+                for c in chunks:
+                    c.choice = index
+            out += chunks
+        return out
+
+    def _choice(self, choice: dict[str, Any], index: int) -> list[Chunk]:
         delta = choice.get("delta")
         out: list[Chunk] = []
         if delta:
@@ -167,7 +181,8 @@ class OpenAIParser:
             tool_calls = delta.get("tool_calls")
             if tool_calls:
                 for pos, tc in enumerate(shape.items(tool_calls, "delta.tool_calls")):
-                    out.append(self._tool(pos, shape.obj(tc, f"delta.tool_calls[{pos}]")))
+                    call = shape.obj(tc, f"delta.tool_calls[{pos}]")
+                    out.append(self._tool(pos, call) if not index else _other_tool(pos, call))
         reason = choice.get("finish_reason")
         if reason:
             out.append(Chunk(FINISH, finish_reason=reason if type(reason) is str
@@ -192,6 +207,15 @@ class OpenAIParser:
         self._n_tools = max(self._n_tools, index + 1)
         self._last_tool = index
         return Chunk(TOOL_CALL, tool_index=index, tool_id=tid, tool_name=name, tool_args=args)
+
+
+def _other_tool(pos: int, tc: dict[str, Any]) -> Chunk:
+    """A tool-call fragment of a choice other than 0: kept as a chunk, by its own index."""
+    fn = shape.obj(tc.get("function"), "tool_calls.function")
+    return Chunk(TOOL_CALL, tool_index=shape.count(tc.get("index"), "tool_calls.index") or pos,
+                 tool_id=shape.opt_text(tc.get("id"), "tool_calls.id"),
+                 tool_name=shape.opt_text(fn.get("name"), "tool_calls.function.name"),
+                 tool_args=shape.json_text(fn.get("arguments"), "tool_calls.function.arguments"))
 
 
 def _parts(parts: list[Any]) -> list[Chunk]:

@@ -69,6 +69,7 @@ class Chunk:
     reasoning_tokens: int | None = None
     cached_tokens: int | None = None
     error_kind: str | None = None  # on error records: "protocol" for data that is not the wire format
+    choice: int = 0  # OpenAI n > 1: which choice this belongs to (0: the run's answer)
 
 
 @dataclass(slots=True)

@@ -41,6 +41,7 @@ def utf8(text: str) -> bytes:
 
 _kind = attrgetter("kind")
 _text = attrgetter("text")
+_choice = attrgetter("choice")
 
 
 class RecordColumns(Sequence[Row]):
@@ -87,10 +88,11 @@ class RecordColumns(Sequence[Row]):
             ts, nbs, counts = zip(*reads, strict=True)
             chunks = self.pending_chunks
             codes = bytes(map(KIND_CODE.__getitem__, map(_kind, chunks)))
-            if not PLAIN_CODES.issuperset(codes):
+            other = any(map(_choice, chunks))  # n > 1: a chunk of another choice keeps its index
+            if other or not PLAIN_CODES.issuperset(codes):
                 base = len(self.kind)
                 for i, code in enumerate(codes):
-                    if code not in PLAIN_CODES:
+                    if code not in PLAIN_CODES or chunks[i].choice:
                         self.extra[base + i] = chunks[i]
             texts = list(map(_text, chunks))
             joined = "".join(texts)

@@ -8,6 +8,7 @@ from ..protocols.jsonlib import loads
 from ..protocols.records import ERROR, Chunk
 from ..protocols.shape import ShapeError, abbrev
 from ..protocols.sse import Comment, Event
+from ..redact import scrub
 from .recorder import Run
 
 _SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
@@ -21,12 +22,20 @@ def unexpected(item: Event | Comment, exc: Exception) -> Chunk:
     return Chunk(ERROR, f"{UNEXPECTED} ({why}): {abbrev(data, 200)}", error_kind="protocol")
 
 
+def _scrub_item(item: Event | Comment, secrets: tuple[str, ...]) -> None:
+    if isinstance(item, Event):
+        item.data = scrub(item.data, secrets)
+    else:
+        item.text = scrub(item.text, secrets)
+
+
 class Pipeline:
     """decoder -> parser -> run: ``feed(t_ns, data)`` per raw read, ``close(t_ns)`` at the end.
 
     Nothing after the protocol's terminator is parsed: bytes a server sends after ``[DONE]``
-    or ``message_stop`` never change the answer. The run scrubs its error records of the
-    secrets it was given (a server may echo the key in an in-stream error)."""
+    or ``message_stop`` never change the answer. Every event is scrubbed of the run's secrets
+    before the parser sees it (a server may echo the key in an error, a comment, a field of
+    the wrong type): nothing the parser keeps or shortens can hold a key."""
 
     __slots__ = ("decoder", "parser", "run")
 
@@ -51,7 +60,7 @@ class Pipeline:
         """A whole JSON answer where a stream was expected (a server that ignored
         ``stream: true``): parsed into one read's chunks, the run marked not streamed."""
         self.run.streamed = False
-        text = body.decode("utf-8", "replace")
+        text = scrub(body.decode("utf-8", "replace"), self.run.secrets)
         try:
             obj = loads(text)
         except ValueError:
@@ -70,10 +79,13 @@ class Pipeline:
 
     def _parse(self, items: list[Event | Comment]) -> list[Chunk]:
         parser = self.parser
+        secrets = self.run.secrets
         chunks: list[Chunk] = []
         for item in items:
             if parser.done:
                 break
+            if secrets:
+                _scrub_item(item, secrets)
             try:
                 chunks += parser.feed(item)
             except _SHAPE_ERRORS as exc:  # valid JSON of an unexpected shape: data, not a crash

@@ -26,7 +26,7 @@ from ..protocols.records import (
     Chunk,
     ToolCall,
 )
-from ..redact import scrub
+from ..redact import mask
 from . import metrics
 from .columnar import RecordColumns, TextBuffer
 
@@ -77,10 +77,12 @@ class Run:
     n_bytes: int = 0
     trace: list[tuple[int, bytes]] | None = None  # raw reads, kept when trace=True
     listener: Any = None  # called as listener(t_ns, chunks) on the engine thread (stream())
-    secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from error records
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from everything the server sent
     counted_output_tokens: int | None = None  # by the server's tokenizer, when usage is missing
     counted_chunk_tokens: list[int] | None = None  # by the model's tokenizer, per content chunk
     streamed: bool = True  # False: the server answered with one JSON completion, not a stream
+    terminator: str | None = None  # ok runs: "done" (the protocol's terminator) or "none" (clean end after a finish)
+    other_choices: dict[int, TextBuffer] = field(default_factory=dict)  # n > 1: choices other than 0
     request_key: str | None = None  # ChatRequest.key(): what was asked, apart from the model
     request: str | None = None  # ChatRequest.describe(): the same, as JSON
     _pending_bytes: int = 0
@@ -98,10 +100,6 @@ class Run:
         self._last_read_ns = t_ns
         if not chunks:
             return
-        if self.secrets:  # a server may echo the key in an error
-            for c in chunks:
-                if c.kind == ERROR:
-                    c.text = scrub(c.text, self.secrets)
         if self.records.add(t_ns, self._pending_bytes, chunks):
             self.text_parts.compact()
             self.reasoning_parts.compact()
@@ -110,13 +108,18 @@ class Run:
         for c in chunks:
             kind = c.kind
             if kind == TEXT:
-                self.text_parts.append(c.text)
+                if c.choice:  # n > 1: choice 0 is the answer, the others are kept apart
+                    self.other_choices.setdefault(c.choice, TextBuffer()).append(c.text)
+                else:
+                    self.text_parts.append(c.text)
                 content = True
             elif kind == REASONING:
-                self.reasoning_parts.append(c.text)
+                if not c.choice:
+                    self.reasoning_parts.append(c.text)
                 content = True
             elif kind == TOOL_CALL:
-                _add_tool(self.tool_calls, c)
+                if not c.choice:
+                    _add_tool(self.tool_calls, c)
                 content = True
             elif kind == SERVER_TOOL_CALL:
                 _add_tool(self.server_tool_calls, c)
@@ -129,7 +132,8 @@ class Run:
                     if v is not None:
                         self.usage[f] = v  # last non-null value wins: never a sum
             elif kind == FINISH:
-                self.finish_reason = c.finish_reason
+                if not c.choice:
+                    self.finish_reason = c.finish_reason
             elif kind == ERROR:
                 if self.error is None:
                     self.error = c.text
@@ -159,21 +163,24 @@ class Run:
         if self.end_ns is None and t_ns is not None:
             self.end_ns = t_ns
 
-    def cancel(self, t_ns: int | None = None) -> None:
-        """Interrupted by the user: a run not yet final becomes ``cancelled``."""
+    def cancel(self, t_ns: int | None = None, why: str = "cancelled by the user") -> None:
+        """Interrupted (by the user, or a load level's drain deadline): a run not yet final
+        becomes ``cancelled``, saying ``why``."""
         if self.status in ("pending", "streaming"):
-            self.fail("cancelled", self.error or "cancelled by the user", t_ns)
+            self.fail("cancelled", self.error or why, t_ns)
 
     def finish(self, t_ns: int, done: bool, mid_event: bool) -> None:
-        """The body ended at ``t_ns``: ok at the terminator, else error / cut_off."""
+        """The body ended at ``t_ns``: ``ok`` at the protocol's terminator (``terminator =
+        done``) or at a clean end of body after a finish reason (``none``: Perplexity and
+        GPUStack never send ``[DONE]``); else ``error`` / ``cut_off`` (an abrupt end)."""
         self.end_ns = t_ns
         self.records.close()
         if self.error is not None:
             self.status = "error"
-        elif not done:
-            self.fail("cut_off", cut_off_message(self, mid_event))
+        elif done or (self.finish_reason is not None and not mid_event):
+            self.status, self.terminator = "ok", "done" if done else "none"
         else:
-            self.status = "ok"
+            self.fail("cut_off", cut_off_message(self, mid_event))
 
     @property
     def final(self) -> bool:
@@ -182,11 +189,14 @@ class Run:
     # -- reading (any thread) ------------------------------------------------------------
     @property
     def text(self) -> str:
-        return str(self.text_parts)
+        """The answer so far (masked where a key split across chunks would show)."""
+        text = str(self.text_parts)
+        return mask(text, self.secrets) if self.secrets else text
 
     @property
     def reasoning(self) -> str:
-        return str(self.reasoning_parts)
+        text = str(self.reasoning_parts)
+        return mask(text, self.secrets) if self.secrets else text
 
     def generated_text(self) -> str:
         """Everything the model generated as text: reasoning, answer, tool arguments."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..protocols.records import ANSWER_KINDS, CONTENT_KINDS, USAGE
+from ..redact import mask
 from . import metrics
 from .columnar import KIND_CODE, RecordColumns
 
@@ -80,19 +81,26 @@ def row(run: Run) -> dict[str, Any]:
         "itl_p95_s": float(np.percentile(gaps, 95)) if gaps else math.nan,
         "itl_max_s": max(gaps) if gaps else math.nan, "tpot_s": tpot,
         "finish_reason": run.finish_reason, "text": run.text,
-        "tool_calls": json.dumps([tc.to_dict() for tc in run.tool_calls.values()]),
+        "tool_calls": _json(run, [tc.to_dict() for tc in run.tool_calls.values()]),
         "repeat": run.repeat, "prompt_id": run.prompt_id, "warmup": run.warmup,
         "buffered": metrics.is_buffered(ttft, e2e, n_content, gaps),
         "max_idle_s": idle, "attempts": run.attempts,
         "retry_wait_s": run.retry_wait_s, "loop_lag_max_s": run.loop_lag_max_s,
         "n_bytes": run.n_bytes,
         "server_metrics": json.dumps(run.server_metrics) if run.server_metrics else None,
-        "server_tool_calls": json.dumps([tc.to_dict() for tc in run.server_tool_calls.values()]),
+        "server_tool_calls": _json(run, [tc.to_dict() for tc in run.server_tool_calls.values()]),
         "streamed": run.streamed,
         "itl_token_p50_s": float(np.percentile(itl_token, 50)) if len(itl_token) else math.nan,
         "itl_token_p95_s": float(np.percentile(itl_token, 95)) if len(itl_token) else math.nan,
         "request_key": run.request_key, "request": run.request,
+        "terminator": run.terminator, "n_choices": 1 + len(run.other_choices),
     }
+
+def _json(run: Run, value: Any) -> str:
+    """JSON of values joined from the wire (tool arguments), masked of the run's secrets."""
+    text = json.dumps(value)
+    return mask(text, run.secrets) if run.secrets else text
+
 
 def decode(output_tokens: int, decode_s: float) -> tuple[float, float]:
     """(output tokens/s, TPOT): the tokens after the first over the time after the first

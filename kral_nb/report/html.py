@@ -23,6 +23,7 @@ import pandas as pd
 
 from .. import fmt
 from ..fmt import model_label
+from ..results.files import write_text
 from .stats import compare_pairs, summary
 
 CSS = """
@@ -200,6 +201,4 @@ def render(result: Any, *, title: str = "kral_nb report") -> str:
 
 def write(result: Any, path: str, *, title: str = "kral_nb report") -> str:
     """Write the report to ``path``; returns it."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(render(result, title=title))
-    return path
+    return write_text(path, render(result, title=title))

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..fmt import model_label
 from ..protocols.records import CONTENT_KINDS
+from ..results.files import atomic_write
 from .stats import GROUP, bootstrap_median_ci, cost_latency
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ def _plt() -> Any:
 
         raise ConfigError("plots need matplotlib: pip install 'kral-nb[notebook]'") from None
     return plt
+
+
+def save_png(figure: Any, path: str) -> str:
+    """A figure as a PNG file, atomically (``results/files.py``)."""
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
 
 
 LEGEND_PT = 9.5  # legends readable at notebook width (the figure is 8 in wide)
@@ -235,7 +241,7 @@ class Plots:
         for name in self.NAMES:
             ax = getattr(self, name)()
             path = os.path.join(directory, f"{name}.png")
-            ax.figure.savefig(path, dpi=110)
+            save_png(ax.figure, path)
             plt.close(ax.figure)
             paths.append(path)
         return paths

@@ -60,9 +60,12 @@ def compare_runs(baseline: Any, candidate: Any, *, metrics: Sequence[str] = METR
     uses every measured run (failed runs are billed too). Raises :class:`ConfigError` when a
     model's runs asked different things, unless ``allow_different_requests``."""
     base, cand = runs_of(baseline), runs_of(candidate)
-    unknown = [m for m in metrics if m not in base.columns or m not in cand.columns]
+    from ..results.columns import RUN_COLUMNS
+
+    unknown = [m for m in metrics if m not in RUN_COLUMNS]
     if unknown:
-        raise ConfigError(f"unknown metric {unknown[0]!r}; e.g. {', '.join(METRICS)}")
+        raise ConfigError(f"unknown metric {unknown[0]!r}: a numeric runs-frame column such as "
+                          f"{', '.join(METRICS)}")
     rows = []
     cand_groups = {tuple(k): g for k, g in cand.groupby(GROUP, observed=True, sort=False)}
     for key, b in base.groupby(GROUP, observed=True, sort=False):
@@ -113,6 +116,34 @@ def _values(runs: pd.DataFrame, metric: str) -> np.ndarray:
     return picked[metric].to_numpy(dtype=float, na_value=np.nan)
 
 
+def _ok(runs: pd.DataFrame) -> int:
+    return len(measured(runs))
+
+
+def _statuses(runs: pd.DataFrame) -> str:
+    """``12 runs: 10 ok, 2 http_error`` (warmups left out)."""
+    counts = runs.loc[~runs["warmup"].astype(bool), "status"].astype(str).value_counts()
+    return f"{int(counts.sum())} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()) if len(counts) else "0 runs"
+
+
+def no_verdict(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Rows a gate cannot pass on: (failures, unknowns). A candidate with fewer than 2 ok
+    runs where the baseline had them measured nothing — a failure, never a pass; a baseline
+    that measured nothing, or a metric with no values (no price), leaves no verdict."""
+    failures, unknowns = [], []
+    for r in table.to_dict("records"):
+        where = f"{r['model']} {r['metric']}"
+        if r["ok_candidate"] < 2 <= r["ok_baseline"]:
+            failures.append(f"{where}: the candidate measured nothing ({r['runs_candidate']}; the baseline "
+                            f"{r['runs_baseline']})")
+        elif r["ok_baseline"] < 2:
+            unknowns.append(f"{where}: the baseline measured nothing ({r['runs_baseline']})")
+        elif min(r["n_baseline"], r["n_candidate"]) < 2:
+            unknowns.append(f"{where}: fewer than 2 values on one side ({r['n_baseline']} vs {r['n_candidate']}: "
+                            "no price, or the column is empty)")
+    return failures, unknowns
+
+
 def _row(label: str, metric: str, b: pd.DataFrame, c: pd.DataFrame, seed: int, n_resamples: int,
          confidence: float) -> dict[str, Any]:
     xb, xc = _values(b, metric), _values(c, metric)
@@ -123,7 +154,9 @@ def _row(label: str, metric: str, b: pd.DataFrame, c: pd.DataFrame, seed: int, n
     sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
     reg_lo, reg_hi = sorted((sign * rel(lo), sign * rel(hi)))
     return {"model": label, "metric": metric, "n_baseline": int((~np.isnan(xb)).sum()),
-            "n_candidate": int((~np.isnan(xc)).sum()), "median_baseline": mb, "median_candidate": mc,
+            "n_candidate": int((~np.isnan(xc)).sum()), "runs_baseline": _statuses(b),
+            "runs_candidate": _statuses(c), "ok_baseline": _ok(b), "ok_candidate": _ok(c),
+            "median_baseline": mb, "median_candidate": mc,
             "diff": d, "ci_low": lo, "ci_high": hi, "change": rel(d), "change_ci_low": rel(lo),
             "change_ci_high": rel(hi), "regression": sign * rel(d), "regression_ci_low": reg_lo,
             "regression_ci_high": reg_hi, "verdict": verdict(metric, d, lo, hi, mb, confidence)}

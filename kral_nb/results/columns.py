@@ -26,6 +26,7 @@ CHUNK_DTYPES: dict[str, str] = {
     "n_bytes": "int64",  # raw bytes received since the previous record (sums to the body)
     "n_tokens": "Int64",  # tokens of a content chunk, where the stream or a tokenizer tells
     "n_tokens_source": "category",  # usage | tokenizer (metrics.chunk_tokens)
+    "choice": "int64",  # OpenAI n > 1: the choice a chunk belongs to (0: the run's answer)
 }
 CHUNK_COLUMNS = tuple(CHUNK_DTYPES)
 
@@ -78,6 +79,8 @@ RUN_DTYPES: dict[str, str] = {
     "itl_token_p95_s": "float64",
     "request_key": "string",  # hash of what was asked apart from the model (ChatRequest.key)
     "request": "category",  # that request as JSON (ChatRequest.describe): one copy per distinct request
+    "terminator": "category",  # ok runs: done (the protocol's terminator) | none (a clean end after a finish)
+    "n_choices": "int64",  # choices the stream carried (OpenAI n > 1); the answer is choice 0's
 }
 #: the runs frame's cost columns (kral_nb.cost), computed from the columns above
 COST_DTYPES = {

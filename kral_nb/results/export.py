@@ -1,87 +1,132 @@
-"""Write and reload a Result's frames (Parquet or CSV) with dtypes intact, and raw traces."""
+"""Write and reload a Result's frames (Parquet or CSV) with dtypes intact, and raw traces.
+
+A folder holds one result: writing replaces every file of an earlier one (``files.py``:
+atomic, the stale ones removed). Reading brings frames written by any kral_nb version to
+today's schema (a column added since is filled with NA, cost recomputed from the tokens), and
+a file that cannot be read is one clear :class:`ConfigError`, never a traceback.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..errors import ConfigError
+from ..redact import mask
 from .columns import CHUNK_DTYPES, COST_DTYPES, RUN_DTYPES
+from .files import write_folder
 
 if TYPE_CHECKING:
     from ..record.recorder import Run
+
+FORMATS = ("parquet", "csv")
+#: a column missing from an older file is NA: the dtypes that hold one
+NULLABLE = {"bool": "boolean", "int64": "Int64"}
+#: every file a written result may hold: a new write removes the ones it does not rewrite
+FILES = (*(f"{kind}.{fmt}" for fmt in FORMATS for kind in ("chunks", "runs")), "traces.jsonl")
 
 
 def write(chunks: pd.DataFrame, runs: pd.DataFrame, directory: str, fmt: str, *,
           traces: Sequence[Run] | None = None) -> str:
     """``chunks.<fmt>`` and ``runs.<fmt>`` in ``directory``; with ``traces`` (runs that kept
-    their raw reads) also ``traces.jsonl``."""
-    os.makedirs(directory, exist_ok=True)
+    their raw reads) also ``traces.jsonl``. Atomic: on failure the folder is as it was."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}: parquet or csv")
     if fmt == "parquet":
         try:
-            chunks.to_parquet(os.path.join(directory, "chunks.parquet"), index=False)
-            runs.to_parquet(os.path.join(directory, "runs.parquet"), index=False)
+            import pyarrow  # noqa: F401
         except ImportError:
             raise ConfigError("Parquet needs pyarrow: pip install pyarrow (or use to_csv)") from None
-    elif fmt == "csv":
-        chunks.to_csv(os.path.join(directory, "chunks.csv"), index=False)
-        runs.to_csv(os.path.join(directory, "runs.csv"), index=False)
+        files: dict[str, Any] = {"chunks.parquet": lambda p: chunks.to_parquet(p, index=False),
+                                 "runs.parquet": lambda p: runs.to_parquet(p, index=False)}
     else:
-        raise ConfigError(f"unknown format {fmt!r}: parquet or csv")
+        files = {"chunks.csv": lambda p: chunks.to_csv(p, index=False),
+                 "runs.csv": lambda p: runs.to_csv(p, index=False)}
     if traces is not None:
-        write_traces(traces, os.path.join(directory, "traces.jsonl"))
+        files["traces.jsonl"] = lambda p: write_traces(traces, p)
+    write_folder(directory, files, replaces=FILES)
     return directory
 
 
 def read_any(directory: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The (chunks, runs) frames of a folder written as Parquet or CSV, whichever it holds."""
-    from ..errors import ConfigError
-
     if not os.path.isdir(directory):
         raise ConfigError(f"{directory!r} is not a folder of kral_nb frames (to_parquet / to_csv / compare --out)")
-    for fmt in ("parquet", "csv"):
+    for fmt in FORMATS:
         if os.path.exists(os.path.join(directory, f"runs.{fmt}")):
             return read(directory, fmt)
     raise ConfigError(f"{directory!r} holds no runs.parquet or runs.csv")
 
 
 def read(directory: str, fmt: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The (chunks, runs) frames written by :func:`write`, dtypes intact."""
-    if fmt == "parquet":
-        chunks = pd.read_parquet(os.path.join(directory, "chunks.parquet"))
-        runs = pd.read_parquet(os.path.join(directory, "runs.parquet"))
-    else:
-        chunks = _read_csv(os.path.join(directory, "chunks.csv"), CHUNK_DTYPES)
-        runs = _read_csv(os.path.join(directory, "runs.csv"), {**RUN_DTYPES, **COST_DTYPES})
-    return chunks, runs
+    """The (chunks, runs) frames written by :func:`write`, dtypes intact, brought to today's
+    schema."""
+    paths = {kind: os.path.join(directory, f"{kind}.{fmt}") for kind in ("chunks", "runs")}
+    try:
+        if fmt == "parquet":
+            chunks, runs = pd.read_parquet(paths["chunks"]), pd.read_parquet(paths["runs"])
+        else:
+            chunks = _read_csv(paths["chunks"], CHUNK_DTYPES)
+            runs = _read_csv(paths["runs"], {**RUN_DTYPES, **COST_DTYPES})
+    except ConfigError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # pyarrow's errors are ValueErrors / OSErrors
+        raise ConfigError(f"{directory!r}: its {fmt} frames cannot be read ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}); write them again with to_{fmt}()") from None
+    return current(chunks, CHUNK_DTYPES), current(runs, RUN_DTYPES, cost=True)
+
+
+def current(frame: pd.DataFrame, dtypes: dict[str, str], *, cost: bool = False) -> pd.DataFrame:
+    """``frame`` with every column of today's schema, in order: a column added since the file
+    was written is NA (of its dtype), the cost columns recomputed from the tokens; columns
+    this version does not know are kept at the end."""
+    missing = [c for c in dtypes if c not in frame.columns]
+    if missing:
+        frame = frame.copy()
+        for c in missing:  # unknown then: NA, in a dtype that can hold it
+            frame[c] = pd.Series(None, index=frame.index, dtype=NULLABLE.get(dtypes[c], dtypes[c]))
+    if cost and any(c not in frame.columns for c in COST_DTYPES):
+        from .cost import add_cost
+
+        frame = add_cost(frame)
+    known = [c for c in (*dtypes, *(COST_DTYPES if cost else ())) if c in frame.columns]
+    return frame[known + [c for c in frame.columns if c not in known]]
 
 
 def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:
-    dates = [c for c, d in dtypes.items() if d.startswith("datetime")]
-    plain = {c: d for c, d in dtypes.items() if c not in dates and d != "bool"}
+    header = pd.read_csv(path, nrows=0).columns
+    dates = [c for c, d in dtypes.items() if d.startswith("datetime") and c in header]
+    plain = {c: d for c, d in dtypes.items() if c not in dates and d != "bool" and c in header}
     # only an empty field is missing: a model may well answer "NA" or "null"
     df = pd.read_csv(path, dtype=plain, keep_default_na=False, na_values=[""])
     for c in dates:
         df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     for c, d in dtypes.items():
-        if d == "bool":
+        if d == "bool" and c in df.columns:
             df[c] = df[c].astype(bool)
-    return df[[c for c in dtypes if c in df.columns]]  # files written before a column existed lack it
+    return df
 
 
 def write_traces(runs: Sequence[Run], path: str) -> None:
-    """One JSON line per run: protocol, model and every raw read as (t_ns since request, bytes)."""
+    """One JSON line per run: protocol, model and every raw read as (t_ns since request, bytes),
+    masked of the run's secrets across read boundaries (``redact.mask``)."""
     with open(path, "w", encoding="utf-8") as f:
         for run in runs:
             if run.trace is None:
                 continue
             t0 = run.t0_ns or 0
+            reads = [data.decode("latin-1") for _, data in run.trace]
+            if run.secrets:  # masked whole, split back where the reads were joined
+                joined = mask("".join(reads), run.secrets)
+                ends = list(itertools.accumulate(map(len, reads), initial=0))
+                reads = [joined[a:b] for a, b in itertools.pairwise(ends)]
             f.write(json.dumps({
                 "run_id": run.run_id, "provider": run.provider, "model": run.model,
                 "protocol": run.protocol,
-                "reads": [[t - t0, data.decode("latin-1")] for t, data in run.trace],
+                "reads": [[t - t0, data] for (t, _), data in zip(run.trace, reads, strict=True)],
             }) + "\n")

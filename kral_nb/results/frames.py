@@ -14,6 +14,7 @@ from ..record import runrow
 from ..record.columnar import KIND_CODE, utf8
 from ..record.metrics import TOKEN_SOURCES
 from ..record.recorder import Run
+from ..redact import mask
 from .columns import CHUNK_COLUMNS, RUN_DTYPES
 
 #: pandas keeps "string" columns in Arrow (pandas >= 3 with pyarrow installed)
@@ -48,6 +49,12 @@ def _strings(offsets: np.ndarray, data: bytes, valid: np.ndarray) -> Any:
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), bitmap)
     return pd.arrays.ArrowStringArray(pa.chunked_array([arr], pa.large_string()))
+
+
+def _masked(text: bytearray, secrets: tuple[str, ...]) -> bytes:
+    """A run's chunk texts (UTF-8, back to back) masked of its secrets as one text, lengths
+    kept: a key split across two chunks is caught too (latin-1 maps bytes 1:1; keys are ASCII)."""
+    return mask(text.decode("latin-1"), secrets).encode("latin-1") if secrets else bytes(text)
 
 
 def _sparse_strings(n: int, values: dict[int, str]) -> Any:
@@ -107,9 +114,11 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
     offsets = np.zeros(n + 1, dtype=np.int64)
     for c, base, (a, b) in zip(cols, bases, bounds, strict=False):
         np.add(np.frombuffer(c.text_end, dtype=np.int64), base, out=offsets[a + 1:b + 1])
-    text = _strings(offsets, b"".join(c.text for c in cols), offsets[1:] > offsets[:-1])
+    text = _strings(offsets, b"".join(_masked(c.text, r.secrets) for c, r in zip(cols, runs, strict=True)),
+                    offsets[1:] > offsets[:-1])
     n_chars = _n_chars(text, n)
     del offsets
+    choice = np.zeros(n, dtype=np.int64)
     ints = {name: np.zeros(n, dtype=np.int64) for name in _SPARSE_INTS}
     masks = {name: np.ones(n, dtype=bool) for name in _SPARSE_INTS}
     texts: dict[str, dict[int, str]] = {name: {} for name in _SPARSE_TEXTS}
@@ -118,6 +127,8 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
             row = a + i
             if not chunk.text and chunk.tool_args:
                 n_chars[row] = len(chunk.tool_args)
+            if chunk.choice:
+                choice[row] = chunk.choice
             for name in _SPARSE_INTS:
                 v = getattr(chunk, name)
                 if v is not None:
@@ -151,6 +162,7 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
     data["n_tokens_source"] = pd.Categorical.from_codes(codes, categories=pd.Index(cats))
     for name in _SPARSE_TEXTS:
         data[name] = _sparse_strings(n, texts[name])
+    data["choice"] = choice
     return pd.DataFrame({name: data[name] for name in CHUNK_COLUMNS}, copy=False)
 
 

@@ -19,10 +19,12 @@ import os
 import socket
 import uuid
 from datetime import datetime, timezone
+from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from .files import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,6 +33,16 @@ if TYPE_CHECKING:
 
 SESSION_ID = uuid.uuid4().hex[:12]
 _SEQ = count()
+
+
+def _after_fork() -> None:
+    """A forked child is a session of its own: the parent's id and numbers would name its
+    files like the parent's."""
+    global SESSION_ID, _SEQ
+    SESSION_ID, _SEQ = uuid.uuid4().hex[:12], count()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -65,11 +77,7 @@ class Store:
         written = ""
         for kind, frame in (("chunks", chunks), ("runs", runs)):  # runs last: a reader sees runs
             folder = os.path.join(self.path, kind, f"label={label}")  # only once their chunks exist
-            os.makedirs(folder, exist_ok=True)
-            tmp = os.path.join(folder, f".{name}.tmp")
-            frame.to_parquet(tmp, index=False)
-            written = os.path.join(folder, name)
-            os.replace(tmp, written)
+            written = atomic_write(os.path.join(folder, name), partial(_parquet, frame))
         return written
 
     def _files(self, kind: str, labels: set[str] | None) -> list[str]:
@@ -123,6 +131,10 @@ class Store:
 
         chunks = _retyped(pd.concat(parts, ignore_index=True)) if parts else chunks_frame([])
         return Result.from_frames(chunks.reset_index(drop=True), runs)
+
+
+def _parquet(frame: pd.DataFrame, path: str) -> None:
+    frame.to_parquet(path, index=False)
 
 
 def _utc(value: Any) -> Any:

@@ -8,7 +8,6 @@ escaping); Markdown is rendered by the browser, not converted here.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Callable, Sequence
 
 from .. import fmt
@@ -16,9 +15,9 @@ from ..fmt import run_label
 from ..record import runrow
 from ..record.recorder import Run
 from ..results.cost import FREE, live_cost
+from .markdown import dollars, safe_markdown
 
 _CAPPED = frozenset({"length", "max_tokens", "MAX_TOKENS"})  # OpenAI, Anthropic, Gemini
-_FENCE = re.compile(r"^\s*(```|~~~)", re.M)
 _ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹", "http_error": "⛔",
          "pending": "⏳", "streaming": "▶"}
 
@@ -55,47 +54,6 @@ def stats(run: Run, now_ns: int) -> str:
     return " · ".join(parts)
 
 
-_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
-
-
-def safe_markdown(text: str) -> str:
-    """Partial LLM text as Markdown that cannot swallow or script the page: raw HTML
-    (``<script>``, ``<img onerror=...>``) is escaped outside code — in fenced blocks and code
-    spans Markdown shows it literally already; ``$`` is escaped (no math); an unclosed code
-    fence is closed."""
-    out: list[str] = []
-    fenced = False
-    for line in text.split("\n"):
-        if _FENCE.match(line):
-            fenced = not fenced
-            out.append(line)
-        elif fenced:
-            out.append(line)
-        else:
-            out.append(_escape_prose(line))
-    text = "\n".join(out)
-    if fenced:
-        text += "\n```"
-    return text
-
-
-def _escape_prose(line: str) -> str:
-    """Escape ``&``, ``<`` (what can start markup) and ``$`` outside inline code spans."""
-    parts, pos = [], 0
-    for m in _CODE_SPAN.finditer(line):
-        parts.append(_escape_html(line[pos:m.start()]))
-        parts.append(m.group())
-        pos = m.end()
-    parts.append(_escape_html(line[pos:]))
-    return "".join(parts)
-
-
-def _escape_html(s: str) -> str:
-    """``$`` as an entity: literal in every renderer (JupyterLab's math pass, GitHub's math,
-    MathJax) where ``\\$`` is not always."""
-    return _dollars(s.replace("&", "&amp;").replace("<", "&lt;"))
-
-
 def _tools(run: Run) -> list[str]:
     return [f"{tc.name or '?'}({tc.arguments})" for tc in list(run.tool_calls.values())]
 
@@ -123,7 +81,7 @@ def _body(content: str, streaming: bool, markdown: bool) -> str:
 
 def _pane(run: Run, now_ns: int, markdown: bool, render: Callable[[str], str] | None = None) -> str:
     head = (f'<div class="kral-pane" style="{_PANE}">\n<div style="margin:4px 0 0"><b>{html.escape(run_label(run))}</b></div>'
-            f'\n<div class="kral-stats" style="{_STATS}">{_dollars(html.escape(stats(run, now_ns)))}</div>\n')
+            f'\n<div class="kral-stats" style="{_STATS}">{dollars(html.escape(stats(run, now_ns)))}</div>\n')
     parts = []
     if run.reasoning_parts:
         reasoning = safe_markdown(run.reasoning) if markdown else f"<pre>{html.escape(run.reasoning)}</pre>"
@@ -135,16 +93,12 @@ def _pane(run: Run, now_ns: int, markdown: bool, render: Callable[[str], str] | 
     else:
         text = html.escape(run.text) or "…"
         parts.append(_body(f'<pre style="white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;'
-                           f'margin:0">{_dollars(text)}</pre>', not run.final, False))
-    parts += [f"<div>🔧 <code>{_dollars(html.escape(t))}</code></div>" for t in _tools(run)]
+                           f'margin:0">{dollars(text)}</pre>', not run.final, False))
+    parts += [f"<div>🔧 <code>{dollars(html.escape(t))}</code></div>" for t in _tools(run)]
     if run.error:
         parts.append(f'<div class="kral-error" style="{_ERROR}"><b>{run.status}:</b> '
-                     f"{_dollars(html.escape(run.error))}</div>")
+                     f"{dollars(html.escape(run.error))}</div>")
     return head + "\n\n".join(parts) + "\n</div>"
-
-
-def _dollars(escaped_html: str) -> str:
-    return escaped_html.replace("$", "&#36;")
 
 
 def markdown(runs: Sequence[Run], now_ns: int) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 
 import anywidget
 import ipywidgets as w
-import mistune
 import traitlets
 
 from .. import sweeps
@@ -24,10 +23,11 @@ from ..errors import KralError
 from ..results.result import Result
 from . import panes
 from .config import DEFAULTS
+from .markdown import html_renderer
 
 DEFAULT_MODELS = ("sim:fast", "sim:steady", "sim:slow", "sim:fast@anthropic", "sim:fast@gemini")
-# raw HTML from a model is escaped, never rendered (mistune, as nbconvert uses it)
-_markdown: Callable[[str], str] = mistune.create_markdown(escape=True, plugins=["strikethrough", "table"])  # type: ignore[assignment]
+# raw HTML from a model is escaped, images never fetched, only http(s) links (views/markdown.py)
+_markdown: Callable[[str], str] = html_renderer()
 
 
 class PromptBox(anywidget.AnyWidget):  # type: ignore[misc]
