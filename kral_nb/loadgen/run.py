@@ -63,7 +63,9 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
               "request_key": templates[mi].run.request_key, "duration_s": duration_s, "requests": requests,
               "arrival": arrival, "planned": requests if mode == "closed" else None, "drain_s": lo.drain_s}
              for li, v in enumerate(values) for mi in range(len(models))]
-    view = LoadView(cells, enabled=progress if progress is not None else True)
+    view = (LoadView(cells, enabled=True, sink=progress) if callable(progress)
+            else LoadView(cells, enabled=progress if progress is not None else True))
+    _helpers_ready(templates, view)
     pool: ShardPool | raypool.RayPool
     if on_ray is not None:
         view.note(raypool.connect(on_ray), warn=False)  # before anything starts: one clear error if unreachable
@@ -112,6 +114,18 @@ def _all_lost_message(cell: dict[str, Any], dead: list[str], on_ray: bool) -> st
     return (f"every load shard of {fmt.model_label(cell['provider'], cell['model'], cell['protocol'])} at "
             f"{fmt.level(cell['mode'], cell['level'])} died before reporting anything, so the sweep stopped "
             f"(the levels before it are in exc.result). The {where}:\n  " + "\n  ".join(dead) + f"\nFix: {fix}")
+
+
+def _helpers_ready(templates: list[Any], view: LoadView) -> None:
+    """Start and wait for the helper servers (the sim, a local model) before the first level:
+    their start-up is not the first level's queue delay."""
+    from ..servers.startup import NOTES, wait
+
+    for ready in dict.fromkeys(job.ready for job in templates if job.ready is not None):
+        if ready.error:
+            raise ConfigError(ready.error)
+        view.note(ready.note or NOTES.get(ready.kind, "starting…"), warn=False)
+        wait(ready)
 
 
 def _split(n: int, parts: int) -> list[int]:

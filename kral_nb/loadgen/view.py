@@ -7,6 +7,7 @@ recorded: the numbers that count are the levels frame's."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from html import escape as html_escape
 from typing import Any
 
@@ -16,6 +17,8 @@ from .. import fmt
 from ..clock import now_ns
 
 RENDER_PERIOD_S = 0.25
+#: the columns a row shows (the others are numbers for a sink's progress bars)
+SHOWN = ("model", "level", "progress", "in flight", "errors", "done/s", "TTFT p50", "TTFT p99", "state")
 #: a rate is shown once the level has run this long and completed this many requests
 RATE_AFTER_S, RATE_AFTER_DONE = 1.0, 3
 
@@ -23,15 +26,17 @@ RATE_AFTER_S, RATE_AFTER_DONE = 1.0, 3
 class LoadView:
     """Progress per (model, level) while the sweep runs."""
 
-    def __init__(self, cells: list[dict[str, Any]], *, enabled: bool) -> None:
+    def __init__(self, cells: list[dict[str, Any]], *, enabled: bool,
+                 sink: Callable[[list[dict[str, Any]], list[str]], None] | None = None) -> None:
         self.cells_by_id = {c["cell"]: c for c in cells}
         self.enabled = enabled
+        self.sink = sink  # draws the rows and notes itself (the CLI's live table)
         self.stats: dict[int, dict[str, Any]] = {}
         self._handle: Any = None
         self._last_ns = 0
         self._line_cell: int | None = None  # the level the terminal line shows
         self.notes: list[str] = []
-        if enabled:
+        if enabled and sink is None:
             try:
                 from IPython import get_ipython  # type: ignore[attr-defined]
 
@@ -69,7 +74,7 @@ class LoadView:
     def note(self, message: str, *, warn: bool = True) -> None:
         """Something the user must see beside the table (a shard lost; where the shards run)."""
         self.notes.append(("⚠ " if warn else "") + message)
-        if self.enabled and self._handle is None:
+        if self.enabled and self._handle is None and self.sink is None:
             self._end_line()
             sys.stderr.write(f"kral_nb load: {message}\n")
         self.render()
@@ -97,7 +102,8 @@ class LoadView:
                 progress = f"{done:,} done"
             t = np.array(st["ttft_s"])
             show_rate = elapsed >= RATE_AFTER_S and done >= RATE_AFTER_DONE
-            out.append({"model": fmt.model_label(cell["provider"], cell["model"], cell["protocol"]),
+            out.append({"done_n": done, "planned_n": planned or 0, "elapsed_s": elapsed, "duration_s": left or 0.0,
+                        "model": fmt.model_label(cell["provider"], cell["model"], cell["protocol"]),
                         "level": fmt.level(cell["mode"], cell["level"]),
                         "progress": progress, "in flight": f"{sum(s['in_flight'] for s in shards):,}",
                         "errors": f"{sum(s['failed'] for s in shards):,}",
@@ -113,11 +119,14 @@ class LoadView:
         if not self.enabled or not (rows or (self.notes and self._handle is not None)):
             return
         self._last_ns = now_ns()
+        if self.sink is not None:
+            self.sink(rows, self.notes)
+            return
         if self._handle is not None:
             import pandas as pd
             from IPython.display import HTML  # type: ignore[attr-defined]
 
-            shown = [{k: v for k, v in r.items() if k != "cell"} for r in rows]
+            shown = [{k: v for k, v in r.items() if k in SHOWN} for r in rows]
             table = pd.DataFrame(shown).to_html(index=False, escape=True, border=0) if rows else ""
             notes = "".join(f"<p>{html_escape(n)}</p>" for n in self.notes)
             html = ("<b>kral_nb load</b> (live; the levels table follows when the sweep ends)"
@@ -147,5 +156,5 @@ class LoadView:
     def close(self) -> None:
         if self.enabled:
             self.render()
-            if self._handle is None:
+            if self._handle is None and self.sink is None:
                 self._end_line()

@@ -85,7 +85,8 @@ class LoadOptions(OptionSet):
     max_in_flight: int | None = opt(None, "open loop: at most this many requests at once (default 4,096 per "
                                      "shard); a request due beyond it waits, and its queue delay shows it",
                                      arg=int, check=int_in(1, 1_000_000), must="a positive integer")
-    progress: bool | None = opt(None, "the live table (default: on)", arg=None)
+    progress: Any = opt(None, "the live table (default: on); or a callable(rows, notes) that draws it", arg=None,
+                        check=lambda v: isinstance(v, bool) or callable(v), must="True, False or a callable")
     cluster: Any = opt(None, "'ray' (or kral_nb.RayCluster(...)): the shards as Ray actors", choices=("ray",),
                         check=_cluster, must="None, 'ray' or kral_nb.RayCluster(...)")
 

@@ -67,11 +67,13 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[(runs["status"] == "ok") & ~runs["warmup"].astype(bool)]
 
 
-def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES,
+            full: bool = False) -> pd.DataFrame:
     """One row per (provider, model, protocol): counts by status, p50/p90/p99 of TTFT, ITL
     and e2e, output tokens/s, tokens in/out, and the median's 95% CI for each metric; cost:
     median per run, per 1k output tokens and per ``ok`` answer (every run's cost counts: a
-    failed run is billed for what it generated)."""
+    failed run is billed for what it generated). Every statistic is a column; the notebook
+    and ``print`` show the 12 a reader needs, in ms (``full=True``: all of them)."""
     rows = []
     for key, g in runs.groupby(GROUP, observed=True, sort=False):
         measured_all = g[~g["warmup"].astype(bool)]
@@ -101,9 +103,11 @@ def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES
                                              if known.any() and row["ok"] else math.nan)
             row["cost_status"] = ",".join(sorted(set(measured_all["cost_status"].astype(str)))) or None
         rows.append(row)
-    from .summaryview import Summary
+    from .tables import Summary
 
-    return Summary(pd.DataFrame(rows))
+    out = Summary(pd.DataFrame(rows))
+    out.full = full
+    return out
 
 
 def pareto_front(x: Any, y: Any) -> np.ndarray:
@@ -165,4 +169,6 @@ def compare_pairs(runs: pd.DataFrame, metric: str = "ttft_s", *, seed: int = 0,
                      "median_b": float(np.nanmedian(xb)) if xb.size else math.nan,
                      "diff": d, "ci_low": lo, "ci_high": hi,
                      "verdict": verdict(a, b, metric, d, lo, hi, confidence)})
-    return pd.DataFrame(rows)
+    from .tables import Pairs
+
+    return Pairs(pd.DataFrame(rows))

@@ -75,12 +75,12 @@ class Result:
     def chunks(self) -> pd.DataFrame:
         if self._frames is not None:
             return self._frames[0]
-        from .frames import chunks_frame, runs_frame
+        from .frames import chunks_frame
 
         final = self._final()  # before building: a run may end meanwhile
         chunks = chunks_frame(self.run_list)
-        if final:  # cache only once nothing can change
-            self._frames = (chunks, self._runs_frame if self._runs_frame is not None else runs_frame(self.run_list))
+        if final:  # cache only once nothing can change; the runs with their extra columns (meta)
+            self._frames = (chunks, self.runs)
         return chunks
 
     @property

@@ -1,0 +1,157 @@
+"""``kral-nb compare`` and ``kral-nb load``: run from a terminal, show the tables people read,
+write the frames, plots and the report. The output folder is checked before any (billed)
+request; an interrupt writes what arrived."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import pandas as pd
+
+from ..errors import Cancelled, ConfigError, KralError
+from ..options import LoadOptions, Options, SweepOptions
+from ..results.files import atomic_write, writable
+from . import args as cli_args
+from . import term
+
+DEFAULT_MODELS = ["sim:fast", "sim:steady", "sim:slow", "sim:bursty@anthropic", "sim:reasoning@gemini"]
+DEFAULT_PROMPT = "Explain in two sentences why streaming latency matters for chat interfaces."
+#: a terminal comparison's defaults where they differ from compare()'s
+COMPARE_DEFAULTS = {"repeat": 3, "warmup": 1}
+MAX_RUN_ROWS = 40  # runs listed one by one (more: the summary alone)
+
+
+def add_common(p: argparse.ArgumentParser, *, load: bool) -> None:
+    p.add_argument("prompt", nargs="*", help=f"prompt(s) (default: {DEFAULT_PROMPT!r})")
+    p.add_argument("-m", "--model", action="append", dest="models",
+                   help="provider:model[@protocol], repeatable (default: the keyless sim profiles)")
+    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="frames as (default: parquet)")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout (the tables' numbers)")
+    if load:
+        cli_args.add_arguments(p.add_argument_group("load options (as for kral_nb.load)"), LoadOptions)
+    else:
+        cli_args.add_arguments(p.add_argument_group("comparison options (as for kral_nb.compare)"), SweepOptions,
+                               defaults=COMPARE_DEFAULTS)
+    cli_args.add_arguments(p.add_argument_group("request options (as for kral_nb.run)"), Options)
+
+
+def _runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    from .. import fmt
+
+    return pd.DataFrame({
+        "model": [fmt.model_label(p, m, pr) for p, m, pr in zip(runs["provider"], runs["model"], runs["protocol"],
+                                                                 strict=True)],
+        "run": ["warmup" if w else str(r) for r, w in zip(runs["repeat"], runs["warmup"], strict=True)],
+        "status": runs["status"].astype(str),
+        "TTFT (ms)": runs["ttft_s"].map(lambda v: fmt.ms(v, unit=False)),
+        "e2e (ms)": runs["e2e_s"].map(lambda v: fmt.ms(v, unit=False)),
+        "tokens": [fmt.tokens(n, s) for n, s in zip(runs["output_tokens"], runs["tokens_source"].astype(str),
+                                                    strict=True)],
+        "tok/s": runs["output_tokens_per_s"].map(fmt.number),
+        "error": runs["error"].map(lambda v: "" if fmt.missing(v) else str(v)),
+    })
+
+
+def _write(result: Any, args: argparse.Namespace, *, traces: bool = False) -> list[str]:
+    """Frames, plots and the report into ``--out``."""
+    from ..report.html import write as write_report
+
+    if args.format == "parquet":
+        result.to_parquet(args.out, traces=traces)
+    else:
+        result.to_csv(args.out, traces=traces)
+    written = [os.path.join(args.out, f"{k}.{args.format}") for k in ("chunks", "runs")]
+    if not args.no_plots:
+        written += result.plot.save_all(args.out)
+    written.append(write_report(result, os.path.join(args.out, "report.html"), title=f"kral_nb {args.command}"))
+    return written
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Exit 0: every run ok; 1: some run was not; 2: bad options or an output folder that
+    cannot be written (nothing sent); 130: interrupted (what arrived is written)."""
+    import kral_nb
+
+    from ..report.tables import pairs_table, summary_table
+
+    prompts, models = args.prompt or [DEFAULT_PROMPT], args.models or DEFAULT_MODELS
+    try:
+        writable(args.out)  # before any (billed) request
+        sweep = cli_args.values(args, SweepOptions, defaults=COMPARE_DEFAULTS)
+        options = cli_args.values(args, Options)
+        planned = len(prompts) * len(models) * (sweep["repeat"] + sweep["warmup"])
+        term.say(f"{len(models)} model(s) × {len(prompts)} prompt(s) × ({sweep['warmup']} warmup + "
+                 f"{sweep['repeat']}) runs; 'sim' is the simulated gateway")
+        code = 0
+        with term.RunBar(planned, enabled=not args.json and sweep.get("cluster") is None) as bar:
+            try:
+                result = kral_nb.compare(prompts, models, on_done=bar.done, **{**sweep, "progress": False},
+                                         **options)
+            except Cancelled as exc:
+                result, code = exc.result, 130
+                term.say("interrupted: writing what arrived")
+    except KralError as exc:
+        term.say(f"[red]{exc}[/red]")
+        return 2
+    runs = result.runs
+    summary, pairs = result.summary(), result.compare_pairs("ttft_s")
+    written = _write(result, args, traces=bool(options.get("trace")))  # --trace: raw reads, for sim replay
+    written += [atomic_write(os.path.join(args.out, "summary.csv"), lambda p: summary.to_csv(p, index=False)),
+                atomic_write(os.path.join(args.out, "pairs.csv"), lambda p: pairs.to_csv(p, index=False))]
+    if args.json:
+        term.emit_json({"runs": term.records(runs.drop(columns=["text", "request"], errors="ignore")),
+                        "summary": term.records(pd.DataFrame(summary)), "pairs": term.records(pd.DataFrame(pairs)),
+                        "written": written})
+    else:
+        if len(runs) <= MAX_RUN_ROWS:
+            term.show(_runs_table(runs), "Runs")
+        term.show(summary_table(summary), "Summary", caption="ok, non-warmup runs; medians with a bootstrap 95% CI")
+        if len(pairs):
+            term.show(pairs_table(pairs).drop(columns=["verdict"]), "TTFT, pair by pair")
+            for v in pairs["verdict"]:  # the verdicts as sentences, whole
+                term.out.print(f"  • {v}")
+    term.say("wrote " + ", ".join(os.path.relpath(p) for p in written))
+    if code:
+        return code
+    return 0 if (runs["status"].astype(str) == "ok").all() else 1
+
+
+def load(args: argparse.Namespace) -> int:
+    """Exit 0: the sweep ran (failed requests are data in its frames); 2: bad options, an
+    output folder that cannot be written, or a level whose every shard died; 130: interrupted."""
+    import kral_nb
+
+    prompt = " ".join(args.prompt) or DEFAULT_PROMPT
+    models = args.models or ["sim:fast"]
+    bars = term.LevelBars()
+    code = 0
+    try:
+        writable(args.out)
+        options = {**cli_args.values(args, LoadOptions), **cli_args.values(args, Options)}
+        with bars.shown(enabled=not args.json):
+            try:
+                result = kral_nb.load(prompt, models, **{**options, "progress": bars if not args.json else False})
+            except Cancelled as exc:
+                result, code = exc.result, 130
+                term.say("interrupted: writing what arrived")
+    except KralError as exc:
+        term.say(f"[red]{exc}[/red]")
+        if isinstance(exc, ConfigError) or exc.result is None:
+            return 2
+        result, code = exc.result, 2  # a level's shards all died: write the levels before it
+    written = _write(result, args)
+    written.append(atomic_write(os.path.join(args.out, "levels.csv"), lambda p: result.levels.to_csv(p, index=False)))
+    if args.json:
+        term.emit_json({"title": result.title(), "levels": term.records(result.levels), "written": written})
+    else:
+        term.show(result.table(), f"Load · {result.title()}",
+                  caption="rates over each level's measurement window (after warmup, to its last response)")
+        if result.levels["client_saturated"].any():
+            term.say("[yellow]client saturated at some levels: those numbers measured the client, not the "
+                     "server — add shards or machines[/yellow]")
+    term.say("wrote " + ", ".join(os.path.relpath(p) for p in written))
+    return code
