@@ -51,8 +51,12 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def redact_url(url: str) -> str:
-    """``http://user:pass@host/x?key=abc&v=1`` -> ``http://***@host/x?key=***&v=1``."""
+    """``http://user:pass@host/x?key=abc&v=1`` -> ``http://***@host/x?key=***&v=1`` (a URL
+    mistyped so that it has no host — ``http:/bob:pw@host`` — has every ``…@`` masked)."""
     parts = urlsplit(url)
+    if not parts.hostname:
+        url = re.sub(r"[^/@\s]+@", MASK + "@", url)
+        parts = urlsplit(url)
     netloc = MASK + "@" + parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
     query = parts.query
     if query:

@@ -183,15 +183,16 @@ def test_panes_stream_live_in_jupyterlab(lab: tuple[str, Path], page: Any) -> No
 
 
 def test_model_text_is_shown_literally_in_jupyterlab(lab: tuple[str, Path], page: Any) -> None:
-    """The Markdown the panes emit, rendered by JupyterLab 4's own Markdown renderer (with
-    MathJax): ``$`` stays a dollar sign, model HTML stays text, a script never runs."""
+    """The panes' HTML, with the answer's Markdown rendered by kral_nb, shown by JupyterLab 4
+    (with MathJax): ``$`` stays a dollar sign, model HTML stays text, a script never runs."""
     url, _ = lab
     evil = ("Prices: $5 and $10 per run, <script>window.kralPwned = 1</script> "
             "<img src=x onerror=\"window.kralPwned = 2\"> **bold**\n\n```html\n<b>$x$</b>\n```")
     put_notebook(url, "literal.ipynb", [
         "from IPython.display import display\nfrom kral_nb.views import panes\nfrom kral_nb.record.recorder import Run\n"
         f"run = Run('r', 'sim', 'fast', 'openai', status='ok')\nrun.text_parts.append({evil!r})\n"
-        "display({'text/markdown': panes.markdown([run], 0)}, raw=True)"])
+        "from kral_nb.views.markdown import Markdown\n"
+        "display({'text/html': panes.html_panes([run], 0, md=Markdown())}, raw=True)"])
     open_notebook(page, url, "literal.ipynb")
     command(page, "notebook:run-all-cells")
     page.wait_for_selector(".kral-pane strong", timeout=60000)

@@ -257,16 +257,16 @@ EVIL = ('Hi <script>alert(1)</script> <img src=x onerror="alert(2)"> AT&T costs 
 
 
 def test_model_html_never_becomes_markup() -> None:
-    """The Markdown the panes emit, rendered by nbconvert's renderer (saved-notebook HTML)."""
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-
+    """The panes' HTML (kral_nb renders the answers' Markdown, raw HTML off), as a saved
+    notebook keeps it and nbconvert copies it."""
     from kral_nb.record.recorder import Run
     from kral_nb.views import panes
+    from kral_nb.views.markdown import Markdown
 
     run = Run("r", "sim", "fast", "openai", status="ok")
     run.text_parts.append(EVIL)
-    html = markdown2html_mistune(panes.markdown([run], 0))
+    html = panes.html_panes([run], 0, md=Markdown())
     assert "<script" not in html and "<img" not in html and "onerror=" not in html.replace("onerror=&quot;", "")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "AT&amp;T" in html
-    assert "<div onclick" not in html and "onclick" in html  # shown literally (highlighted) in the code block
-    assert "<blockquote>" in html and "$5" in html and "\\$" not in html
+    assert "<div onclick" not in html and "onclick" in html  # shown literally in the code block
+    assert "<blockquote>" in html and "&#36;5" in html and "\\$" not in html

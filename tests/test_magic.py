@@ -140,17 +140,21 @@ def test_live_updates_are_throttled_and_end_with_a_final_refresh(
     n_chunks = int(r.runs["n_content_chunks"].sum())
     outputs = cap.outputs
     assert n_chunks == 360 and len(outputs) <= 10 * (e2e + 0.5) + 3  # << one per chunk
-    final_panes = outputs[-2].data["text/markdown"]  # the final refresh, then the summary table
+    final_panes = outputs[-2].data["text/html"]  # the final refresh, then the summary table
     assert all(t[:40] in final_panes for t in r.runs["text"]) and "✅ ok" in final_panes
     assert "<table" in outputs[-1].data["text/html"]
 
 
 def test_markdown_is_made_safe() -> None:
-    from kral_nb.views.markdown import safe_markdown
+    from kral_nb.views.markdown import Markdown, render
 
-    assert safe_markdown("costs $5 and $6") == "costs &#36;5 and &#36;6"  # literal in every renderer
-    assert safe_markdown("```python\nx = 1").endswith("\n```")
-    assert safe_markdown("```\nx\n```") == "```\nx\n```"
+    assert render("costs $5 and $6") == "<p>costs &#36;5 and &#36;6</p>\n"  # literal in every renderer
+    assert "<pre><code" in render("```python\nx = 1")  # an unclosed fence is code to the end
+    text = "# Title\n\npara one\n\n```py\na\n\nb\n```\n\n- item\n\ntail"
+    md = Markdown()
+    for n in range(1, len(text) + 1):  # streamed: the settled blocks are reused, the result is the whole render
+        assert md(text[:n], key="r") == render(text[:n]) or n < len(text)
+    assert md(text, key="r") == render(text)
 
 
 def test_interrupt_prints_one_line_and_keeps_partial(ip: InteractiveShell) -> None:
@@ -237,9 +241,9 @@ def test_chat_widget_renders_markdown_and_never_model_html() -> None:
 
     run = Run("r", "sim", "fast", "openai", status="ok")
     run.text_parts.append("**bold** costs $5 <script>alert(1)</script>\n\n- item\n\n```py\nx<1\n```")
-    out = panes.html_panes([run], 0, render=widgets._markdown)
+    out = panes.html_panes([run], 0, md=widgets.Markdown())
     assert "<strong>bold</strong>" in out and "<li>item</li>" in out and "<pre><code" in out
-    assert "<script>" not in out and "&lt;script&gt;" in out and "costs $5" in out
+    assert "<script>" not in out and "&lt;script&gt;" in out and "costs &#36;5" in out
     assert "mathjax_ignore" in out
 
 

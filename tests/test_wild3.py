@@ -338,6 +338,7 @@ def _frames(tmp_path: Path, name: str, statuses: list[str], ttft: list[float]) -
     runs["run_id"] = pd.array([f"{name}{i}" for i in range(n)], dtype="string")
     runs["status"] = pd.Categorical(statuses)
     runs["ttft_s"] = ttft
+    runs["request_key"] = pd.array(["abc123def456"] * n, dtype="string")  # both sides asked the same
     folder = tmp_path / name
     kral_nb.Result.from_frames(base.chunks.iloc[:0], runs[[c for c in {**RUN_DTYPES, **COST_DTYPES} if c in runs]]).to_parquet(str(folder))
     return str(folder)
@@ -381,26 +382,39 @@ HOSTILE_MD = ("[click](javascript:alert(1)) ![track](http://evil.example/pixel.p
               "[ok](https://example.com/page) [a [b] c](javascript:x)\n\n[ref]: javascript:y")
 
 
-def test_model_markdown_cannot_fetch_or_script_in_any_renderer() -> None:
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
-
-    from kral_nb.views.markdown import html_renderer, safe_markdown
-
-    for html in (markdown2html_mistune(safe_markdown(HOSTILE_MD)), html_renderer()(HOSTILE_MD)):
-        assert 'href="javascript' not in html and "<img" not in html
-        assert 'href="https://example.com/page" rel="noopener noreferrer"' in html
+BYPASSES = ["``<img src=x onerror=alert(1)>`", "\\`[x](javascript:alert(1))\\`",
+            "hello\n    ```\n<img src=x onerror=alert(1)>", "```a`\n<img src=x onerror=alert(1)>",
+            "~~~\n```\n~~~\n<img src=x onerror=alert(1)>", "````\n```\n````\n![t](http://evil/t.png)",
+            "[x](JaVaScRiPt:alert(1)) [y](&#106;avascript:alert(1)) <javascript:alert(1)> [d](data:text/html,x)"]
 
 
-def test_the_chat_widget_never_fetches_a_model_image() -> None:
-    pytest.importorskip("ipywidgets", reason="the notebook extra is not installed")
+@pytest.mark.parametrize("text", [HOSTILE_MD, *BYPASSES])
+def test_model_markdown_cannot_fetch_or_script(text: str) -> None:
+    """Rendered by a CommonMark parser with raw HTML off (code found as a browser finds it),
+    then defused: no image, no link but http(s) ones opening apart."""
+    from kral_nb.views.markdown import render
+
+    html = render(text).lower()
+    assert "<img" not in html and 'href="javascript' not in html and 'href="data' not in html
+    assert "<script" not in html and " onerror=" not in html.replace("&lt;img src=x onerror=", "")
+    if "https://example.com/page" in text:
+        assert 'href="https://example.com/page" rel="noopener noreferrer" target="_blank"' in render(text)
+
+
+def test_a_blank_line_in_model_text_cannot_break_out_of_a_pane() -> None:
+    """Panes are HTML all the way: tool arguments or an error with blank lines stay text."""
     from kral_nb.record.recorder import Run
     from kral_nb.views import panes
-    from kral_nb.views.markdown import html_renderer
+    from kral_nb.views.markdown import Markdown
 
-    run = Run("r", "sim", "fast", "openai", status="ok")
+    payload = "\n\n![t](http://evil/t.png) [c](javascript:alert(document.cookie))\n\n"
+    run = Run("r", "sim", "fast", "openai", status="error", error="boom" + payload)
     run.text_parts.append(HOSTILE_MD)
-    html = panes.html_panes([run], 0, render=html_renderer())
-    assert "<img" not in html and 'href="javascript' not in html
+    from kral_nb.protocols.records import ToolCall
+
+    run.tool_calls[0] = ToolCall(0, "c1", "f", payload)
+    for html in (panes.html_panes([run], 0, md=Markdown()), panes.html_panes([run], 0)):
+        assert "<img" not in html and 'href="javascript' not in html and 'src="http://evil' not in html
 
 
 def test_the_suite_runs_with_sigint_ignored() -> None:
@@ -425,3 +439,114 @@ def test_gzip_body_helpers_stay_stdlib() -> None:
         decoder_for("gzip").decode(good + b"\x00\xffbroken")
     assert info.value.partial == b"data: one\n\n"
     assert gzip.decompress(gzip.compress(b"x")) == b"x"
+
+
+# -- a second hostile review: the classes behind the first cases ------------------------------
+
+ESCAPED = KEY.replace("-", "\\u002d")  # the key once JSON is decoded, not on the wire
+
+
+async def escaped(r: asyncio.StreamReader, w: asyncio.StreamWriter, req: bytes) -> None:
+    body = ('data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+            'data: {"choices":[{"delta":{},"finish_reason":"' + ESCAPED + '"}],'
+            '"usage":{"prompt_tokens":1,"completion_tokens":1,"echo":"' + ESCAPED + '"}}\n\ndata: [DONE]\n\n')
+    w.write(SSE_HEAD + b"\r\n" + body.encode())
+    await w.drain()
+
+
+async def escaped_401(r: asyncio.StreamReader, w: asyncio.StreamWriter, req: bytes) -> None:
+    body = ('{"error":{"message":"bad key ' + ESCAPED + '"}}').encode()
+    w.write(b"HTTP/1.1 401 X\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+    await w.drain()
+
+
+async def split_between(r: asyncio.StreamReader, w: asyncio.StreamWriter, req: bytes) -> None:
+    """The key's halves in two content deltas with a keepalive between; again in tool arguments."""
+    a, b = KEY[:10], KEY[10:]
+    events = [{"choices": [{"delta": {"content": "key " + a}}]}, None, {"choices": [{"delta": {"content": b + " end"}}]},
+              {"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f",
+                                                                                         "arguments": '{"k":"' + a}}]}}]},
+              {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": b + '"}'}}]}}]}]
+    body = "".join(": keep-alive\n\n" if e is None else "data: " + json.dumps(e) + "\n\n" for e in events)
+    w.write(SSE_HEAD + b"\r\n" + (body + "data: [DONE]\n\n").encode())
+    await w.drain()
+
+
+@pytest.mark.parametrize("handler", [escaped, escaped_401, split_between])
+def test_a_key_in_json_escapes_or_split_around_other_chunks_reaches_nothing(handler: object, tmp_path: Path) -> None:
+    from kral_nb.views import panes
+
+    with hostile({"/x": handler}) as (url, _):  # type: ignore[dict-item]
+        r = go(url, "x")
+    r.to_parquet(str(tmp_path / "p"))
+    kral_nb.Result.from_frames(r.chunks, r.runs).to_html(str(tmp_path / "r.html"))
+    c = r.chunks
+    joined = ["".join(c.loc[c["kind"] == k, "text"].dropna()) for k in ("text", "keepalive", "error")]
+    for t in [r.runs.to_string(), c.to_string(), "".join(c["tool_args"].dropna()), *joined,
+              panes.plain(r.run_list, 0), panes.html_panes(r.run_list, 0), r.error or "",
+              *(f.read_bytes().decode("latin-1") for f in tmp_path.rglob("*") if f.is_file())]:
+        _no_key(t)
+
+
+def test_the_gate_never_passes_a_model_it_did_not_see_or_more_failures(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    base = _frames(tmp_path, "base", ["ok"] * 8, [0.1] * 8)
+    more_failed = _frames(tmp_path, "cand", ["ok"] * 4 + ["error"] * 4, [0.1] * 8)
+    assert cli(["gate", "--baseline", base, "--candidate", more_failed]) == 1
+    assert "more runs failed (50% of the candidate's, 0% of the baseline's" in capsys.readouterr().err
+    r = kral_nb.read_parquet(base)
+    other = r.runs.assign(model=pd.Categorical(["other"] * len(r.runs)))
+    elsewhere = tmp_path / "elsewhere"
+    kral_nb.Result.from_frames(r.chunks, pd.concat([r.runs, other], ignore_index=True)).to_parquet(str(elsewhere))
+    assert cli(["gate", "--baseline", str(elsewhere), "--candidate", base]) == 2  # 'other' not run by the candidate
+    assert "the candidate has no runs of this model" in capsys.readouterr().err
+    old = tmp_path / "old"
+    old.mkdir()
+    r.runs.drop(columns=["warmup", "request_key", "request"]).to_parquet(old / "runs.parquet")
+    r.chunks.to_parquet(old / "chunks.parquet")
+    assert cli(["gate", "--baseline", str(old), "--candidate", base]) == 2  # no request keys: no verdict
+    assert "do not record what was asked" in capsys.readouterr().err
+    assert cli(["gate", "--baseline", str(old), "--candidate", base, "--allow-different-requests"]) == 0
+
+
+def test_a_folder_write_whose_rename_fails_puts_the_old_result_back(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from kral_nb.results import files
+
+    out = str(tmp_path / "out")
+    old = _result()
+    old.to_csv(out)
+    real = os.replace
+
+    def flaky(src: str, dst: str) -> None:
+        if str(dst).endswith("runs.csv") and str(src).endswith(".tmp"):  # as when another program holds the file
+            raise PermissionError("in use")
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", flaky)
+    with pytest.raises(PermissionError):
+        _result().to_csv(out)
+    monkeypatch.undo()
+    assert sorted(os.listdir(out)) == ["chunks.csv", "runs.csv"]
+    from kral_nb.results.export import read_any
+
+    chunks, runs = read_any(out)
+    assert runs["run_id"].tolist() == old.runs["run_id"].tolist() == chunks["run_id"].unique().tolist()
+
+
+def test_a_new_compare_removes_the_old_ones_plots(sim_root: str, tmp_path: Path) -> None:
+    env = {**os.environ, "KRAL_SIM_URL": sim_root}
+    run = [sys.executable, "-m", "kral_nb", "compare", "hi", "-m", "sim:fast+n=3", "-n", "1", "--warmup", "0",
+           "--out", "res"]
+    subprocess.run(run, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    assert (tmp_path / "res" / "ttft.png").exists()
+    subprocess.run([*run, "--no-plots", "--format", "csv"], cwd=tmp_path, env=env, check=True, capture_output=True,
+                   timeout=120)
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == [
+        "chunks.csv", "pairs.csv", "report.html", "runs.csv", "summary.csv"]
+
+
+def test_a_mistyped_credential_url_is_masked_in_the_error() -> None:
+    with pytest.raises(kral_nb.ConfigError) as info:
+        kral_nb.run("hi", model="llamacpp:m", base_url="http:/bob:hunter2pw@host/v1")
+    assert "hunter2pw" not in str(info.value)

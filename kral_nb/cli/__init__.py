@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="metric to gate on, repeatable (default: ttft_s)")
     g.add_argument("--max-regression", default="10%", help="allowed worsening of the median, e.g. 10%% (default)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--allow-different-requests", action="store_true",
+                   help="compare runs that asked different things (or frames that do not record it)")
     g.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return ap
 

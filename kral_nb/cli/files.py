@@ -74,14 +74,15 @@ def gate(args: argparse.Namespace) -> int:
     metrics = args.metrics or ["ttft_s"]
     try:
         limit = parse_fraction(args.max_regression)
-        table = compare_runs(args.baseline, args.candidate, metrics=metrics, seed=args.seed)
-    except ConfigError as exc:
+        table = compare_runs(args.baseline, args.candidate, metrics=metrics, seed=args.seed,
+                             allow_different_requests=args.allow_different_requests)
+    except (ConfigError, KeyError, ValueError, TypeError) as exc:  # never a traceback (exit 1 means "regressed")
         term.say(f"[red]gate: {exc}[/red]")
         if args.json:
             term.emit_json({"verdict": "no verdict", "reason": str(exc), "rows": []})
         return 2
     failed = pd.concat([regressed(table, m, limit) for m in metrics])
-    nothing, unknown = no_verdict(table)
+    nothing, unknown = no_verdict(table, limit)
     verdict = "fail" if nothing or len(failed) else "no verdict" if unknown else "pass"
     if args.json:
         term.emit_json({"verdict": verdict, "max_regression": limit, "failures": nothing + [

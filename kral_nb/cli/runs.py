@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..errors import Cancelled, ConfigError, KralError
 from ..options import LoadOptions, Options, SweepOptions
-from ..results.files import atomic_write, writable
+from ..results.files import atomic_write, remove_stale, writable
 from . import args as cli_args
 from . import term
 
@@ -71,6 +71,14 @@ def _write(result: Any, args: argparse.Namespace, *, traces: bool = False) -> li
     return written
 
 
+def _known() -> list[str]:
+    """Every file a ``compare`` or ``load`` writes besides the frames."""
+    from ..report.plots import Plots
+
+    plots = [f"{n}.png" for n in Plots.NAMES] + [f"load_{n}.png" for n in ("ttft", "tpot", "goodput")]
+    return [*plots, "summary.csv", "pairs.csv", "levels.csv", "report.html"]
+
+
 def compare(args: argparse.Namespace) -> int:
     """Exit 0: every run ok; 1: some run was not; 2: bad options or an output folder that
     cannot be written (nothing sent); 130: interrupted (what arrived is written)."""
@@ -102,6 +110,7 @@ def compare(args: argparse.Namespace) -> int:
     written = _write(result, args, traces=bool(options.get("trace")))  # --trace: raw reads, for sim replay
     written += [atomic_write(os.path.join(args.out, "summary.csv"), lambda p: summary.to_csv(p, index=False)),
                 atomic_write(os.path.join(args.out, "pairs.csv"), lambda p: pairs.to_csv(p, index=False))]
+    remove_stale(args.out, _known(), written)
     if args.json:
         term.emit_json({"runs": term.records(runs.drop(columns=["text", "request"], errors="ignore")),
                         "summary": term.records(pd.DataFrame(summary)), "pairs": term.records(pd.DataFrame(pairs)),
@@ -145,6 +154,7 @@ def load(args: argparse.Namespace) -> int:
         result, code = exc.result, 2  # a level's shards all died: write the levels before it
     written = _write(result, args)
     written.append(atomic_write(os.path.join(args.out, "levels.csv"), lambda p: result.levels.to_csv(p, index=False)))
+    remove_stale(args.out, _known(), written)
     if args.json:
         term.emit_json({"title": result.title(), "levels": term.records(result.levels), "written": written})
     else:

@@ -215,7 +215,7 @@ def _message(body_bytes: bytes, secrets: tuple[str, ...]) -> str:
         obj = json.loads(body)
     except ValueError:
         return clip(" ".join(body.split()), (), 500) or "(empty body)"
-    return error_message(obj)
+    return scrub(error_message(obj), secrets)  # the decoded message too (a key in JSON escapes)
 
 
 _bos_counts: dict[str, int] = {}  # per tokenize URL: what the empty text counts (a BOS token)

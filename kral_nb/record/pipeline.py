@@ -29,6 +29,18 @@ def _scrub_item(item: Event | Comment, secrets: tuple[str, ...]) -> None:
         item.text = scrub(item.text, secrets)
 
 
+_TEXT_FIELDS = ("text", "tool_id", "tool_name", "tool_args", "finish_reason")
+
+
+def _scrub_chunks(chunks: list[Chunk], secrets: tuple[str, ...]) -> None:
+    """Every string a chunk carries, scrubbed of the secrets as decoded values."""
+    for c in chunks:
+        for name in _TEXT_FIELDS:
+            v = getattr(c, name)
+            if v:
+                setattr(c, name, scrub(v, secrets))
+
+
 class Pipeline:
     """decoder -> parser -> run: ``feed(t_ns, data)`` per raw read, ``close(t_ns)`` at the end.
 
@@ -70,6 +82,8 @@ class Pipeline:
                 chunks = self.parser.complete(obj)
             except _SHAPE_ERRORS as exc:
                 chunks = [unexpected(Event(text), exc)]
+        if self.run.secrets:
+            _scrub_chunks(chunks, self.run.secrets)
         self.run.add(t_ns, len(body), chunks)
 
     def fail(self, t_ns: int, n_wire: int, message: str) -> None:
@@ -87,9 +101,12 @@ class Pipeline:
             if secrets:
                 _scrub_item(item, secrets)
             try:
-                chunks += parser.feed(item)
+                new = parser.feed(item)
             except _SHAPE_ERRORS as exc:  # valid JSON of an unexpected shape: data, not a crash
-                chunks.append(unexpected(item, exc))
+                new = [unexpected(item, exc)]
+            if secrets:  # the decoded values too: "sk\u002dabc" on the wire is the key once parsed
+                _scrub_chunks(new, secrets)
+            chunks += new
         return chunks
 
     def close(self, t_ns: int) -> None:

@@ -69,21 +69,29 @@ def compare_runs(baseline: Any, candidate: Any, *, metrics: Sequence[str] = METR
     rows = []
     cand_groups = {tuple(k): g for k, g in cand.groupby(GROUP, observed=True, sort=False)}
     for key, b in base.groupby(GROUP, observed=True, sort=False):
-        c = cand_groups.get(tuple(key))
-        if c is None:
-            continue
         label = model_label(*key)
+        c = cand_groups.pop(tuple(key), None)
+        if c is None:  # a model the candidate no longer runs: never a silent pass
+            rows += [_missing(label, metric, "candidate") for metric in metrics]
+            continue
         kb, kc = _keys(b), _keys(c)
-        if kb != kc and kb and kc and not allow_different_requests:
+        if not allow_different_requests and (not kb or not kc):
+            raise ConfigError(
+                f"{label}: the {'baseline' if not kb else 'candidate'}'s frames do not record what was asked "
+                "(request_key: written by a kral_nb that did not record requests), so they cannot be shown to ask "
+                "the same thing; pass allow_different_requests=True (--allow-different-requests) to compare anyway")
+        if kb != kc and not allow_different_requests:
             raise ConfigError(
                 f"{label}: baseline and candidate asked different things: {_difference(b, c)} "
                 f"(request_key {sorted(kb)} vs {sorted(kc)}); compare like with like, or pass "
                 "allow_different_requests=True")
         for metric in metrics:
             rows.append(_row(label, metric, b, c, seed, n_resamples, confidence))
-    if not rows:
+    if all(r["runs_candidate"] == MISSING or r["runs_baseline"] == MISSING for r in rows):
         only = sorted({model_label(*k) for k in base[GROUP].drop_duplicates().itertuples(index=False)})
         raise ConfigError(f"no model is in both baseline and candidate (baseline has {', '.join(only) or 'none'})")
+    for key in cand_groups:  # a model only the candidate runs: nothing to compare it with
+        rows += [_missing(model_label(*key), metric, "baseline") for metric in metrics]
     return pd.DataFrame(rows)
 
 
@@ -116,8 +124,26 @@ def _values(runs: pd.DataFrame, metric: str) -> np.ndarray:
     return picked[metric].to_numpy(dtype=float, na_value=np.nan)
 
 
+MISSING = "not run"
+
+
+def _missing(label: str, metric: str, side: str) -> dict[str, Any]:
+    other = "baseline" if side == "candidate" else "candidate"
+    nan = math.nan
+    return {"model": label, "metric": metric, "n_baseline": 0, "n_candidate": 0, f"runs_{side}": MISSING,
+            f"runs_{other}": "", "ok_baseline": 0, "ok_candidate": 0, "n_runs_baseline": 0, "n_runs_candidate": 0,
+            "median_baseline": nan, "median_candidate": nan, "diff": nan, "ci_low": nan, "ci_high": nan,
+            "change": nan, "change_ci_low": nan, "change_ci_high": nan, "regression": nan,
+            "regression_ci_low": nan, "regression_ci_high": nan,
+            "verdict": f"no verdict: the {side} has no runs of this model"}
+
+
 def _ok(runs: pd.DataFrame) -> int:
     return len(measured(runs))
+
+
+def _n(runs: pd.DataFrame) -> int:
+    return int((~runs["warmup"].fillna(False).astype(bool)).sum())
 
 
 def _statuses(runs: pd.DataFrame) -> str:
@@ -126,18 +152,28 @@ def _statuses(runs: pd.DataFrame) -> str:
     return f"{int(counts.sum())} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()) if len(counts) else "0 runs"
 
 
-def no_verdict(table: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Rows a gate cannot pass on: (failures, unknowns). A candidate with fewer than 2 ok
-    runs where the baseline had them measured nothing — a failure, never a pass; a baseline
-    that measured nothing, or a metric with no values (no price), leaves no verdict."""
+def no_verdict(table: pd.DataFrame, max_failures: float = 0.1) -> tuple[list[str], list[str]]:
+    """Rows a gate cannot pass on: (failures, unknowns). A candidate with fewer than 2 ok runs
+    where the baseline had them measured nothing, and one whose share of failed runs grew by
+    more than ``max_failures`` (points) failed more — failures, never a pass; a model one side
+    did not run, a baseline that measured nothing, or a metric with no values (no price)
+    leave no verdict."""
     failures, unknowns = [], []
     for r in table.to_dict("records"):
         where = f"{r['model']} {r['metric']}"
+        if MISSING in (r["runs_baseline"], r["runs_candidate"]):
+            unknowns.append(f"{where}: {r['verdict'].removeprefix('no verdict: ')}")
+            continue
+        share_b = 1 - r["ok_baseline"] / r["n_runs_baseline"] if r["n_runs_baseline"] else 0.0
+        share_c = 1 - r["ok_candidate"] / r["n_runs_candidate"] if r["n_runs_candidate"] else 0.0
         if r["ok_candidate"] < 2 <= r["ok_baseline"]:
             failures.append(f"{where}: the candidate measured nothing ({r['runs_candidate']}; the baseline "
                             f"{r['runs_baseline']})")
         elif r["ok_baseline"] < 2:
             unknowns.append(f"{where}: the baseline measured nothing ({r['runs_baseline']})")
+        elif share_c - share_b > max_failures:
+            failures.append(f"{where}: more runs failed ({share_c:.0%} of the candidate's, {share_b:.0%} of the "
+                            f"baseline's; allowed {max_failures:.0%} more)")
         elif min(r["n_baseline"], r["n_candidate"]) < 2:
             unknowns.append(f"{where}: fewer than 2 values on one side ({r['n_baseline']} vs {r['n_candidate']}: "
                             "no price, or the column is empty)")
@@ -156,6 +192,7 @@ def _row(label: str, metric: str, b: pd.DataFrame, c: pd.DataFrame, seed: int, n
     return {"model": label, "metric": metric, "n_baseline": int((~np.isnan(xb)).sum()),
             "n_candidate": int((~np.isnan(xc)).sum()), "runs_baseline": _statuses(b),
             "runs_candidate": _statuses(c), "ok_baseline": _ok(b), "ok_candidate": _ok(c),
+            "n_runs_baseline": _n(b), "n_runs_candidate": _n(c),
             "median_baseline": mb, "median_candidate": mc,
             "diff": d, "ci_low": lo, "ci_high": hi, "change": rel(d), "change_ci_low": rel(lo),
             "change_ci_high": rel(hi), "regression": sign * rel(d), "regression_ci_low": reg_lo,

@@ -64,7 +64,7 @@ def diff_median_ci(a: Any, b: Any, *, n_resamples: int = N_RESAMPLES, confidence
 
 def measured(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs timing statistics describe: ``ok`` and not warmup."""
-    return runs[(runs["status"] == "ok") & ~runs["warmup"].astype(bool)]
+    return runs[(runs["status"].astype(str) == "ok") & ~runs["warmup"].fillna(False).astype(bool)]
 
 
 def summary(runs: pd.DataFrame, *, seed: int = 0, n_resamples: int = N_RESAMPLES,

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from ..record.recorder import Run
 
 FORMATS = ("parquet", "csv")
-#: a column missing from an older file is NA: the dtypes that hold one
+#: a column missing from an older file is NA (the dtypes that hold one), except where its
+#: absence has a meaning: no warmup, not buffered, streamed, one choice
 NULLABLE = {"bool": "boolean", "int64": "Int64"}
+ABSENT = {"warmup": False, "buffered": False, "streamed": True, "n_choices": 1, "choice": 0}
 #: every file a written result may hold: a new write removes the ones it does not rewrite
 FILES = (*(f"{kind}.{fmt}" for fmt in FORMATS for kind in ("chunks", "runs")), "traces.jsonl")
 
@@ -88,8 +90,11 @@ def current(frame: pd.DataFrame, dtypes: dict[str, str], *, cost: bool = False) 
     missing = [c for c in dtypes if c not in frame.columns]
     if missing:
         frame = frame.copy()
-        for c in missing:  # unknown then: NA, in a dtype that can hold it
-            frame[c] = pd.Series(None, index=frame.index, dtype=NULLABLE.get(dtypes[c], dtypes[c]))
+        for c in missing:  # unknown then: NA, in a dtype that can hold it (or what its absence meant)
+            if c in ABSENT:
+                frame[c] = pd.Series(ABSENT[c], index=frame.index, dtype=dtypes[c])
+            else:
+                frame[c] = pd.Series(None, index=frame.index, dtype=NULLABLE.get(dtypes[c], dtypes[c]))
     if cost and any(c not in frame.columns for c in COST_DTYPES):
         from .cost import add_cost
 

@@ -40,6 +40,15 @@ def writable(folder: str) -> str:
     return folder
 
 
+def _sync(path: str) -> None:
+    """The file's bytes on disk before its rename makes it the real one."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str, write: Writer) -> str:
     """``write(tmp)``, then ``tmp`` renamed to ``path``; on any failure the temporary file is
     removed and ``path`` is as it was. Returns ``path``."""
@@ -47,6 +56,7 @@ def atomic_write(path: str, write: Writer) -> str:
     tmp = _temporary(path)
     try:
         write(tmp)
+        _sync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -66,26 +76,55 @@ def write_text(path: str, text: str) -> str:
 
 
 def write_folder(folder: str, files: Mapping[str, Writer], *, replaces: Iterable[str] = ()) -> list[str]:
-    """Write ``files`` (name -> writer) into ``folder`` as one result: all to temporary names,
-    then all renamed into place; then the files named in ``replaces`` that this result does
-    not include are removed. On failure nothing in the folder changed. Returns the paths."""
+    """Write ``files`` (name -> writer) into ``folder`` as one result: all to temporary names;
+    then each earlier file is moved aside and the new one renamed into place — a rename that
+    fails puts every earlier file back — and the files named in ``replaces`` that this result
+    does not include are removed. On failure nothing in the folder changed. Returns the paths."""
     os.makedirs(folder, exist_ok=True)
-    done: list[tuple[str, str]] = []
+    staged: list[tuple[str, str]] = []
     try:
         for name, write in files.items():
             path = os.path.join(folder, name)
             tmp = _temporary(path)
-            done.append((tmp, path))
+            staged.append((tmp, path))
             write(tmp)
+            _sync(tmp)
     except BaseException:
-        for tmp, _ in done:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
+        _discard(t for t, _ in staged)
         raise
-    for tmp, path in done:
-        os.replace(tmp, path)
+    moved: list[tuple[str, str]] = []  # (earlier file, where it waits)
+    placed: list[str] = []
+    try:
+        for tmp, path in staged:
+            if os.path.exists(path):
+                aside = _temporary(path) + ".old"
+                os.replace(path, aside)
+                moved.append((path, aside))
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException:
+        _discard(placed)
+        for path, aside in moved:
+            with contextlib.suppress(OSError):
+                os.replace(aside, path)
+        _discard(t for t, _ in staged)
+        raise
+    _discard(aside for _, aside in moved)
     for name in replaces:
         if name not in files:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(folder, name))
-    return [path for _, path in done]
+    return [path for _, path in staged]
+
+
+def _discard(paths: Iterable[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def remove_stale(folder: str, known: Iterable[str], written: Iterable[str]) -> None:
+    """Remove the files of ``known`` (names) in ``folder`` that this run did not write: an
+    earlier run's plots or tables must not sit beside the new results."""
+    kept = {os.path.basename(p) for p in written}
+    _discard(os.path.join(folder, n) for n in known if n not in kept and os.path.exists(os.path.join(folder, n)))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..protocols.records import CONTENT_KINDS, KINDS
 from ..record import runrow
-from ..record.columnar import KIND_CODE, utf8
+from ..record.columnar import KIND_CODE, RecordColumns, utf8
 from ..record.metrics import TOKEN_SOURCES
 from ..record.recorder import Run
 from ..redact import mask
@@ -51,10 +51,40 @@ def _strings(offsets: np.ndarray, data: bytes, valid: np.ndarray) -> Any:
     return pd.arrays.ArrowStringArray(pa.chunked_array([arr], pa.large_string()))
 
 
-def _masked(text: bytearray, secrets: tuple[str, ...]) -> bytes:
-    """A run's chunk texts (UTF-8, back to back) masked of its secrets as one text, lengths
-    kept: a key split across two chunks is caught too (latin-1 maps bytes 1:1; keys are ASCII)."""
-    return mask(text.decode("latin-1"), secrets).encode("latin-1") if secrets else bytes(text)
+def _masked(cols: RecordColumns, secrets: tuple[str, ...]) -> bytes:
+    """A run's chunk texts (UTF-8, back to back) masked of its secrets stream by stream: the
+    texts of each (kind, choice) are joined, masked with lengths kept and split back, so a key
+    split across two chunks is caught even with other chunks between them (latin-1 maps bytes
+    1:1; keys are ASCII)."""
+    if not secrets or not len(cols.kind):
+        return bytes(cols.text)
+    ends = np.frombuffer(cols.text_end, dtype=np.int64).tolist()
+    pieces = [bytes(cols.text[a:b]).decode("latin-1") for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    streams: dict[tuple[int, int], list[int]] = {}
+    for row, code in enumerate(cols.kind):
+        extra = cols.extra.get(row)
+        streams.setdefault((code, extra.choice if extra is not None else 0), []).append(row)
+    for rows in streams.values():
+        joined = mask("".join(pieces[r] for r in rows), secrets)
+        pos = 0
+        for r in rows:
+            pieces[r], pos = joined[pos:pos + len(pieces[r])], pos + len(pieces[r])
+    return "".join(pieces).encode("latin-1")
+
+
+def _masked_args(cols: RecordColumns, secrets: tuple[str, ...]) -> dict[int, str]:
+    """Each tool call's argument fragments (by choice and index) joined, masked, split back."""
+    calls: dict[tuple[int, int | None], list[int]] = {}
+    for row, chunk in sorted(cols.extra.items()):
+        if chunk.tool_args:
+            calls.setdefault((chunk.choice, chunk.tool_index), []).append(row)
+    out: dict[int, str] = {}
+    for rows in calls.values():
+        parts = [cols.extra[r].tool_args or "" for r in rows]
+        joined, pos = mask("".join(parts), secrets), 0
+        for r, part in zip(rows, parts, strict=True):
+            out[r], pos = joined[pos:pos + len(part)], pos + len(part)
+    return out
 
 
 def _sparse_strings(n: int, values: dict[int, str]) -> Any:
@@ -114,7 +144,7 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
     offsets = np.zeros(n + 1, dtype=np.int64)
     for c, base, (a, b) in zip(cols, bases, bounds, strict=False):
         np.add(np.frombuffer(c.text_end, dtype=np.int64), base, out=offsets[a + 1:b + 1])
-    text = _strings(offsets, b"".join(_masked(c.text, r.secrets) for c, r in zip(cols, runs, strict=True)),
+    text = _strings(offsets, b"".join(_masked(c, r.secrets) for c, r in zip(cols, runs, strict=True)),
                     offsets[1:] > offsets[:-1])
     n_chars = _n_chars(text, n)
     del offsets
@@ -122,7 +152,8 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
     ints = {name: np.zeros(n, dtype=np.int64) for name in _SPARSE_INTS}
     masks = {name: np.ones(n, dtype=bool) for name in _SPARSE_INTS}
     texts: dict[str, dict[int, str]] = {name: {} for name in _SPARSE_TEXTS}
-    for c, (a, _) in zip(cols, bounds, strict=True):
+    for run, c, (a, _) in zip(runs, cols, bounds, strict=True):
+        masked_args = _masked_args(c, run.secrets) if run.secrets else {}
         for i, chunk in c.extra.items():
             row = a + i
             if not chunk.text and chunk.tool_args:
@@ -134,7 +165,7 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
                 if v is not None:
                     ints[name][row], masks[name][row] = v, False
             for name in _SPARSE_TEXTS:
-                v = getattr(chunk, name)
+                v = masked_args.get(i, chunk.tool_args) if name == "tool_args" else getattr(chunk, name)
                 if v is not None:
                     texts[name][row] = v
     ids = [utf8(r.run_id) for r in runs]

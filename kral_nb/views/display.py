@@ -11,6 +11,7 @@ from typing import Any
 from ..clock import now_ns
 from ..record.recorder import Run
 from . import panes
+from .markdown import Markdown
 
 DEFAULT_RATE_HZ = 15.0
 
@@ -38,6 +39,7 @@ class LivePanes:
     def __init__(self, runs: Sequence[Run], *, fmt: str = "markdown", rate_hz: float = DEFAULT_RATE_HZ,
                  live: bool | None = None) -> None:
         self.runs, self.fmt, self.rate_hz = list(runs), fmt, rate_hz
+        self.md = Markdown() if fmt == "markdown" else None  # answers' Markdown, rendered safely
         static = os.environ.get("KRAL_NB_STATIC", "") not in ("", "0")
         self.live = (in_kernel() and not static) if live is None else live
         self.n_updates = 0
@@ -48,9 +50,7 @@ class LivePanes:
     def bundle(self) -> dict[str, str]:
         t = now_ns()
         text = panes.plain(self.runs, t)
-        if self.fmt == "markdown":
-            return {"text/markdown": panes.markdown(self.runs, t), "text/plain": text}
-        return {"text/html": panes.html_panes(self.runs, t), "text/plain": text}
+        return {"text/html": panes.html_panes(self.runs, t, md=self.md), "text/plain": text}
 
     def _key(self) -> tuple[Any, ...]:
         return tuple((len(r.records), r.status, r.note) for r in self.runs)

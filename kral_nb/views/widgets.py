@@ -23,11 +23,10 @@ from ..errors import KralError
 from ..results.result import Result
 from . import panes
 from .config import DEFAULTS
-from .markdown import html_renderer
+from .markdown import Markdown
 
 DEFAULT_MODELS = ("sim:fast", "sim:steady", "sim:slow", "sim:fast@anthropic", "sim:fast@gemini")
-# raw HTML from a model is escaped, images never fetched, only http(s) links (views/markdown.py)
-_markdown: Callable[[str], str] = html_renderer()
+
 
 
 class PromptBox(anywidget.AnyWidget):  # type: ignore[misc]
@@ -97,6 +96,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         self.panes = w.HTML()
         self.status = w.HTML()
         self.options, self.rate_hz = options, rate_hz or DEFAULTS.rate_hz
+        self.md = Markdown()  # model Markdown as safe HTML (views/markdown.py), settled blocks rendered once
         self.result: Result | None = None
         self.history: list[Result] = []
         self.sweep: sweeps.Sweep | None = None
@@ -145,9 +145,9 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
         wake = threading.Event()
         sweep.future.add_done_callback(lambda _: wake.set())
         while not sweep.future.done():
-            self.panes.value = panes.html_panes(runs, now_ns(), render=_markdown)
+            self.panes.value = panes.html_panes(runs, now_ns(), md=self.md)
             wake.wait(1.0 / self.rate_hz)
-        self.panes.value = panes.html_panes(runs, now_ns(), render=_markdown)  # the final refresh
+        self.panes.value = panes.html_panes(runs, now_ns(), md=self.md)  # the final refresh
         self.result = sweep.result
         self.history.append(sweep.result)
         self.status.value = sweep.result._repr_html_()
@@ -174,7 +174,7 @@ class ChatWidget(w.VBox):  # type: ignore[misc]
             runs = result.run_list
             prompt = _prompt(runs[0].request or "") if runs else ""
             parts.append(f"<p><b>Prompt:</b> {html.escape(prompt)}</p>"
-                         + panes.html_panes(runs, now_ns(), render=_markdown))
+                         + panes.html_panes(runs, now_ns(), md=self.md))
         return "<div class='kral-chat'>" + "".join(parts) + "</div>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
