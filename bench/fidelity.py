@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import bisect
 import json
+from typing import Any
 
 import h11
 import httpx
@@ -21,13 +22,14 @@ from cpus import pin_apart
 
 import kral_nb
 from kral_nb import sim
-from kral_nb.net.engine import now_ns
+from kral_nb.clock import now_ns
 from kral_nb.sweeps import sweep
 from kral_nb.views import panes
 from kral_nb.views.display import DEFAULT_RATE_HZ
+from kral_nb.views.markdown import Markdown
 
 
-def errors_ms(reads: list[tuple[int, bytes]], entry: dict) -> list[float]:
+def errors_ms(reads: list[tuple[int, bytes]], entry: dict[str, Any]) -> list[float]:
     """Match every write to the read that completed it, by cumulative body-byte offset."""
     read_ends, acc = [], 0
     for _, data in reads:
@@ -46,11 +48,12 @@ def measure(root: str, n_streams: int, chunks: int, render: bool) -> tuple[list[
     models = [f"sim:steady+n={chunks}+seed={i}-{render}" for i in range(n_streams)]
     sw = sweep("fidelity", models, trace=True, base_url=root + "/v1")
     renders = 0
+    md = Markdown()  # what LivePanes renders: the panes' HTML, model Markdown as safe HTML
 
     def tick() -> None:
         nonlocal renders
         if render:
-            panes.markdown(sw.result.run_list, now_ns())
+            panes.html_panes(sw.result.run_list, now_ns(), md=md)
             renders += 1
 
     t0 = now_ns()

@@ -13,6 +13,7 @@ Usage: python bench/load.py [--levels 1,4,16,64,128,256] [--chunks 100]
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 from cpus import pin_apart
@@ -20,19 +21,21 @@ from cpus import pin_apart
 import kral_nb
 from kral_nb import sim
 from kral_nb.loadgen.run import default_shards
+from kral_nb.record.recorder import Run
 from kral_nb.record.runrow import row as run_row
 
 
-def errors_ms(runs: list) -> np.ndarray:
+def errors_ms(runs: list[Run]) -> np.ndarray:
     out = [(t - int(c.text)) / 1e6 for r in runs for t, _, c in r.records if c.kind == "text"]
     return np.array(out)
 
 
-def sweep(root: str, levels: list[int], chunks: int, shards: int) -> list[dict]:
+def sweep(root: str, levels: list[int], chunks: int, shards: int) -> list[dict[str, Any]]:
     lr = kral_nb.load("x", [f"sim:steady+n={chunks}+stamp"], concurrency=levels, requests=None,
                       duration_s=chunks * 0.01 + 0.3, base_url=root + "/v1", shards=shards, progress=False)
     level_of = dict(zip(lr.runs["run_id"], lr.runs["level"], strict=True))
     rows = []
+    lv: Any  # a levels-frame row
     for lv in lr.levels.itertuples():
         runs = [r for r in lr.run_list if level_of[r.run_id] == lv.level and not r.warmup and r.status == "ok"]
         e = errors_ms(runs)

@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from typing import Any
 
 import numpy as np
 from cpus import pin_apart
@@ -32,7 +33,7 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * 4096 / 2**20
 
 
-def one(mode: str, rows: int, streams: int) -> dict:
+def one(mode: str, rows: int, streams: int) -> dict[str, Any]:
     cluster = kral_nb.RayCluster(init={"num_cpus": 2}) if mode == "ray" else None
     with sim.serve(process=True) as root:
         pin_apart()  # the sim alone on one CPU; the shards (or Ray: its daemons and actors) on the other

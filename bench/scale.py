@@ -22,11 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 import httpx
 import numpy as np
 
 from kral_nb import sim
+from kral_nb.record.recorder import Run
 from kral_nb.record.runrow import row as run_row
 from kral_nb.sweeps import sweep
 
@@ -39,7 +41,7 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 1e6
 
 
-def run(root: str, models: list[str], trace: bool) -> tuple[list, dict]:
+def run(root: str, models: list[str], trace: bool) -> tuple[list[Run], dict[str, dict[str, Any]]]:
     sw = sweep("scale", models, trace=trace, base_url=root + "/v1", retries=0, timeout=600)
     sw.submit()
     result = sw.wait()
@@ -92,7 +94,8 @@ def soak_elsewhere(root: str, n: int, total: int, pythonpath: str) -> dict[str, 
     env = {**os.environ, "PYTHONPATH": pythonpath}
     out = subprocess.run([sys.executable, __file__, "--soak-only", root, "--streams", str(n),
                           "--soak-chunks", str(total)], env=env, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.splitlines()[-1])
+    soak: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    return soak
 
 
 def baseline_tree(ref: str) -> str | None:
@@ -125,8 +128,8 @@ def main() -> None:
         run(root, [f"sim:fast+n=3+seed=w{i}" for i in range(n)], False)  # open the connections
         one, log1 = run(root, [f"sim:steady+n={args.chunks}+seed=one"], True)
         many, logn = run(root, [f"sim:steady+n={args.chunks}+seed=l{i}" for i in range(n)], True)
-        e1 = np.array(errors_ms(one[0].trace, log1[one[0].model]))
-        en = np.concatenate([errors_ms(r.trace, logn[r.model]) for r in many])
+        e1 = np.array(errors_ms(one[0].trace or [], log1[one[0].model]), dtype=float)
+        en = np.concatenate([errors_ms(r.trace or [], logn[r.model]) for r in many])
         lost = sum(args.chunks - run_row(r)["n_content_chunks"] for r in many)
         print(f"load: {n} concurrent streams x {args.chunks} chunks at 10 ms, arrival - send:")
         for label, a in (("1 stream", e1), (f"{n} streams", en)):

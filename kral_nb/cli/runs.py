@@ -71,6 +71,12 @@ def _write(result: Any, args: argparse.Namespace, *, traces: bool = False) -> li
     return written
 
 
+def _shown(path: str) -> str:
+    """A path as people want to read it: relative under the current folder, else absolute."""
+    rel = os.path.relpath(path)
+    return os.path.abspath(path) if rel.startswith("..") else rel
+
+
 def _known() -> list[str]:
     """Every file a ``compare`` or ``load`` writes besides the frames."""
     from ..report.plots import Plots
@@ -123,7 +129,7 @@ def compare(args: argparse.Namespace) -> int:
             term.show(pairs_table(pairs).drop(columns=["verdict"]), "TTFT, pair by pair")
             for v in pairs["verdict"]:  # the verdicts as sentences, whole
                 term.out.print(f"  • {v}")
-    term.say("wrote " + ", ".join(os.path.relpath(p) for p in written))
+    term.say("wrote " + ", ".join(_shown(p) for p in written))
     if code:
         return code
     return 0 if (runs["status"].astype(str) == "ok").all() else 1
@@ -163,5 +169,5 @@ def load(args: argparse.Namespace) -> int:
         if result.levels["client_saturated"].any():
             term.say("[yellow]client saturated at some levels: those numbers measured the client, not the "
                      "server — add shards or machines[/yellow]")
-    term.say("wrote " + ", ".join(os.path.relpath(p) for p in written))
+    term.say("wrote " + ", ".join(_shown(p) for p in written))
     return code

@@ -61,7 +61,7 @@ def _level_cost(measured: pd.DataFrame, n_good: int) -> dict[str, float]:
 
 
 def _saturated(stamps: str, lag_p99: float, delay_p99: float, gap_p50: float) -> bool:
-    """Whether the client's lateness, not the server, shaped this level's numbers (README,
+    """Whether the client's lateness, not the server, shaped this level's numbers (docs/load.md,
     "Client saturation is measured"); ``gap_p50``: the median inter-chunk gap (NaN: none)."""
     known = not np.isnan(gap_p50)
     if stamps == "kernel" and not np.isnan(delay_p99):

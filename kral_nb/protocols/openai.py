@@ -106,12 +106,14 @@ class OpenAIParser:
         usage = obj.get("usage")
         if usage is not None and type(usage) is not dict:
             raise shape.ShapeError(f"usage: expected an object, got {shape.abbrev(usage)}")
+        choices = obj.get("choices")
         if obj.get("error") or obj.get("object") == "error":
             # keep what the error chunk carried: its finish reason and the usage billed so far
             out = [Chunk(ERROR, error_message(obj))]
-            out.extend(c for c in self._choices(obj) if c.kind == FINISH)
-        else:
-            out = self._choices(obj)
+            out.extend(c for c in self._choices(choices) if c.kind == FINISH)
+        else:  # the hot path: one choice, index 0, read without a second call
+            one = choices[0] if type(choices) is list and len(choices) == 1 else None
+            out = self._choice(one, 0) if type(one) is dict and not one.get("index") else self._choices(choices)
         server: dict[str, Any] = {}
         if usage:
             out.append(_usage(usage))
@@ -130,18 +132,14 @@ class OpenAIParser:
             out.append(Chunk(OTHER))
         return out
 
-    def _choices(self, obj: dict[str, Any]) -> list[Chunk]:
-        """The per-chunk hot path: type checks inline, on present values only
-        (``bench/throughput.py``); the messages are ``shape``'s. With ``n > 1`` every choice
-        is read by its ``index``: choice 0 is the run's answer, the others are chunks with
-        their ``choice`` (never merged into one text)."""
-        choices = obj.get("choices")
+    def _choices(self, choices: Any) -> list[Chunk]:
+        """Any ``choices`` value. With ``n > 1`` every choice is read by its ``index``: choice 0
+        is the run's answer, the others are chunks with their ``choice`` (never merged into
+        one text)."""
         if not choices:
             return []
         if type(choices) is not list:
             raise shape.ShapeError(f"choices: expected an array, got {shape.abbrev(choices)}")
-        if len(choices) == 1 and type(choices[0]) is dict and not choices[0].get("index"):
-            return self._choice(choices[0], 0)  # the common case: one choice, index 0
         out: list[Chunk] = []
         for pos, choice in enumerate(choices):
             if type(choice) is not dict:
@@ -155,6 +153,8 @@ class OpenAIParser:
         return out
 
     def _choice(self, choice: dict[str, Any], index: int) -> list[Chunk]:
+        """The per-chunk hot path: type checks inline, on present values only
+        (``bench/throughput.py``); the messages are ``shape``'s."""
         delta = choice.get("delta")
         out: list[Chunk] = []
         if delta:

@@ -1,5 +1,5 @@
 """Column names and dtypes of the two frames (docs/metrics.md). The public data contract:
-pinned by ``tests/test_schema.py`` and documented in the README."""
+pinned by ``tests/test_schema.py`` and documented in ``docs/metrics.md``."""
 
 from __future__ import annotations
 

