@@ -44,7 +44,7 @@ def sweep(root: str, levels: list[int], chunks: int, shards: int) -> list[dict[s
             raise SystemExit(f"level {lv.level:g}: no ok run ({statuses})")
         n_chunks = sum(run_row(r)["n_content_chunks"] for r in runs)
         rows.append({"level": int(lv.level), "streams": len(runs), "p50": np.percentile(e, 50),
-                     "p99": np.percentile(e, 99), "max": e.max(), "failed": int(lv.failed), "chunks_per_s": n_chunks / lv.duration_s,
+                     "p99": np.percentile(e, 99), "max": e.max(), "failed": int(lv.failed), "chunks_per_s": n_chunks / lv.window_s,
                      "cpu": lv.client_cpu_max, "lag_p99_ms": lv.loop_lag_s_p99 * 1000,
                      "delay_p99_ms": lv.read_delay_s_p99 * 1000, "stamps": lv.stamps, "loop": lv.loop,
                      "saturated": lv.client_saturated})

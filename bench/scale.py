@@ -141,7 +141,7 @@ def main() -> None:
 
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         now = soak_elsewhere(root, n, args.soak_chunks, here)
-        base_path = baseline_tree(args.baseline)
+        base_path = baseline_tree(args.baseline) if args.baseline else None  # --baseline "": none
         before = soak_elsewhere(root, n, args.soak_chunks, base_path) if base_path else None
         sent = now["sent"]
         print(f"soak: {n} streams, {sent:,} content chunks in {now['wall_s']:.1f} s "
