@@ -269,8 +269,9 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
     states = output_states(page, "levels 2", 120)
     final = states[-1]
     assert "levels 2" in final, final[-2000:]
-    assert any("kral_nb load (live" in s and "in_flight" in s for s in states)  # the live table, updated
-    assert "LoadResult" in final and "goodput rps" in final and "client saturated" in final
+    assert any("kral_nb load (live" in s and "in flight" in s for s in states)  # the live table, updated
+    assert "kral_nb load · sim:steady" in final and "goodput" in final and "SLO met" in final
+    assert "TTFT ≤ 300 ms" in final  # the SLO in words, in the title
     # the level table fits the output area: no horizontal overflow hidden off-screen
     widths = page.evaluate("""[...document.querySelectorAll('.jp-OutputArea-output table')].map(
         t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').scrollWidth > 0])""")
