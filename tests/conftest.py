@@ -35,6 +35,18 @@ def sigint_raises() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
+@pytest.fixture(autouse=True)
+def session_keys_stay_in_their_test() -> Iterator[None]:
+    """A key one test sets for the session (``%kral key``, ``set_key``) never reaches the next:
+    a test's outcome does not depend on which ran before it."""
+    from kral_nb import providers
+
+    before = dict(providers._session_keys)
+    yield
+    providers._session_keys.clear()
+    providers._session_keys.update(before)
+
+
 @pytest.fixture(scope="session")
 def sim_root() -> Iterator[str]:
     """One simulated gateway on loopback for the session; `sim:` models use it too."""

@@ -156,9 +156,7 @@ def test_panes_stream_live_in_jupyterlab(lab: tuple[str, Path], page: Any) -> No
         if not states or text != states[-1]:
             states.append(text)
             if "▶ streaming" in text:
-                live_boxes += page.evaluate("""[...document.querySelectorAll('.kral-live')].map(b => [
-                    b.getBoundingClientRect().height, parseFloat(getComputedStyle(b).fontSize),
-                    b.scrollHeight - b.clientHeight, b.scrollTop])""")
+                live_boxes += page.evaluate(f"[...document.querySelectorAll('.kral-live')].map({LIVE_BOX_JS})")
                 if len(live_boxes) < 40:
                     page.screenshot(path=str(ARTIFACTS / "panes-streaming.png"))
         if text.count("✅ ok") >= 3 and "TTFT" in text and "provider" not in text and "kral_nb result" in text:
@@ -168,13 +166,22 @@ def test_panes_stream_live_in_jupyterlab(lab: tuple[str, Path], page: Any) -> No
     assert any("starting simulator…" in s for s in states[:5]), states[:3]  # feedback before the sim answers
     assert len([s for s in states if "▶ streaming" in s]) >= 3, f"expected live updates, saw {len(states)} states"
     assert final.count("✅ ok") >= 3 and "(simulated)" in final and "@anthropic" in final
-    # while streaming, a long answer's box stays within 20 lines' height, scrolled to its end
-    capped = [(h, em, over, top) for h, em, over, top in live_boxes if over > 0]
-    assert capped and all(h <= 20 * em + 2 for h, em, _, _ in capped), live_boxes[:5]
+    # while streaming, a long answer's box is 14 whole lines high, scrolled to its end, its first
+    # visible line whole, and it says there is more above (the shadow's "scroll" layer)
+    capped = [box for box in live_boxes if box[2] > 0]
+    assert capped and all(abs(h - 14 * 21) <= 1 for h, *_ in capped), live_boxes[:5]
+    assert all(cut == 0 for *_, cut, _ in capped), [b for b in capped if b[4]][:3]
+    assert all("scroll" in attach for *_, attach in capped), capped[:1]
     # top-aligned: every pane of the first row starts at the same height, whatever its length
     tops = page.evaluate("[...document.querySelectorAll('.kral-pane')].map(p => Math.round(p.getBoundingClientRect().top))")
     assert len(tops) == 3 and len(set(tops)) == 1, tops
     assert page.locator(".kral-live").count() == 0  # final: every answer shown in full
+    # then one compact table, never the answers again
+    assert page.locator(".kral-table").count() == 1 and page.locator(".kral-result details").count() == 0
+    assert page.locator(".kral-answer").count() == 3
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    time.sleep(0.5)
+    assert _stats_lines(page) and all(n >= 2 for lines in _stats_lines(page) for n in lines), _stats_lines(page)
     page.screenshot(path=str(ARTIFACTS / "panes.png"))
     saved = saved_html(page, root, "magic.ipynb", "kral-pane")
     assert saved.count('class="kral-pane"') == 3 and saved.count("✅ ok") >= 3
@@ -240,22 +247,39 @@ def test_side_by_side_notebook_runs_in_the_browser(lab: tuple[str, Path], page: 
                            "document.body.innerText.includes('Traceback (most recent call last)')", timeout=600000)
     text = outputs_text(page)
     assert "Traceback (most recent call last)" not in text, text[-3000:]
-    assert page.evaluate("document.querySelectorAll('.jp-OutputArea-output img').length") >= 1  # the plots
+    assert page.evaluate("document.querySelectorAll('.jp-OutputArea-output img').length") >= 1  # the 2×2 figure
+    assert page.locator(".kral-plot svg").count() >= 1  # the cost plot, in the theme's colours
     assert (root / "out" / "runs.parquet").exists()
     page.screenshot(path=str(ARTIFACTS / "side-by-side.png"), full_page=True)
 
 
 def test_notebook_7_streams_live_too(lab: tuple[str, Path], page: Any) -> None:
+    """Notebook 7's own UI: panes stream live; the long answer's capped box shows its first
+    visible line whole and a shadow saying there is more above."""
     url, _ = lab
-    put_notebook(url, "nb7.ipynb", ["%load_ext kral_nb", "%%kral -m sim:fast+n=200 -m sim:slow+n=12\nHello Notebook 7",
+    put_notebook(url, "nb7.ipynb", ["%load_ext kral_nb",
+                                    "%%kral -m sim:steady+n=300 -m sim:slow+n=12\nHello Notebook 7",
                                     "assert set(_kral.runs['status']) == {'ok'}; print('frames ok', len(_kral.chunks))"])
     page.goto(f"{url}/notebooks/nb7.ipynb?token={TOKEN}")  # Notebook 7's own UI
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
     page.get_by_role("menuitem", name="Run", exact=True).click()  # as a user would: Run > Run All Cells
     page.locator("li[data-command='runmenu:run-all']").click()
-    states = output_states(page, "frames ok", 60)
+    states: list[str] = []
+    boxes: list[list[Any]] = []
+    deadline = time.time() + 60
+    while time.time() < deadline and "frames ok" not in (states[-1] if states else ""):
+        text = outputs_text(page)
+        if not states or text != states[-1]:
+            states.append(text)
+            scrolled = [b for b in page.evaluate(f"[...document.querySelectorAll('.kral-live')].map({LIVE_BOX_JS})")
+                        if b[2] > 0]
+            if scrolled and not boxes:
+                page.screenshot(path=str(ARTIFACTS / "nb7-scrolled.png"))
+            boxes += scrolled
+        time.sleep(0.05)
     assert "frames ok" in states[-1] and states[-1].count("✅ ok") >= 2
     assert any("▶ streaming" in s for s in states)  # seen live
+    assert boxes and all(cut == 0 and "scroll" in attach for *_, cut, attach in boxes), boxes[:3]
 
 
 def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path], page: Any) -> None:
@@ -293,6 +317,23 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
     finally:  # the theme is a saved setting: later tests start light
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
         page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
+
+
+#: a live box as [height, font px, overflow, scrollTop, lines cut at its top edge, background-attachment]
+LIVE_BOX_JS = """b => { const top = b.getBoundingClientRect().top; let cut = 0;
+    const walk = document.createTreeWalker(b, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) { const r = document.createRange(); r.selectNodeContents(n);
+        for (const rect of r.getClientRects()) { if (rect.top < top - 1 && rect.bottom > top + 1) cut++; } }
+    return [b.getBoundingClientRect().height, parseFloat(getComputedStyle(b).fontSize), b.scrollHeight - b.clientHeight,
+            b.scrollTop, cut, getComputedStyle(b).backgroundAttachment]; }"""
+
+
+def _stats_lines(page: Any) -> list[list[int]]:
+    """For each stats line, how many of its parts each visual line holds."""
+    return list(page.evaluate("""[...document.querySelectorAll('.kral-stats')].map(s => {
+        const rows = new Map(); for (const p of s.querySelectorAll('span')) {
+            const t = Math.round(p.getBoundingClientRect().top); rows.set(t, (rows.get(t) || 0) + 1); }
+        return [...rows.values()]; })"""))
 
 
 def narrow_then_dark(page: Any, box: str, text: str, name: str, *, full_page: bool = True) -> None:
@@ -343,8 +384,9 @@ def test_the_html_report_opens_offline_and_fits_a_phone(lab: tuple[str, Path], b
     _, root = lab
     r = kral_nb.compare("Define latency.", ["sim:fast+n=8", "sim:steady+n=8"], repeat=2, progress=False)
     path = Path(r.to_html(str(root / "report.html")))
-    for width, name in ((1100, "report.png"), (390, "report-phone.png")):
-        context = browser.new_context(viewport={"width": width, "height": 900})
+    for width, name, scheme in ((1100, "report.png", "light"), (390, "report-phone.png", "light"),
+                                (1100, "report-dark.png", "dark")):
+        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
         page = context.new_page()
         requests: list[str] = []
 
@@ -357,8 +399,17 @@ def test_the_html_report_opens_offline_and_fits_a_phone(lab: tuple[str, Path], b
         titles = page.locator("h2").all_inner_texts()
         assert titles[:5] == ["What was run", "Requests", "Summary (ok runs; warmups excluded)", "Verdicts",
                               "Plots"], titles
-        assert page.locator("figure svg").count() == 5
+        assert page.locator("figure svg").count() == 4 and page.locator("figure .kral-plot-empty").count() == 1
         assert requests == [path.as_uri()], requests  # the file itself, nothing else
+        # plot text drawn at least 9 px high (scaled with its figure), in the scheme's colours
+        smallest = page.evaluate("Math.min(...[...document.querySelectorAll('figure svg text')].map("
+                                 "t => t.getBoundingClientRect().height).filter(h => h > 0))")
+        assert smallest >= 9, (width, smallest)
+        fg, bg = page.evaluate("""[getComputedStyle(document.querySelector('figure svg text')).fill,
+                                  getComputedStyle(document.body).backgroundColor]""")
+        assert _contrast(fg, bg) >= 4.5, (scheme, fg, bg)
+        if name != "report.png":  # the top for the README; the plots for the others
+            page.locator("h2", has_text="Plots").scroll_into_view_if_needed()
         overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (width, overflow)
         page.screenshot(path=str(ARTIFACTS / name), full_page=False)
@@ -383,36 +434,87 @@ def test_a_result_shows_its_answers_fits_800px_and_reads_in_the_dark(lab: tuple[
     narrow_then_dark(page, ".kral-result", ".kral-result summary span", "result")
 
 
-def test_chat_widget_sends_on_ctrl_enter_and_leaves_a_snapshot(lab: tuple[str, Path], page: Any) -> None:
-    """The ChatWidget as a person uses it: tick a second model, type, Ctrl+Enter; the answers
-    stream as rendered Markdown in panes above the results table; ``chat.snapshot()`` leaves
-    the conversation in the saved notebook's HTML."""
+def test_chat_widget_keys_styles_and_survives_save_and_reload(lab: tuple[str, Path], page: Any) -> None:
+    """The ChatWidget as a person uses it: tick a second model, type two lines (Enter is a new
+    line, letters never reach the notebook's shortcuts), Shift+Enter sends without re-running
+    the cell or losing the prompt; the answers stream as rendered Markdown at a normal line
+    height above a styled table. Saved, the kernel gone and the notebook reopened: the
+    conversation is there and no "model not found" line is."""
     url, root = lab
     put_notebook(url, "chat.ipynb", [
         "import kral_nb\nchat = kral_nb.ChatWidget(['sim:fast+n=120', 'sim:steady+n=60', 'sim:slow'], "
         "selected=['sim:fast+n=120'])\nchat",
-        "chat.wait(30)\nchat.snapshot()"])
+        "print('second cell')"])
     open_notebook(page, url, "chat.ipynb")
     command(page, "notebook:run-cell-and-select-next")
     page.wait_for_selector(".kral-prompt", timeout=60000)
     page.get_by_text("sim:steady+n=60", exact=True).click()  # the checkbox's label
     page.locator(".kral-prompt").click()
-    page.keyboard.type("Hello chat")
-    page.keyboard.press("Control+Enter")
+    page.keyboard.type("Hello")
+    page.keyboard.press("Enter")  # a new line, not a send
+    page.keyboard.type("chat abdm")  # a, b, d, m: notebook shortcuts in command mode
+    assert page.locator(".kral-prompt").input_value() == "Hello\nchat abdm"
+    kinds = page.evaluate("[...document.querySelectorAll('.jp-Cell')].map(c => c.classList.contains('jp-CodeCell'))")
+    assert kinds == [True, True], kinds  # no cell added, none turned Markdown or Raw
+    page.keyboard.press("Shift+Enter")  # sends
     page.wait_for_function("document.querySelectorAll('.kral-panes .kral-pane').length === 2 && "
-                           "document.querySelector('.kral-result') !== null", timeout=60000)
-    panes_box = page.locator(".kral-panes").bounding_box()
-    table_box = page.locator(".kral-result").bounding_box()
+                           "document.querySelector('.kral-chat-live .kral-table') !== null", timeout=60000)
+    assert page.locator(".kral-prompt").input_value() == "Hello\nchat abdm"  # the prompt is kept
+    assert page.locator(".jp-Cell").count() == 2
+    assert page.locator(".jp-Cell").first.locator(".jp-InputPrompt").inner_text().strip() == "[1]:"  # not re-run
+    assert "second cell" not in outputs_text(page)  # Shift+Enter did not run the next cell either
+    panes_box = page.locator(".kral-chat-live .kral-panes").bounding_box()
+    table_box = page.locator(".kral-chat-live .kral-table").bounding_box()
     assert panes_box["y"] + panes_box["height"] <= table_box["y"] + 1  # panes above the table
     assert page.locator(".kral-panes li, .kral-panes strong").count() > 0  # Markdown rendered
-    assert page.locator(".jp-Cell").first.locator(".jp-InputPrompt").inner_text().strip() == "[1]:"  # not re-run
+    line, size, pad = page.evaluate("""(() => { const p = document.querySelector('.kral-chat-live .kral-pane p');
+        const td = document.querySelector('.kral-chat-live .kral-table td');
+        return [parseFloat(getComputedStyle(p).lineHeight), parseFloat(getComputedStyle(p).fontSize),
+                parseFloat(getComputedStyle(td).paddingLeft)]; })()""")
+    assert line <= 1.6 * size and pad > 0, (line, size, pad)  # a normal line height; a styled table
+    assert not page.locator(".kral-chat-transcript").is_visible()  # beside the live widget: hidden
     page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
-    page.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()  # the second cell: the snapshot
-    command(page, "notebook:run-cell")
-    try:
-        page.wait_for_function("document.body.innerText.includes('Prompt: Hello chat')", timeout=30000)
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / "chat-debug.png"), full_page=True)
-        raise AssertionError(outputs_text(page)[-3000:]) from None
     saved = saved_html(page, root, "chat.ipynb", "Prompt:")
-    assert "<b>Prompt:</b> Hello chat" in saved and saved.count('class="kral-pane"') >= 2
+    assert "<b>Prompt:</b> Hello\nchat abdm" in saved and saved.count('class="kral-pane"') >= 2
+    # the kernel goes away (as after a shutdown or on another machine); the notebook is reopened
+    for kernel in httpx.get(f"{url}/api/kernels?token={TOKEN}", timeout=10).json():
+        httpx.delete(f"{url}/api/kernels/{kernel['id']}?token={TOKEN}", timeout=30)
+    page.goto("about:blank")
+    open_notebook(page, url, "chat.ipynb")
+    page.wait_for_function("document.body.innerText.includes('Prompt: Hello')", timeout=60000)
+    time.sleep(3.0)  # the widget manager has given up on the model by now
+    text = page.evaluate("document.querySelector('.jp-Notebook').innerText")
+    dom = page.evaluate("document.querySelector('.jp-Cell .jp-OutputArea').outerHTML.slice(0, 1500)")
+    assert "model not found" not in text and "Error displaying widget" not in text, dom
+    assert "Loading widget" not in text, dom
+    assert page.locator(".kral-chat-transcript .kral-pane").count() >= 2
+    page.screenshot(path=str(ARTIFACTS / "chat-reloaded.png"), full_page=True)
+
+
+def test_summary_and_a_plot_follow_the_theme(lab: tuple[str, Path], page: Any) -> None:
+    """``summary()`` in at most 12 one-line columns; a plot drawn as SVG whose text takes the
+    theme's colour: legible in the dark theme, with no white box behind it."""
+    url, _ = lab
+    put_notebook(url, "views.ipynb", [
+        "import kral_nb\nc = kral_nb.compare('hi', ['sim:fast+n=20', 'sim:slow+n=20'], repeat=3, warmup=1, progress=False)\n"
+        "c.summary()",
+        "c.plot.ttft()"])
+    open_notebook(page, url, "views.ipynb")
+    command(page, "notebook:run-all-cells")
+    page.wait_for_selector(".kral-plot svg text", timeout=60000)
+    heads = page.evaluate("[...document.querySelectorAll('.jp-OutputArea-output table')][0].querySelectorAll('th')"
+                          ".length")
+    assert 4 <= heads <= 12, heads
+    page.screenshot(path=str(ARTIFACTS / "summary-plot.png"), full_page=True)
+    lines = page.evaluate("""[...document.querySelectorAll('.jp-OutputArea-output table th')].map(t => {
+        const r = document.createRange(); r.selectNodeContents(t); return [t.innerText, r.getClientRects().length]; })""")
+    assert all(n <= 1 for _, n in lines), lines  # one-line headers
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    try:
+        _legible_in_dark(page, ".kral-plot svg text", ARTIFACTS / "plot-dark.png")
+        backs = page.evaluate("""[...document.querySelectorAll('.kral-plot svg path, .kral-plot svg rect')]
+            .map(e => getComputedStyle(e).fill).filter(f => f === 'rgb(255, 255, 255)').length""")
+        assert backs == 0, backs  # nothing drawn white: no glaring box in the dark
+    finally:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)

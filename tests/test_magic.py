@@ -208,9 +208,16 @@ def test_config_and_history(ip: InteractiveShell) -> None:
     assert "instant+n=2" in out["text/html"]
 
 
-def test_chat_widget_send_and_stop(sim_root: str) -> None:
+def test_chat_widget_send_and_stop(sim_root: str, ip: InteractiveShell) -> None:
+    from IPython.utils.capture import capture_output
+
     chat = kral_nb.ChatWidget(["sim:fast+n=8", "sim:fast+n=8@gemini", "sim:slow+n=200"],
                               selected=["sim:fast+n=8", "sim:fast+n=8@gemini"])
+    with capture_output() as shown:
+        chat._ipython_display_()  # what a cell ending in `chat` shows: the widget, then its transcript
+    widget, transcript = shown.outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget.data and "kral-chat-live" in chat._dom_classes
+    assert "nothing sent yet" in transcript.data["text/html"] and ":has(.kral-chat-live)" in transcript.data["text/html"]
     assert [c.value for c in chat.checks] == [True, True, False]  # one checkbox per model
     assert chat.children.index(chat.panes) < chat.children.index(chat.status)  # panes above the table
     chat.prompt.value = "hello"
@@ -231,8 +238,9 @@ def test_chat_widget_send_and_stop(sim_root: str) -> None:
     chat.wait(10)
     assert list(chat.runs["status"]) == ["cancelled"] and chat.runs["text"].iloc[0]
     assert len(chat.history) == 2
-    snapshot = chat._repr_mimebundle_()["text/html"]  # what a saved notebook keeps
+    snapshot = chat._transcript().data  # what a saved notebook keeps, updated after each send
     assert snapshot.count("<b>Prompt:</b> hello") == 2 and "⏹ cancelled" in snapshot
+    assert snapshot.count('class="kral-table"') == 2 and "jp-RenderedHTMLCommon" in chat.status.value
 
 
 def test_chat_widget_renders_markdown_and_never_model_html() -> None:

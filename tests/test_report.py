@@ -32,8 +32,11 @@ def test_the_report_has_every_section(report: tuple[kral_nb.Result, str]) -> Non
     r, page = report
     for title in ("What was run", "Requests", "Summary (ok runs; warmups excluded)", "Verdicts", "Plots", f"Runs ({len(r.runs)})"):
         assert f"<h2>{title}</h2>" in page, title
-    assert page.count("<figure") == 5 and page.count("<svg") == 5
-    assert page.count("<details>") == len(r.runs) + 1  # the runs, and the one request they sent
+    # every model here is free: the cost plot says so in words instead of drawing an empty frame
+    assert page.count("<figure") == 5 and page.count("<svg") == 4 and "No cost to compare:" in page
+    # the runs, the one request they sent, and the pairs under the TTFT and e2e verdict matrices
+    assert page.count("<details>") == len(r.runs) + 1 + 2
+    assert page.count("row vs column") == 2 and "faster by" in page
     assert "Define latency." in page and "&quot;max_tokens&quot;: null" in page  # the options, escaped
     assert "sim:fast+n=8 (simulated) faster by" in page  # a verdict
     assert "3 cut_off" in page and "genai-prices" in page

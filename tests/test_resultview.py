@@ -36,14 +36,17 @@ def test_plots_read_at_a_glance() -> None:
     assert labels and all("10^" not in t and "$" not in t for t in labels) and "1" in labels, labels
 
 
-def test_the_stats_line_says_max_tokens_and_cold() -> None:
+def test_the_stats_line_says_max_tokens_a_new_connection_and_a_model_load() -> None:
+    """A warm run's line names none; a connect that cost a millisecond or more and a wait for
+    a model to load are named with their time (loopback's ~0.1 ms connect is not)."""
     from kral_nb.record.recorder import Run
     from kral_nb.views import panes
 
     run = Run("r", "sim", "fast", "openai", t0_ns=0, first_content_ns=10**8, end_ns=10**9, status="ok")
-    assert "max tokens" not in panes.stats(run, 0) and "cold" not in panes.stats(run, 0)
-    run.finish_reason, run.connect_ns = "length", 2_000_000
-    assert panes.stats(run, 0).startswith("✅ ok · max tokens · cold · TTFT 100 ms")
+    run.connect_ns = 150_000  # loopback
+    assert "max tokens" not in panes.stats(run, 0) and "connection" not in panes.stats(run, 0)
+    run.finish_reason, run.connect_ns, run.helper_wait_s = "length", 38_000_000, 4.2
+    assert panes.stats(run, 0).startswith("✅ ok · max tokens · model load 4.20 s · new connection 38 ms · TTFT 100 ms")
     capped = kral_nb.run("hi", model="sim:fast+n=50", max_tokens=5)
     line = panes.stats(capped.run_list[0], 0)
     assert capped.runs["finish_reason"].iloc[0] == "length" and "max tokens" in line, line

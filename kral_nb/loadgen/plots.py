@@ -1,7 +1,8 @@
 """Static plots of a load sweep's per-level frame (``LoadResult.plot``): latency and
 throughput against the level — concurrency for a closed loop, offered rate for an open one —
 with the points joined in the order the levels were given, each labelled with its level, and
-the knee (docs/metrics.md) marked on its point. Each returns its Axes; ``save_all`` writes PNGs."""
+the knee (docs/metrics.md) marked on its point. Each returns a ``Plot`` (its Axes, shown as SVG in
+the reader's theme: ``report/figure.py``); ``save_all`` writes PNGs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import fmt
-from ..report.plots import _plt, axes, save_png
+from ..report.figure import FG, axes, colors, plot
 
 KEY = ["provider", "model", "protocol"]
 #: the knee: the last level before latency p99 grows past this multiple of the first level's ...
@@ -60,23 +61,23 @@ class LoadPlots:
     def _groups(self) -> list[tuple[str, pd.DataFrame]]:
         return [(fmt.model_label(*key), g) for key, g in self.levels.groupby(KEY, observed=True, sort=False)]
 
+    @plot
     def latency(self, metric: str = "ttft_s", ax: Any = None) -> Any:
         """p50 (solid) and p99 (dashed) of ``metric`` (``ttft_s``, ``tpot_s``, ``itl_s``,
         ``e2e_s``) in ms at each level, one colour per model; the knee ringed and named."""
         name = fmt.NAMES.get(metric, metric)
         col, xlabel = _x(self.levels)
         ax = axes(ax, f"{name} by load level")
-        cmap = _plt().get_cmap("tab10")
         mode = str(self.levels["mode"].iloc[0]) if len(self.levels) else "closed"
-        for i, (label, g) in enumerate(self._groups()):
-            color = cmap(i % 10)
+        groups = self._groups()
+        for i, ((label, g), color) in enumerate(zip(groups, colors(len(groups)), strict=True)):
             x = g[col].to_numpy(float)
             ax.plot(x, g[f"{metric}_p50"] * 1000, "o-", color=color, label=f"{label} p50")
             ax.plot(x, g[f"{metric}_p99"] * 1000, "s--", color=color, alpha=0.7, label=f"{label} p99")
             _label_points(ax, x, (g[f"{metric}_p99"] * 1000).to_numpy(float), mode, color)
             sat = g[g["client_saturated"].astype(bool)]
             if len(sat):
-                ax.scatter(sat[col], sat[f"{metric}_p50"] * 1000, marker="x", s=80, color="black", zorder=3,
+                ax.scatter(sat[col], sat[f"{metric}_p50"] * 1000, marker="x", s=80, color=FG, zorder=3,
                            label="client saturated" if i == 0 else None)
             at = knee(g, metric)
             if at is not None:
@@ -87,9 +88,10 @@ class LoadPlots:
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{name} (ms)")
         if ax.get_lines():
-            ax.legend(fontsize=8)
+            ax.legend()
         return ax
 
+    @plot
     def goodput(self, ax: Any = None) -> Any:
         """Goodput (requests/s completing ok within every SLO) and achieved throughput (every
         ok completion) at each level, over the measurement window. Open loop: against the
@@ -98,10 +100,9 @@ class LoadPlots:
         col, xlabel = _x(self.levels)
         mode = str(self.levels["mode"].iloc[0]) if len(self.levels) else "closed"
         ax = axes(ax, "Goodput and throughput by load level")
-        cmap = _plt().get_cmap("tab10")
         top = 0.0
-        for i, (label, g) in enumerate(self._groups()):
-            color = cmap(i % 10)
+        groups = self._groups()
+        for (label, g), color in zip(groups, colors(len(groups)), strict=True):
             x = g[col].to_numpy(float)
             ax.plot(x, g["achieved_rps"], "^:", color=color, alpha=0.7, label=f"{label} achieved")
             ax.plot(x, g["goodput_rps"], "o-", color=color, label=f"{label} goodput")
@@ -114,7 +115,7 @@ class LoadPlots:
         ax.set_ylabel("requests / s (over the measurement window)")
         ax.set_ylim(bottom=0)
         if ax.get_lines():
-            ax.legend(fontsize=8)
+            ax.legend()
         return ax
 
     def figures(self) -> list[tuple[str, Any]]:
@@ -123,12 +124,6 @@ class LoadPlots:
                 ("load_goodput", self.goodput())]
 
     def save_all(self, directory: str) -> list[str]:
-        plt = _plt()
+        """Write the load plots as PNG files (the light scheme); returns their paths."""
         os.makedirs(directory, exist_ok=True)
-        paths = []
-        for name, ax in self.figures():
-            path = os.path.join(directory, f"{name}.png")
-            save_png(ax.figure, path)
-            plt.close(ax.figure)
-            paths.append(path)
-        return paths
+        return [p.save_png(os.path.join(directory, f"{name}.png")) for name, p in self.figures()]

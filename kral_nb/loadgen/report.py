@@ -69,8 +69,7 @@ def _plots(lr: LoadResult) -> str:
         figs = lr.plot.figures()
     except Exception as exc:  # a sweep too small to plot still reports its table
         return f"<p class='meta'>plots unavailable: {html.escape(str(exc))}</p>"
-    return '<div class="plots">' + "".join(f'<figure aria-label="{name}">{report.svg(ax)}</figure>'
-                                            for name, ax in figs) + "</div>"
+    return report.figures(figs)
 
 
 def _per_level(lr: LoadResult) -> str:

@@ -108,6 +108,7 @@ async def _helper_ready(run: Run, ready: Ready) -> bool:
     """Wait (in a worker thread) for the helper server ``run`` needs, with a note in its pane;
     False, with the run failed, if it cannot start."""
     run.note = ready.note or NOTES.get(ready.kind, "starting…")
+    t0 = now_ns()
     try:
         await asyncio.to_thread(wait_ready, ready)
     except KralError as exc:
@@ -115,6 +116,7 @@ async def _helper_ready(run: Run, ready: Ready) -> bool:
         return False
     finally:
         run.note = ""
+        run.helper_wait_s = (now_ns() - t0) / 1e9
     return True
 
 

@@ -52,6 +52,7 @@ class Run:
     warmup: bool = False
     status: Status = "pending"  # changed only through the methods below
     note: str = ""  # what a pending run waits for ("loading model…"), shown in its pane
+    helper_wait_s: float = 0.0  # how long it waited for its helper server to start, before sending
     error: str | None = None
     error_kind: ErrorKind | None = None
     started_at: datetime | None = None

@@ -11,7 +11,6 @@ section without rewriting the rest: what was run, summary, verdicts, cost, plots
 from __future__ import annotations
 
 import html
-import io
 import json
 import platform
 import sys
@@ -24,6 +23,7 @@ import pandas as pd
 from .. import fmt
 from ..fmt import model_label
 from ..results.files import write_text
+from . import tables
 from .stats import compare_pairs, summary
 
 CSS = """
@@ -40,7 +40,8 @@ th, td { border: 1px solid var(--line); padding: 3px 6px; text-align: right; ver
 th { background: var(--head); } td:first-child, th:first-child { text-align: left; }
 table.kv td { text-align: left; } .ok { color: var(--ok); } .bad { color: var(--bad); }
 .plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 480px), 1fr)); gap: 8px; }
-figure { margin: 0 0 1rem; } figure svg { max-width: 100%; height: auto; background: #fff; }
+figure { margin: 0 0 1rem; min-width: 0; }
+figure .kral-plot svg { width: 100%; min-width: 460px; height: auto; }  /* text >= 9 px on a phone */
 details { border: 1px solid var(--line); border-radius: 4px; padding: 4px 8px; margin: 4px 0; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0; }
 @media print { details { break-inside: avoid; } details > * { display: block; } }
@@ -54,13 +55,7 @@ def _pkg(name: str) -> str:
 
 
 def table(df: pd.DataFrame) -> str:
-    return f'<div class="scroll">{df.to_html(index=False, na_rep="", escape=True, border=0)}</div>'
-
-
-def _ci(m: Any, lo: Any, hi: Any) -> str:
-    if fmt.missing(m):
-        return fmt.DASH
-    return fmt.ms(m) if fmt.missing(lo) else f"{fmt.ms(m)} [{fmt.ms(lo)}, {fmt.ms(hi)}]"
+    return f'<div class="scroll">{tables.html_table(df)}</div>'
 
 
 def what(runs: pd.DataFrame) -> str:
@@ -102,24 +97,9 @@ def requests(runs: pd.DataFrame, limit: int = 20) -> str:
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """The summary as people read it: one row per model, times in ms."""
-    s = summary(runs)
-    out = pd.DataFrame({"model": [model_label(p, m, pr) for p, m, pr in zip(s["provider"], s["model"],
-                                                                            s["protocol"], strict=True)],
-                        "runs": s["runs"], "ok": s["ok"], "errors": s["errors"], "cut offs": s["cut_offs"]})
-    out["TTFT median [95% CI]"] = [_ci(m, lo, hi) for m, lo, hi in zip(
-        s["ttft_s_median"], s["ttft_s_ci_low"], s["ttft_s_ci_high"], strict=True)]
-    out["TTFT p99"] = s["ttft_s_p99"].map(fmt.ms)
-    out["e2e p50 / p99"] = [f"{fmt.ms(a)} / {fmt.ms(b)}"
-                            for a, b in zip(s["e2e_s_p50"], s["e2e_s_p99"], strict=True)]
-    out["gap p50"] = s["itl_p50_s_p50"].map(fmt.ms)
-    out["tok/s median"] = s["output_tokens_per_s_median"].map(fmt.number)
-    out["tokens"] = s["tokens_source"].map(lambda v: "" if pd.isna(v) or v is None else
-                                           "est." if "estimate" in str(v) else str(v))
-    if "cost_usd_median" in s:
-        out["cost / run"] = s["cost_usd_median"].map(fmt.usd)
-        out["cost / ok answer"] = s["cost_per_ok_answer_usd"].map(fmt.usd)
-    return out
+    """The summary as people read it (``tables.summary_table``: the notebook's and the
+    terminal's too) from a runs frame."""
+    return tables.summary_table(summary(runs))
 
 
 def _summary(runs: pd.DataFrame) -> str:
@@ -127,6 +107,8 @@ def _summary(runs: pd.DataFrame) -> str:
 
 
 def _verdicts(runs: pd.DataFrame) -> str:
+    """Per metric (TTFT, e2e, and cost when anything costs): the verdict matrix — each row's
+    model against each column's — then the pairs with both medians and the difference's CI."""
     items = []
     for metric in ("ttft_s", "e2e_s", "cost_usd"):
         if metric == "cost_usd" and not (runs.get("cost_usd", pd.Series(dtype=float)).fillna(0) > 0).any():
@@ -134,27 +116,26 @@ def _verdicts(runs: pd.DataFrame) -> str:
         pairs = compare_pairs(runs, metric)
         if pairs.empty:
             continue
-        items += [f"<li><b>{html.escape(metric)}</b>: {html.escape(v)}</li>" for v in pairs["verdict"]]
-    return f"<ul>{''.join(items)}</ul>" if items else "<p>One model: nothing to compare.</p>"
+        matrix = tables.verdict_matrix(pairs)
+        items.append(f"<h3>{html.escape(fmt.NAMES.get(metric, metric))}</h3>"
+                     f"{table(matrix.reset_index())}"
+                     f"<details><summary>pairs: medians and differences</summary>"
+                     f"{table(tables.pairs_table(pairs))}</details>")
+    return "".join(items) if items else "<p>One model: nothing to compare.</p>"
 
 
-def svg(ax: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    ax.figure.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(ax.figure)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG
+def figures(plots: list[tuple[str, Any]]) -> str:
+    """Named plots as inline SVG in the report's colours (light or dark, as the reader's
+    system), or each one's sentence when it has nothing to draw."""
+    return '<div class="plots">' + "".join(
+        f'<figure aria-label="{name}">{p.html(fg="var(--fg)", bg="var(--bg)")}</figure>' for name, p in plots) + "</div>"
 
 
 def _plots(result: Any) -> str:
     from .plots import Plots
 
     p = Plots(result.chunks, result.runs)
-    figs = [(name, getattr(p, name)()) for name in Plots.NAMES]
-    return '<div class="plots">' + "".join(f'<figure aria-label="{name}">{svg(ax)}</figure>'
-                                            for name, ax in figs) + "</div>"
+    return figures([(name, getattr(p, name)()) for name in Plots.NAMES])
 
 
 def runs_details(runs: pd.DataFrame, limit: int = 300) -> str:

@@ -1,7 +1,8 @@
 """Static matplotlib plots of a Result (they persist in notebooks and render without a kernel).
 
 ``Result.plot.timeline()``, ``.ttft()``, ``.gaps()``, ``.throughput()``, ``.cost()``; each
-returns Axes.
+returns a :class:`~kral_nb.report.figure.Plot` — the Axes, shown as SVG in the reader's theme
+(``figure.py``).
 """
 
 from __future__ import annotations
@@ -12,47 +13,11 @@ import numpy as np
 
 from ..fmt import model_label
 from ..protocols.records import CONTENT_KINDS
-from ..results.files import atomic_write
+from .figure import FG, axes, colors, dollar_ticks, nothing_to_draw, plain_ticks, plot
 from .stats import GROUP, bootstrap_median_ci, cost_latency
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _plt() -> Any:
-    """pyplot, with the user's backend untouched (matplotlib itself falls back to a headless
-    backend where there is no display)."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        from ..errors import ConfigError
-
-        raise ConfigError("plots need matplotlib: pip install 'kral-nb[notebook]'") from None
-    return plt
-
-
-def save_png(figure: Any, path: str) -> str:
-    """A figure as a PNG file, atomically (``results/files.py``)."""
-    return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
-
-
-LEGEND_PT = 9.5  # legends readable at notebook width (the figure is 8 in wide)
-
-
-def axes(ax: Any, title: str) -> Any:
-    """The given Axes, or a new figure's, titled and gridded: every kral_nb plot's frame."""
-    if ax is None:
-        _, ax = _plt().subplots(figsize=(8, 4.5), layout="constrained")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    return ax
-
-
-def _ms_ticks(axis: Any) -> None:
-    """Plain millisecond numbers on a log axis (``1``, ``10``, ``100``; not ``10^0``)."""
-    from matplotlib.ticker import FuncFormatter
-
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _label(key: tuple[Any, ...]) -> str:
@@ -76,11 +41,10 @@ class Plots:
         return axes(ax, title)
 
     def _colors(self) -> dict[tuple[Any, ...], Any]:
-        plt = _plt()
         keys = list(dict.fromkeys(tuple(k) for k in self.runs[GROUP].itertuples(index=False)))
-        cmap = plt.get_cmap("tab10")
-        return {k: cmap(i % 10) for i, k in enumerate(keys)}
+        return dict(zip(keys, colors(len(keys)), strict=True))
 
+    @plot
     def timeline(self, ax: Any = None, *, unit: str = "chars", log: bool | None = None) -> Any:
         """Cumulative output versus time since the request, one line per run, one colour per
         model: who starts first, who streams faster. ``unit``: ``"chars"`` (characters of
@@ -115,19 +79,21 @@ class Plots:
                 seen.add(key)
         if log:
             ax.set_xscale("log")
-            _ms_ticks(ax.xaxis)
+            plain_ticks(ax.xaxis)
             ax.set_xlabel("time since request (ms, log scale)")
         else:
             ax.set_xlabel("time since request (s)")
         ax.set_ylabel(f"cumulative output ({unit})")
         if seen:
-            ax.legend(title="model", fontsize=LEGEND_PT)
+            ax.legend(title="model")
         return ax
 
+    @plot
     def ttft(self, ax: Any = None) -> Any:
         """TTFT per model: every run as a dot, the median with its bootstrap 95% CI."""
         return self._strip("ttft_s", "Time to first token per model", "TTFT (ms)", 1000.0, ax)
 
+    @plot
     def throughput(self, ax: Any = None, *, log: bool | None = None) -> Any:
         """Output tokens/s (decode rate, excluding TTFT) per model, median with 95% CI. ``log``:
         a log axis (default: when the models' medians differ more than 5-fold, where a linear
@@ -138,6 +104,7 @@ class Plots:
         medians = ok.groupby(GROUP, observed=True)["output_tokens_per_s"].median().dropna()
         if log if log is not None else (len(medians) > 1 and medians.min() > 0 and medians.max() / medians.min() > 5):
             ax.set_yscale("log")
+            plain_ticks(ax.yaxis)
             ax.set_ylabel("output tokens / s (log scale)")
         return ax
 
@@ -146,12 +113,16 @@ class Plots:
         est = self.runs[self.runs["tokens_source"].astype(str) == "estimate"]
         return {tuple(k) for k in est[GROUP].itertuples(index=False)}
 
+    @plot
     def cost(self, ax: Any = None, *, latency: str = "ttft_s") -> Any:
         """Cost against latency per model: median cost per run (every measured run, failed
         ones included: they are billed) against the median ``latency`` of its ``ok`` runs
         (``ttft_s`` or ``e2e_s``), 95% bootstrap CI whiskers on both, the Pareto front (no
         other model is both faster and cheaper) joined by a dashed line. Models without a
-        price (``unknown_model``) are named under the plot, not drawn at $0."""
+        price (``unknown_model``) are named under the plot, not drawn at $0; points at the same
+        place carry one label naming each model. With nothing to compare — every model free
+        (self-hosted, simulated) or without a price — the plot says so instead of drawing an
+        empty frame."""
         if latency not in ("ttft_s", "e2e_s"):
             from ..errors import ConfigError
 
@@ -162,6 +133,8 @@ class Plots:
         colors = self._colors()
         est = self._estimated()
         drawn = table.dropna(subset=[f"{latency}_median", "cost_usd_median"]) if len(table) else table
+        if not len(drawn) or not (drawn["cost_usd_median"] > 0).any():
+            return nothing_to_draw(ax, _no_cost(table, drawn))
         for r in drawn.to_dict("records"):
             key = (r["provider"], r["model"], r["protocol"])
             x, y = r[f"{latency}_median"] * 1000, r["cost_usd_median"]
@@ -170,17 +143,17 @@ class Plots:
             label = str(r["label"]) + (" (est.)" if key in est or "estimated_tokens" in str(r["cost_status"]) else "")
             ax.errorbar(x, y, xerr=None if np.isnan(xerr[0][0]) else xerr, yerr=None if np.isnan(yerr[0][0]) else yerr,
                         fmt="o", color=colors.get(key), capsize=3, ms=8 if r["pareto"] else 6,
-                        mec="black" if r["pareto"] else None, label=label)
+                        mec=FG if r["pareto"] else None, label=label)
+        _name_points(ax, drawn, latency)
         front = drawn[drawn["pareto"]].sort_values(f"{latency}_median") if len(drawn) else drawn
         if len(front) > 1:
             ax.plot(front[f"{latency}_median"] * 1000, front["cost_usd_median"], "--", color="gray",
                     lw=1, label="Pareto front")
         missing = sorted(set(table["label"]) - set(drawn["label"])) if len(table) else []
         ax.set_xlabel(f"median {what} (ms)" + (f"\nno price: {', '.join(missing)}" if missing else ""))
-        ax.set_ylabel("median cost per run (USD)")
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-        if len(drawn):
-            ax.legend(title="model (ringed: on the Pareto front)", fontsize=LEGEND_PT)
+        ax.set_ylabel("median cost per run")
+        dollar_ticks(ax.yaxis)
+        ax.legend(title="model (ringed: on the Pareto front)")
         return ax
 
     def _strip(self, metric: str, title: str, ylabel: str, scale: float, ax: Any,
@@ -198,18 +171,19 @@ class Plots:
                        color=colors[tuple(key)], label=label)
             med, lo, hi = bootstrap_median_ci(vals)
             if not np.isnan(lo):
-                ax.errorbar(i + 0.25, med, yerr=[[med - lo], [hi - med]], fmt="D", color="black",
+                ax.errorbar(i + 0.25, med, yerr=[[med - lo], [hi - med]], fmt="D", color=FG,
                             capsize=4, ms=5)
             else:
-                ax.plot(i + 0.25, med, "D", color="black", ms=5)
+                ax.plot(i + 0.25, med, "D", color=FG, ms=5)
             labels.append(label)
-        ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=LEGEND_PT)
+        ax.set_xticks(range(len(labels)), [lb.replace(" (", "\n(") for lb in labels])  # two lines, not slanted
         ax.set_ylabel(ylabel)
         ax.set_xlabel("model (diamond: median with 95% bootstrap CI)")
         if labels:
-            ax.legend(title="model", fontsize=LEGEND_PT)
+            ax.legend(title="model")
         return ax
 
+    @plot
     def gaps(self, ax: Any = None) -> Any:
         """ECDF of inter-chunk gaps (content chunks), log-scaled time axis, one line per model."""
         ax = self._axes(ax, "Inter-chunk gaps (ECDF)")
@@ -224,24 +198,52 @@ class Plots:
                 ax.step(gaps, np.arange(1, gaps.size + 1) / gaps.size, where="post",
                         color=colors[tuple(key)], label=_label(tuple(key)))
         ax.set_xscale("log")
-        _ms_ticks(ax.xaxis)
+        plain_ticks(ax.xaxis)
         ax.set_xlabel("gap between content chunks (ms, log scale)")
         ax.set_ylabel("fraction of gaps ≤ x")
         if ax.get_lines():
-            ax.legend(title="model", fontsize=LEGEND_PT)
+            ax.legend(title="model")
         return ax
 
     def save_all(self, directory: str) -> list[str]:
-        """Write the five plots as PNG files; returns their paths."""
+        """Write the five plots as PNG files (the light scheme); returns their paths."""
         import os
 
-        plt = _plt()
         os.makedirs(directory, exist_ok=True)
-        paths = []
-        for name in self.NAMES:
-            ax = getattr(self, name)()
-            path = os.path.join(directory, f"{name}.png")
-            save_png(ax.figure, path)
-            plt.close(ax.figure)
-            paths.append(path)
-        return paths
+        return [getattr(self, name)().save_png(os.path.join(directory, f"{name}.png")) for name in self.NAMES]
+
+
+def _no_cost(table: pd.DataFrame, drawn: pd.DataFrame) -> str:
+    """Why there is no cost to compare, in words."""
+    free = sorted(set(drawn["label"])) if len(drawn) else []
+    unpriced = sorted(set(table["label"]) - set(free)) if len(table) else []
+    parts = []
+    if free:
+        parts.append(f"{', '.join(free)} cost nothing (self-hosted or simulated)")
+    if unpriced:
+        parts.append(f"no price is known for {', '.join(unpriced)}")
+    why = "; ".join(parts) or "no run was measured"
+    return (f"No cost to compare: {why}. Price them with Result.cost(prices=...) to compare as if they "
+            "sold tokens.")
+
+
+def _name_points(ax: Any, drawn: pd.DataFrame, latency: str) -> None:
+    """One label per place: models whose points fall within 3 % of the axes' ranges of each
+    other share a label naming each (their markers overlap)."""
+    xs = (drawn[f"{latency}_median"] * 1000).to_numpy(float)
+    ys = drawn["cost_usd_median"].to_numpy(float)
+    xr = max(float(np.ptp(xs)), abs(float(xs.max())) * 0.05, 1e-12)
+    yr = max(float(np.ptp(ys)), abs(float(ys.max())) * 0.05, 1e-12)
+    places: list[tuple[float, float, list[str]]] = []
+    for x, y, label in zip(xs, ys, drawn["label"], strict=True):
+        for px, py, names in places:
+            if abs(x - px) <= 0.03 * xr and abs(y - py) <= 0.03 * yr:
+                names.append(str(label))
+                break
+        else:
+            places.append((x, y, [str(label)]))
+    middle = (float(xs.min()) + float(xs.max())) / 2
+    for x, y, names in places:
+        right = x > middle and len(places) > 1  # labels of the right half go left of their point
+        ax.annotate("\n".join(names), (x, y), xytext=(-7 if right else 7, 5), textcoords="offset points",
+                    fontsize=8, ha="right" if right else "left")

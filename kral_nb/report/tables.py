@@ -6,6 +6,8 @@ in seconds and dollars for code. Pure: frames in, frames of text out."""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -14,6 +16,27 @@ from .. import fmt
 from .verdicts import HIGHER_IS_BETTER, better_word, ci_text, unclear
 
 GROUP = ("provider", "model", "protocol")
+
+
+_TH = "white-space:nowrap"  # one-line headers, whatever the front-end's table layout
+_FIRST = "text-align:left"  # the row's name (a model, a run) reads from the left
+
+
+def html_table(frame: pd.DataFrame, *, cell: Callable[[str, Any], str] | None = None) -> str:
+    """A frame of display strings as an HTML table (class ``kral-table``) for a notebook, a
+    widget or the report: one-line headers, the first column left-aligned, every value escaped
+    (``cell(column, value)``: a column's own HTML, escaped by it)."""
+    def show(column: str, value: Any) -> str:
+        if cell is not None:
+            return cell(column, value)
+        return "" if fmt.missing(value) else html.escape(str(value))
+
+    columns = [str(c) for c in frame.columns]
+    first = [f' style="{_FIRST}"'] + [""] * (len(columns) - 1)
+    head = "".join(f'<th style="{_TH};{_FIRST if i == 0 else ""}">{html.escape(c)}</th>' for i, c in enumerate(columns))
+    rows = "".join("<tr>" + "".join(f"<td{style}>{show(c, v)}</td>" for style, c, v in zip(first, columns, row, strict=True))
+                   + "</tr>" for row in frame.itertuples(index=False))
+    return f'<table class="kral-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _label(frame: pd.DataFrame) -> list[str]:
@@ -149,7 +172,7 @@ class Summary(pd.DataFrame):
         return pd.DataFrame
 
     def _repr_html_(self) -> str:  # type: ignore[override]
-        return summary_table(pd.DataFrame(self), full=self.full).to_html(index=False, escape=True, border=0)
+        return html_table(summary_table(pd.DataFrame(self), full=self.full))
 
     def __repr__(self) -> str:
         return summary_table(pd.DataFrame(self), full=self.full).to_string(index=False)
@@ -163,7 +186,22 @@ class Pairs(pd.DataFrame):
         return pd.DataFrame
 
     def _repr_html_(self) -> str:  # type: ignore[override]
-        return pairs_table(pd.DataFrame(self)).to_html(index=False, escape=True, border=0)
+        return html_table(pairs_table(pd.DataFrame(self)))
 
     def __repr__(self) -> str:
         return pairs_table(pd.DataFrame(self)).to_string(index=False)
+
+
+class Matrix(pd.DataFrame):
+    """``Result.verdict_matrix()``: model × model, each cell how the row's model compares with
+    the column's; shown with the row models as a first column."""
+
+    @property
+    def _constructor(self) -> Any:
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str:  # type: ignore[override]
+        return html_table(pd.DataFrame(self).reset_index())
+
+    def __repr__(self) -> str:
+        return pd.DataFrame(self).reset_index().to_string(index=False)

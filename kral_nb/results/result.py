@@ -118,6 +118,14 @@ class Result:
 
         return compare_pairs(self.runs, metric, **kwargs)
 
+    def verdict_matrix(self, metric: str = "ttft_s", **kwargs: Any) -> pd.DataFrame:
+        """Model × model for ``metric``: each cell says how the row's model compares with the
+        column's (``faster by 12 ms, 95% CI [8 ms, 15 ms]``), ``≈`` where the CI includes 0,
+        ``?`` with too few runs — ``compare_pairs()`` as a table to read at a glance."""
+        from ..report.tables import Matrix, verdict_matrix
+
+        return Matrix(verdict_matrix(self.compare_pairs(metric, **kwargs)))
+
     @property
     def plot(self) -> Any:
         from ..report.plots import Plots

@@ -171,7 +171,9 @@ def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
         view.final()
     from IPython.display import display
 
-    display(result)
+    from .resultview import RunsTable
+
+    display(RunsTable(result.runs))  # the panes showed the answers: the table alone, never them again
     return result
 
 

@@ -21,23 +21,29 @@ from .markdown import Markdown, escape
 _CAPPED = frozenset({"length", "max_tokens", "MAX_TOKENS"})  # OpenAI, Anthropic, Gemini
 _ICON = {"ok": "✅", "error": "⚠️", "cut_off": "✂️", "cancelled": "⏹", "http_error": "⛔",
          "pending": "⏳", "streaming": "▶"}
+NEW_CONNECTION_NS = 5_000_000  # a connect this long is worth saying (TLS to a provider: 20-200 ms; loopback ~1)
+MODEL_LOAD_S = 0.5  # a helper wait this long was a start (a model load), not a check
 
 
 
-def stats(run: Run, now_ns: int) -> str:
-    """``ok · TTFT 212 ms · 41 tok · 96.3 tok/s · $0.0012 · 0.64 s`` from a live snapshot, by
-    the runs frame's own definitions (``runrow.live``; ``~`` marks estimated tokens and the
-    cost computed from them); ``max tokens`` when the answer stopped at the token cap, ``cold``
-    when the run opened a new connection (its TTFT includes the connect)."""
+def stat_parts(run: Run, now_ns: int) -> list[str]:
+    """``["✅ ok", "TTFT 212 ms", "41 tok", "96.3 tok/s", "$0.0012", "0.64 s"]`` from a live
+    snapshot, by the runs frame's own definitions (``runrow.live``; ``~`` marks estimated
+    tokens and the cost computed from them); ``max tokens`` when the answer stopped at the
+    token cap; ``new connection 38 ms`` when the TTFT includes opening a connection that took
+    5 ms or more (TCP and TLS to a remote provider; not loopback or a LAN), ``model load 4.2 s`` when
+    the run first waited for its helper server to start."""
     if run.status == "pending" and run.note:  # waiting for its helper server
-        return f"{_ICON['pending']} {run.note}"
+        return [f"{_ICON['pending']} {run.note}"]
     now = runrow.live(run, now_ns)
     approx = "~" if now.source == "estimate" else ""
     parts = [f"{_ICON.get(run.status, '')} {run.status}"]
     if run.finish_reason in _CAPPED:  # ok, but the answer stopped at the token cap
         parts.append("max tokens")
-    if run.connect_ns > 0:  # TTFT includes opening the connection (TCP, TLS)
-        parts.append("cold")
+    if run.helper_wait_s >= MODEL_LOAD_S:
+        parts.append(f"model load {fmt.secs(run.helper_wait_s)}")
+    if run.connect_ns >= NEW_CONNECTION_NS:
+        parts.append(f"new connection {fmt.ms(run.connect_ns / 1e9)}")
     if now.ttft_s == now.ttft_s:
         parts.append(f"TTFT {fmt.ms(now.ttft_s)}")
         parts.append(f"{approx}{now.tokens} tok")
@@ -52,7 +58,12 @@ def stats(run: Run, now_ns: int) -> str:
         parts.append(f"{max(0.0, now.elapsed_s):.2f} s")
     if run.attempts > 1:
         parts.append(f"{run.attempts} attempts")
-    return " · ".join(parts)
+    return parts
+
+
+def stats(run: Run, now_ns: int) -> str:
+    """The stats line as text: :func:`stat_parts` joined by `` · ``."""
+    return " · ".join(stat_parts(run, now_ns))
 
 
 def _tools(run: Run) -> list[str]:
@@ -64,31 +75,47 @@ def _tools(run: Run) -> list[str]:
 
 # colours from JupyterLab's theme variables (light and dark), with fallbacks for saved HTML;
 # class names for the browser test and user CSS. ``mathjax_ignore``: MathJax leaves ``$`` alone.
-_GRID = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(min(280px,100%),1fr));"
-         "gap:8px;align-items:start")
+_GRID = ("display:grid;grid-template-columns:repeat(auto-fit,minmax(min(280px,100%),1fr));"
+         "gap:8px;align-items:start;line-height:1.45")  # auto-fit: 2 or 3 panes share the row evenly
 _PANE = ("border:1px solid var(--jp-border-color1,#bdbdbd);border-radius:6px;padding:2px 10px 6px;"
          "min-width:0;word-break:normal")  # words wrap at spaces; a long one scrolls its box
-_STATS = "color:var(--jp-content-font-color1,#212121);font-size:0.9em;margin:0 0 4px"
+_STATS = ("color:var(--jp-content-font-color1,#212121);font-size:0.9em;margin:0 0 4px;"
+          "text-wrap:balance")  # wrapped lines of even length: no fragment alone on the last
 _ERROR = ("color:var(--jp-content-font-color1,#212121);border-left:3px solid var(--jp-error-color1,#d32f2f);"
           "padding-left:6px;white-space:pre-wrap;overflow-wrap:anywhere")
 _PRE = "white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;margin:0"
-STREAM_MAX_EM = 20  # a streaming answer's box height; it follows the end, then shows everything
+LINE_PX = 21  # the streaming box's line grid: every line and every gap between blocks
+STREAM_LINES = 14  # a streaming answer's box height in lines; it follows the end, then shows everything
+# The streaming box lays its text on a grid of whole lines (blocks spaced by one line, no
+# padding, one font size) and is a whole number of lines high, so, pinned to its end, its
+# first visible line is whole; a shadow at its top (the "local" cover scrolls away) says there
+# is earlier text. Only the live render has this box: the saved, final one shows everything.
+_LIVE_CSS = (
+    f".kral-live{{line-height:{LINE_PX}px;max-height:{LINE_PX * STREAM_LINES}px;overflow-y:auto;display:flex;"
+    "flex-direction:column-reverse;background:linear-gradient(var(--jp-layout-color0,#fff) 30%,transparent) "
+    "top/100% 3em no-repeat local,linear-gradient(rgba(128,128,128,.35),transparent) top/100% 0.9em no-repeat scroll}"
+    f".kral-live *{{line-height:{LINE_PX}px!important;font-size:inherit!important;margin-top:0!important;"
+    "margin-bottom:0!important;padding-top:0!important;padding-bottom:0!important;border-top-width:0!important;"
+    "border-bottom-width:0!important;vertical-align:baseline}"
+    f".kral-live>div>*+*,.kral-live li>*+*{{margin-top:{LINE_PX}px!important}}"
+    ".kral-live table{border-collapse:collapse;border-spacing:0}.kral-live hr{border:0;height:0}")
 
 
 def _body(content: str, streaming: bool) -> str:
-    """The answer's box. While streaming: at most STREAM_MAX_EM high and scrolled to the end
-    (``column-reverse`` keeps the bottom in view without script); final: everything."""
+    """The answer's box. While streaming: at most STREAM_LINES lines high and scrolled to the
+    end (``column-reverse`` keeps the bottom in view without script); final: everything."""
     if not streaming:
         return f'<div class="kral-answer" style="overflow-x:auto">{content}</div>'
-    return (f'<div class="kral-answer kral-live" style="max-height:{STREAM_MAX_EM}em;overflow-y:auto;'
-            f'display:flex;flex-direction:column-reverse"><div>{content}</div></div>')
+    return f'<div class="kral-answer kral-live"><div>{content}</div></div>'
 
 
 def _pane(run: Run, now_ns: int, md: Markdown | None) -> str:
     """One run's pane: label, stats line, reasoning (folded), the answer — Markdown rendered
     safely by ``md`` (``markdown.py``), or plain text — tool calls and the error."""
+    line = " ".join(f'<span style="white-space:nowrap">{"· " if i else ""}{escape(part)}</span>'
+                    for i, part in enumerate(stat_parts(run, now_ns)))
     head = (f'<div class="kral-pane" style="{_PANE}"><div style="margin:4px 0 0"><b>{escape(run_label(run))}</b>'
-            f'</div><div class="kral-stats" style="{_STATS}">{escape(stats(run, now_ns))}</div>')
+            f'</div><div class="kral-stats" style="{_STATS}">{line}</div>')
     parts = []
     if run.reasoning_parts:
         reasoning = (md(run.reasoning, key=run.run_id + ":reasoning") if md is not None
@@ -110,7 +137,8 @@ def html_panes(runs: Sequence[Run], now_ns: int, *, md: Markdown | None = None) 
     (no Markdown pass a blank line in model text could break out of): with ``md`` the answers'
     Markdown is rendered safely, else shown as text."""
     cells = "".join(_pane(run, now_ns, md) for run in runs)
-    return f'<div class="kral-panes mathjax_ignore" style="{_GRID}">{cells}</div>'
+    style = f"<style>{_LIVE_CSS}</style>" if any(not run.final for run in runs) else ""
+    return f'<div class="kral-panes mathjax_ignore" style="{_GRID}">{style}{cells}</div>'
 
 
 def plain(runs: Sequence[Run], now_ns: int) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import fmt
 from ..fmt import run_label
+from ..report.tables import html_table
 
 MAX_ANSWERS = 12  # answers shown above the table; more runs: the table alone
 OPEN_CHARS = 600  # an answer longer than this starts collapsed
@@ -66,24 +67,62 @@ class _Row:
         self.warmup = bool(row.get("warmup"))
 
 
-def render(runs: pd.DataFrame, head: str) -> str:
-    """The whole view; ``head`` is the title line."""
-    table = pd.DataFrame({"run": [run_label(_Row(r)) for r in runs.to_dict("records")],
-                          "status": runs["status"].astype(str),
-                          "TTFT": runs["ttft_s"].map(fmt.ms), "total": runs["e2e_s"].map(fmt.ms),
-                          "tokens": [("~" if s == "estimate" else "") + ("" if pd.isna(v) else str(v))
-                                     for s, v in zip(runs["tokens_source"].astype(str), runs["output_tokens"],
-                                                     strict=True)],
-                          "tok/s": runs["output_tokens_per_s"].map(lambda v: "" if pd.isna(v) else f"{v:.1f}"),
-                          "gap p50": runs["itl_p50_s"].map(fmt.ms),
-                          "finish": runs["finish_reason"], "error": runs["error"]})
-    shown = [c for c in table.columns if c in ("run", "status") or (table[c].fillna("").astype(str) != "").any()]
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in shown)
-    rows = "".join("<tr>" + "".join(f"<td>{_error(r[c]) if c == 'error' else _cell(r[c])}</td>" for c in shown)
-                   + "</tr>" for r in table.to_dict("records"))
-    sim = bool((runs["provider"].astype(str) == "sim").any())
-    note = (f'<p style="color:{_MUTED}"><small>~ estimated tokens · sim = kral_nb\'s simulated gateway</small></p>'
-            if sim else f'<p style="color:{_MUTED}"><small>~ estimated tokens</small></p>')
-    return (f'<div class="kral-result"><b>{html.escape(head)}</b>{_answers(runs)}'
-            f'<div style="overflow-x:auto;max-width:100%"><table><thead><tr>{header}</tr></thead>'
-            f"<tbody>{rows}</tbody></table></div>{note}</div>")
+_NATURAL_STOPS = frozenset({"stop", "end_turn", "STOP", "stop_sequence", "tool_calls", "tool_use"})
+
+
+def table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run as people read it: status, TTFT, tokens, tok/s, cost, e2e in their units
+    (``—`` where nothing applies); ``finish`` only when a run stopped for another reason than
+    a natural end, ``error`` only when a run has one, ``cost`` only when a run has a price."""
+    est = runs["tokens_source"].astype(str) == "estimate"
+    cost = runs["cost_usd"] if "cost_usd" in runs else pd.Series([float("nan")] * len(runs), index=runs.index)
+    frame = pd.DataFrame({
+        "run": [run_label(_Row(r)) for r in runs.to_dict("records")],
+        "status": runs["status"].astype(str),
+        "TTFT": runs["ttft_s"].map(fmt.ms),
+        "tokens": [fmt.DASH if fmt.missing(v) else ("~" if e else "") + f"{int(v):,}"
+                   for v, e in zip(runs["output_tokens"], est, strict=True)],
+        "tok/s": runs["output_tokens_per_s"].map(lambda v: fmt.DASH if fmt.missing(v) else f"{v:.1f}"),
+        "cost": [fmt.DASH if fmt.missing(v) else ("~" if e else "") + fmt.usd(v) for v, e in zip(cost, est, strict=True)],
+        "e2e": runs["e2e_s"].map(fmt.ms),
+        "finish": runs["finish_reason"].map(lambda v: "" if fmt.missing(v) else str(v)),
+        "error": runs["error"].map(lambda v: "" if fmt.missing(v) else str(v)),
+    })
+    drop = [c for c, keep in (("cost", (cost.fillna(0) > 0).any()),
+                              ("finish", (~frame["finish"].isin(_NATURAL_STOPS | {""})).any()),
+                              ("error", (frame["error"] != "").any())) if not keep]
+    return frame.drop(columns=drop)
+
+
+def footnotes(runs: pd.DataFrame) -> list[str]:
+    """What the table's marks mean, only for the marks it shows."""
+    notes = []
+    if (runs["tokens_source"].astype(str) == "estimate").any():
+        notes.append("~ estimated tokens (the provider sent no usage)")
+    return notes
+
+
+def render(runs: pd.DataFrame, head: str, *, answers: bool = True) -> str:
+    """The whole view; ``head`` is the title line. ``answers=False``: the table alone (after
+    ``%%kral``'s panes, which show the answers already)."""
+    rows = html_table(table(runs), cell=lambda c, v: _error(v) if c == "error" else _cell(v))
+    notes = "".join(f'<p style="color:{_MUTED};margin:2px 0"><small>{html.escape(n)}</small></p>'
+                    for n in footnotes(runs))
+    return (f'<div class="kral-result"><b>{html.escape(head)}</b>{_answers(runs) if answers else ""}'
+            f'<div style="overflow-x:auto;max-width:100%">{rows}</div>{notes}</div>')
+
+
+def text(runs: pd.DataFrame, head: str) -> str:
+    """The table for a terminal: the same columns, plain text."""
+    return "\n".join([head, table(runs).to_string(index=False), *footnotes(runs)])
+
+
+class RunsTable:
+    """The compact table a ``%%kral`` cell ends with (its panes showed the answers)."""
+
+    def __init__(self, runs: pd.DataFrame) -> None:
+        self.runs = runs
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        head = f"kral_nb result · {title(self.runs)}"
+        return {"text/html": render(self.runs, head, answers=False), "text/plain": text(self.runs, head)}
