@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .net.engine import Job
 from .options import Options, RetryPolicy, Timeouts
 from .protocols.request import ChatRequest, Message, RequestSpec
-from .providers import check_protocol, check_url, get_provider, resolve_key, split_model
+from .providers import check_protocol, check_url, exact_output, get_provider, resolve_key, split_model
 from .record.pipeline import Pipeline
 from .record.recorder import Run
 from .redact import scrub, secrets_of, split_credentials, split_query, with_query
@@ -35,6 +35,12 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
          opts: Options, *, repeat: int = 0, prompt_id: int = 0, warmup: bool = False) -> Job:
     """One job, fully validated. ``model`` may be a dict with per-model overrides
     (``{"model": "sim:fast", "protocol": "anthropic", "base_url": ...}``)."""
+    return target(model, opts).job(prompt, messages, repeat=repeat, prompt_id=prompt_id, warmup=warmup)
+
+
+def target(model: str | dict[str, Any], opts: Options) -> Target:
+    """Where one model's requests go and how, every check made: provider, protocol, URL, key,
+    the protocol's knobs. A helper server it needs (the sim, the local model) is started."""
     if isinstance(model, dict):
         over = dict(model)
         model = over.pop("model", "")
@@ -77,33 +83,57 @@ def plan(prompt: str | None, messages: list[Message] | None, model: str | dict[s
                               "give base_url=... for the endpoint that does")
         url = prov.url_for(proto) or ""
     key = resolve_key(prov, opts.api_key)
-    module = protocols.get(proto)
     protocols.check_knobs(proto, vars(opts))
-    req = ChatRequest.build(prompt, messages=messages, model=model_name, system=opts.system,
-                            tools=opts.tools, temperature=opts.temperature,
-                            max_tokens=opts.max_tokens, include_usage=opts.include_usage,
-                            extra_body=opts.extra_body)
-    auth = module.auth_headers(key)
+    auth = protocols.get(proto).auth_headers(key)
     url, basic = split_credentials(url)  # user:password@ in base_url -> a Basic header
     if basic is not None and "authorization" not in auth:
         auth["authorization"] = basic
     url, query = split_query(url)  # ?key=... stays on the end, after the protocol's path
-    spec = module.build_request(req, url, auth, vars(opts))
-    spec.url = with_query(spec.url, query)
-    secrets = secrets_of(key, opts.base_url or "")
-    run = Run(uuid.uuid4().hex[:12], prov.name, model_name, proto, repeat, prompt_id, warmup)
-    run.secrets, run.request_key = secrets, req.key()
-    run.request = sys.intern(scrub(req.describe(), secrets)) if secrets else req.describe()
-    if opts.trace:
-        run.trace = []
-    if ready is not None and starting(ready):  # the pane says so from its first render
-        run.note = ready.note or NOTES.get(ready.kind, "")
-
     # the local model is counted in process from its GGUF; a server counts only when asked
     tokenizer = ((url.rstrip("/").removesuffix("/v1"), opts.tokenizer) if opts.tokenizer
                  else (gguf, "gguf") if prov.name == "local" and not opts.base_url else None)
-    return Job(run, spec, PipelineFactory(proto, spec), Timeouts.of(opts.timeout), RetryPolicy.of(opts.retries),
-               secrets, tokenizer, ready)
+    return Target(prov.name, model_name, proto, url, query, auth, opts, secrets_of(key, opts.base_url or ""),
+                  tokenizer, ready)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model's destination, validated (:func:`target`): plain data, so it pickles to a
+    load shard or a Ray actor, which build each request of a workload from it (:meth:`job`)."""
+
+    provider: str
+    model: str  # the provider's name for it
+    protocol: str
+    url: str  # the base URL, its query apart
+    query: list[tuple[str, str]]  # the base URL's query (``?key=...``), kept on the end of every request's URL
+    auth: dict[str, str]
+    opts: Options
+    secrets: tuple[str, ...]
+    tokenizer: tuple[str, str] | None
+    ready: Ready | None
+
+    def job(self, prompt: str | None, messages: list[Message] | None, *, max_tokens: int | None = None,
+            exact: bool = False, repeat: int = 0, prompt_id: int = 0, warmup: bool = False) -> Job:
+        """One request to this model: ``prompt`` or ``messages``; ``max_tokens`` overrides the
+        option (a workload's requested output length), ``exact`` asks the provider for exactly
+        that many tokens where it can (``providers.exact_output``)."""
+        opts = self.opts
+        cap = max_tokens if max_tokens is not None else opts.max_tokens
+        extra = {**(opts.extra_body or {}), **(exact_output(self.provider, cap) if exact and cap else {})}
+        req = ChatRequest.build(prompt, messages=messages, model=self.model, system=opts.system,
+                                tools=opts.tools, temperature=opts.temperature, max_tokens=cap,
+                                include_usage=opts.include_usage, extra_body=extra)
+        spec = protocols.get(self.protocol).build_request(req, self.url, dict(self.auth), vars(opts))
+        spec.url = with_query(spec.url, self.query)
+        run = Run(uuid.uuid4().hex[:12], self.provider, self.model, self.protocol, repeat, prompt_id, warmup)
+        run.secrets, run.request_key = self.secrets, req.key()
+        run.request = sys.intern(scrub(req.describe(), self.secrets)) if self.secrets else req.describe()
+        if opts.trace:
+            run.trace = []
+        if self.ready is not None and starting(self.ready):  # the pane says so from its first render
+            run.note = self.ready.note or NOTES.get(self.ready.kind, "")
+        return Job(run, spec, PipelineFactory(self.protocol, spec), Timeouts.of(opts.timeout),
+                   RetryPolicy.of(opts.retries), self.secrets, self.tokenizer, self.ready)
 
 
 @dataclass(frozen=True)

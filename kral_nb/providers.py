@@ -20,6 +20,10 @@ class Provider:
     keyless: bool = False
     native: dict[str, str] | None = None  # protocol -> base URL of a native endpoint
     label: str = ""
+    #: body fields that make the answer exactly ``max_tokens`` long (a workload's requested
+    #: output length): ``min_tokens`` (vLLM, llama-cpp-python, the sim), ``ignore_eos`` (vLLM,
+    #: llama.cpp, the sim). Elsewhere only the cap is sent: the answer may end sooner.
+    exact_output: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never shows a key: none is stored here
         return f"Provider({self.name!r}, base_url={self.base_url!r}, protocol={self.protocol!r})"
@@ -43,15 +47,22 @@ PRESETS: dict[str, Provider] = {
                  ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
         Provider("openrouter", "https://openrouter.ai/api/v1", "openai", ("OPENROUTER_API_KEY",)),
         Provider("ollama", "http://localhost:11434/v1", "openai", keyless=True),
-        Provider("vllm", "http://localhost:8000/v1", "openai", ("VLLM_API_KEY",), keyless=True),
-        Provider("llamacpp", "http://localhost:8080/v1", "openai", keyless=True),
+        Provider("vllm", "http://localhost:8000/v1", "openai", ("VLLM_API_KEY",), keyless=True,
+                 exact_output=("min_tokens", "ignore_eos")),
+        Provider("llamacpp", "http://localhost:8080/v1", "openai", keyless=True, exact_output=("ignore_eos",)),
         Provider("sim", None, "openai", keyless=True, label="simulated",
-                 native={"anthropic": "", "gemini": ""}),
-        Provider("local", None, "openai", keyless=True, label="local llama.cpp"),
+                 native={"anthropic": "", "gemini": ""}, exact_output=("min_tokens", "ignore_eos")),
+        Provider("local", None, "openai", keyless=True, label="local llama.cpp", exact_output=("min_tokens",)),
     )
 }
 
 _session_keys: dict[str, Secret] = {}  # set by %kral key: memory only, never saved
+
+
+def exact_output(provider: str, n_tokens: int) -> dict[str, object]:
+    """The body fields that ask ``provider`` for an answer of exactly ``n_tokens`` tokens."""
+    fields = PRESETS[provider].exact_output if provider in PRESETS else ()
+    return {f: (n_tokens if f == "min_tokens" else True) for f in fields}
 
 
 def set_key(provider: str, key: str) -> None:

@@ -57,6 +57,10 @@ RULES = [
          never=frozenset({"kral_nb.net"})),
     Rule("kral_nb.loadgen", "the load generator runs anywhere (a shard, a Ray actor): no notebook views",
          never=frozenset({"kral_nb.views", "kral_nb.cli"})),
+    Rule("kral_nb.workloads", "what a load sends: plain data every shard rebuilds the same; it reads its own "
+         "files and knows nothing of how requests are built or sent",
+         never=frozenset({"kral_nb.net", "kral_nb.views", "kral_nb.report", "kral_nb.loadgen", "kral_nb.cli",
+                          "kral_nb.api", "kral_nb.sweeps", "kral_nb.plan", "kral_nb.servers"})),
 ]
 #: the rules' stated exceptions, each with its reason
 ALLOWED = {
@@ -71,7 +75,8 @@ CLOCK_READERS = {
     "net/": "arrival stamps, request start and end, deadlines, retry waits, loop lag",
     "sim/": "the simulated server's own schedule and send log",
     "servers/": "waiting for a helper server to answer; stopping one that outlived its parent",
-    "loadgen/shard.py": "a load level's schedule (due times, duration) and the shard's own loop lag and CPU",
+    "loadgen/shard.py": "a load level's duration and the shard's own loop lag and CPU",
+    "loadgen/driver.py": "a cell's due times, the closed loop's send times, a session's think time",
     "loadgen/pool.py": "the common start instant of a level's shards; waiting for shards",
     "loadgen/worker.py": "a shard process's journal of what it sent",
     "loadgen/raypool.py": "a level's common wall-clock start across hosts",

@@ -54,6 +54,23 @@ def test_the_same_sweep_locally_and_on_ray_gives_the_same_runs(cluster: Cluster)
     assert on_ray.levels["stamps"].tolist() == local.levels["stamps"].tolist()
 
 
+def test_the_same_workload_sends_the_same_requests_locally_and_on_ray(cluster: Cluster) -> None:
+    """Each shard (a process or an actor) builds its share of a workload's requests: the same
+    requests, sessions and turns either way."""
+    from kral_nb import workloads
+
+    wl = workloads.sessions(workloads.synthetic(60, 6, input_sd=10, seed=4), turns=2)
+    kw = {"concurrency": [2], "requests": 8, "shards": 2, "progress": False}
+    local = kral_nb.load(wl, ["sim:instant+n=6"], **kw)
+    on_ray = kral_nb.load(wl, ["sim:instant+n=6"], cluster="ray", **kw)
+
+    def sent(runs: pd.DataFrame) -> list[tuple]:
+        return sorted(zip(runs["session_id"], runs["turn"], runs["request_key"], runs["input_tokens_requested"],
+                          strict=True))
+
+    assert set(on_ray.runs["status"].astype(str)) == {"ok"} and sent(on_ray.runs) == sent(local.runs)
+
+
 def test_regions_place_shards_and_fill_the_region_column(cluster: Cluster) -> None:
     nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
     for region in ("a", "b"):  # the actor of a region runs on the node carrying it

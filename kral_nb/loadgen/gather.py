@@ -13,17 +13,20 @@ from ..record.recorder import Run
 from .result import LoadResult
 
 if TYPE_CHECKING:
-    from .shard import CellReport
+    from .tasks import CellReport
 
 META = ("run_id", "cell", "level", "mode", "scheduled_s", "sent_s", "queue_delay_s", "in_flight_at_send",
         "shard", "host", "region", "clock_offset_s")
+#: what a workload asked of each request (``recorder.Asked``): NA where it does not apply
+ASKED = ("session_id", "turn", "input_tokens_requested", "output_tokens_requested", "prefix_id")
 
 
 class Gather:
     """Collects reports as they arrive; :meth:`result` builds the :class:`LoadResult`."""
 
-    def __init__(self, cells: list[dict[str, Any]], slo: dict[str, float]) -> None:
-        self.cells, self.slo = cells, slo
+    def __init__(self, cells: list[dict[str, Any]], slo: dict[str, float],
+                 workload: dict[str, Any] | None = None) -> None:
+        self.cells, self.slo, self.workload = cells, slo, workload
         self.by_cell = {c["cell"]: c for c in cells}
         for c in cells:
             c.setdefault("shards", 0)
@@ -92,7 +95,7 @@ class Gather:
     def result(self) -> LoadResult:
         import pandas as pd
 
-        meta: dict[str, list[Any]] = {k: [] for k in META}
+        meta: dict[str, list[Any]] = {k: [] for k in (*META, *ASKED)}
         for run in self.runs:
             cell_id, shard, sched, in_flight = self.sent[run.run_id]
             cell = self.by_cell[cell_id]
@@ -104,11 +107,16 @@ class Gather:
                          ("queue_delay_s", sent - (sched - start) / 1e9), ("in_flight_at_send", in_flight),
                          ("shard", shard), ("host", host), ("region", region), ("clock_offset_s", offset)):
                 meta[k].append(v)
+            asked = run.asked
+            for k in ASKED:
+                meta[k].append(getattr(asked, k) if asked is not None else None)
         closed = all(c["mode"] == "closed" for c in self.cells)  # a concurrency is a whole number
         frame = pd.DataFrame(meta).astype({"run_id": "string", "cell": "int64", "level": "int64" if closed else "float64",
                                            "scheduled_s": "float64", "sent_s": "float64", "queue_delay_s": "float64",
                                            "mode": "category", "in_flight_at_send": "int64", "shard": "int64",
-                                           "host": "string", "region": "string", "clock_offset_s": "float64"})
+                                           "host": "string", "region": "string", "clock_offset_s": "float64",
+                                           "session_id": "string", "turn": "Int64", "input_tokens_requested": "Int64",
+                                           "output_tokens_requested": "Int64", "prefix_id": "string"})
         order = frame.sort_values(["cell", "scheduled_s"], kind="stable")
         rank = {rid: i for i, rid in enumerate(order["run_id"].tolist())}
         runs = sorted(self.runs, key=lambda r: rank[r.run_id])
@@ -118,4 +126,4 @@ class Gather:
             c = cell_of[run.run_id]
             run.repeat = counts.get(c, 0)
             counts[c] = run.repeat + 1
-        return LoadResult(runs, frame, self.cells, self.slo)
+        return LoadResult(runs, frame, self.cells, self.slo, workload=self.workload)

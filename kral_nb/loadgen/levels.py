@@ -69,6 +69,19 @@ def _saturated(stamps: str, lag_p99: float, delay_p99: float, gap_p50: float) ->
     return bool(lag_p99 > (max(SATURATION_FLOOR_S, SATURATION_FRACTION * gap_p50) if known else SATURATION_FLOOR_S))
 
 
+def _workload(ok: pd.DataFrame) -> dict[str, float]:
+    """What a workload's levels add: the prompt-cache hit rate (cached / input tokens of the ok
+    requests that report both) and the TTFT of first turns against later ones (the cost of a
+    growing context); NaN where they do not apply."""
+    both = ok[ok["cached_tokens"].notna() & ok["input_tokens"].notna()] if "cached_tokens" in ok else ok.iloc[:0]
+    total = float(both["input_tokens"].sum()) if len(both) else 0.0
+    turn = ok["turn"] if "turn" in ok else pd.Series(pd.NA, index=ok.index, dtype="Int64")
+    first, later = ok.loc[turn.eq(1).fillna(False), "ttft_s"], ok.loc[turn.gt(1).fillna(False), "ttft_s"]
+    return {"cache_hit_rate": float(both["cached_tokens"].sum()) / total if total > 0 else np.nan,
+            "ttft_s_p50_turn1": float(first.median()) if len(first) else np.nan,
+            "ttft_s_p50_later_turns": float(later.median()) if len(later) else np.nan}
+
+
 def window(mode_runs: pd.DataFrame, warmup_s: float) -> tuple[float, float]:
     """The level's measurement window (seconds from its start): after warmup, to the end of
     its last request."""
@@ -129,7 +142,7 @@ def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, 
             "client_cpu_max": max((c / w for c, w in zip(cell["cpu_s"], cell["wall_s"], strict=True) if w > 0),
                                   default=np.nan),
             "client_saturated": saturated,
-            **_level_cost(m, int(good.sum())),
+            **_level_cost(m, int(good.sum())), **_workload(ok),
         }
         rows.append(row)
     frame = pd.DataFrame(rows)

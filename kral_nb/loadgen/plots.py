@@ -55,8 +55,8 @@ def _label_points(ax: Any, x: Any, y: Any, mode: str, color: Any) -> None:
 
 
 class LoadPlots:
-    def __init__(self, levels: pd.DataFrame) -> None:
-        self.levels = levels
+    def __init__(self, levels: pd.DataFrame, runs: pd.DataFrame | None = None) -> None:
+        self.levels, self.runs = levels, runs
 
     def _groups(self) -> list[tuple[str, pd.DataFrame]]:
         return [(fmt.model_label(*key), g) for key, g in self.levels.groupby(KEY, observed=True, sort=False)]
@@ -118,10 +118,36 @@ class LoadPlots:
             ax.legend()
         return ax
 
+    @plot
+    def ttft_by_input(self, ax: Any = None) -> Any:
+        """TTFT against each request's input tokens (ok requests sent after warmup), one colour
+        per model: what prefill costs as prompts grow; requests that reused a cached prefix are
+        drawn as triangles."""
+        ax = axes(ax, "TTFT by input length")
+        runs = self.runs if self.runs is not None else pd.DataFrame(columns=[*KEY, "status", "warmup"])
+        ok = runs[(runs["status"].astype(str) == "ok") & ~runs["warmup"].astype(bool)]
+        groups = list(ok.groupby(KEY, observed=True, sort=False))
+        for (key, g), color in zip(groups, colors(len(groups)), strict=True):
+            hit = g["cached_tokens"].fillna(0).to_numpy(float) > 0
+            x, y = g["input_tokens"].to_numpy(float), g["ttft_s"].to_numpy(float) * 1000
+            label = fmt.model_label(*key)
+            ax.scatter(x[~hit], y[~hit], s=16, alpha=0.7, color=color, label=label)
+            if hit.any():
+                ax.scatter(x[hit], y[hit], s=22, alpha=0.8, marker="^", color=color, label=f"{label}, cached prefix")
+        ax.set_xlabel("input tokens (as the server counted them)")
+        ax.set_ylabel("TTFT (ms)")
+        if groups:
+            ax.legend()
+        return ax
+
     def figures(self) -> list[tuple[str, Any]]:
-        """Every load plot, named, in the order the report and ``save_all`` show them."""
-        return [("load_ttft", self.latency("ttft_s")), ("load_tpot", self.latency("tpot_s")),
-                ("load_goodput", self.goodput())]
+        """Every load plot, named, in the order the report and ``save_all`` show them (TTFT by
+        input length where the requests' lengths vary: a workload)."""
+        out = [("load_ttft", self.latency("ttft_s")), ("load_tpot", self.latency("tpot_s")),
+               ("load_goodput", self.goodput())]
+        if self.runs is not None and self.runs["input_tokens"].nunique() > 1:
+            out.append(("load_ttft_by_input", self.ttft_by_input()))
+        return out
 
     def save_all(self, directory: str) -> list[str]:
         """Write the load plots as PNG files (the light scheme); returns their paths."""

@@ -25,8 +25,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..clock import now_ns
 from ..errors import ConfigError
-from .shard import CellReport, CellTask
-from .worker import ENV, STOP, read_journal
+from ..servers.helpers import package_env
+from .tasks import CellReport, CellTask
+from .worker import ENV, READY, STOP, read_journal
 
 if TYPE_CHECKING:
     from .gather import Gather
@@ -35,13 +36,6 @@ if TYPE_CHECKING:
 #: how a shard process starts: a kral_nb module, never the user's program
 BOOT = "from kral_nb.loadgen.worker import main; main()"
 STDERR_TAIL = 1200  # characters of a dead shard's stderr quoted in the error
-
-
-def _package_root() -> str:
-    """The folder this kral_nb was imported from: a shard imports the very same code."""
-    import kral_nb
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(kral_nb.__file__)))
 
 
 class _Shard:
@@ -55,9 +49,7 @@ class _Shard:
         self.journal = os.path.join(folder, f"shard{index}-{generation}.sent")
         parent, child = socket.socketpair()
         self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - read when the shard dies
-        env = dict(os.environ)
-        root = _package_root()
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        env = package_env()
         fd = child.fileno()
         if getattr(sys, "frozen", False):  # the application itself, made a shard by freeze_support()
             cmd = [sys.executable]
@@ -70,6 +62,19 @@ class _Shard:
         finally:
             child.close()  # the parent keeps only its end: a dead shard then reads as EOF
         self.conn = multiprocessing.connection.Connection(parent.detach())
+        self.ready = False
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until the shard has started and says so: a level starts when its shards can send,
+        so a cold interpreter's start-up is never the first requests' queue delay. A shard
+        that dies first is found by the send that follows."""
+        if self.ready:
+            return
+        try:
+            if self.conn.poll(timeout_s):
+                self.ready = self.conn.recv() == READY
+        except (EOFError, OSError):
+            pass
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -119,6 +124,8 @@ class ShardPool:
         return shard
 
     def run(self, tasks: list[CellTask], gather: Gather, view: LoadView) -> None:
+        for t in tasks:
+            self._shard(t.shard).wait_ready()
         start_ns = now_ns() + 200_000_000  # every shard starts together, 0.2 s from now
         for t in tasks:
             t.start_ns = start_ns

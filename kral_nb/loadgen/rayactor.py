@@ -10,7 +10,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..clock import wall_ns
-from .shard import CellReport, CellTask, ShardRunner
+from .shard import ShardRunner
+from .tasks import CellReport, CellTask
 from .worker import loop_choice
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class ShardActor:
 
     def __init__(self, region: str) -> None:
         self.runner = ShardRunner()
+        self.runner.warm()
         self.region = region
         self.outbox: list[CellReport] = []
         self.stopping = False

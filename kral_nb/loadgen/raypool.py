@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import now_ns, wall_ns
 from ..errors import ConfigError, KralError
 from .rayactor import actor_info, new_actor
-from .shard import REPORT_PERIOD_S, CellReport, CellTask
+from .tasks import REPORT_PERIOD_S, CellReport, CellTask
 
 if TYPE_CHECKING:
     from ..net.engine import Job
@@ -118,7 +118,7 @@ def compare(jobs: list[Job], concurrency: int, seed: int | None, c: RayCluster) 
     an interrupt cancels every actor and raises ``KeyboardInterrupt`` after gathering the runs."""
     import pandas as pd
 
-    from .shard import fresh_job
+    from .driver import fresh_job
 
     ray = _ray()
     regions = c.regions or ("",)

@@ -20,6 +20,7 @@ class LoadResult(Protocol):
 
     cells: list[dict[str, Any]]
     slo: dict[str, float]
+    workload: dict[str, Any] | None
 
     @property
     def levels(self) -> pd.DataFrame: ...
@@ -50,6 +51,7 @@ def _asked(lr: LoadResult) -> str:
         + f", {fmt.levels(lr.mode, list(dict.fromkeys(c['level'] for c in lr.cells)))}",
         "each level": (per or "—") + (f", the first {cell['warmup_s']:g} s warmup" if cell.get("warmup_s") else ""),
         "SLO": fmt.slo(lr.slo) if lr.slo else "no SLO: goodput counts every ok request, attainment is not defined",
+        "workload": lr.workload["summary"] if lr.workload else "the prompt(s) given",
     }
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items.items())
     return f'<table class="kv">{rows}</table><p class="meta">{html.escape(WINDOW)}</p>' + report.what(lr.runs)
@@ -104,10 +106,39 @@ def _layout(lr: LoadResult) -> str:
     return report.table(out)
 
 
+def _lengths(lr: LoadResult) -> str:
+    """Input and output lengths requested against received, per model (p10 / p50 / p90, and
+    the share of answers as long as asked); the workload's own description under it."""
+    runs = lr.runs
+    rows = []
+    for (p, m, pr), g in runs.groupby(["provider", "model", "protocol"], observed=True, sort=False):
+        ok = g[g["status"].astype(str) == "ok"]
+        row: dict[str, str] = {"model": fmt.model_label(p, m, pr), "ok runs": fmt.count(len(ok))}
+        for name, asked, got in (("input", "input_tokens_requested", "input_tokens"),
+                                 ("output", "output_tokens_requested", "output_tokens")):
+            row[f"{name} asked p10 / p50 / p90"] = _quantiles(ok[asked])
+            row[f"{name} received p10 / p50 / p90"] = _quantiles(ok[got])
+        both = ok[ok["output_tokens_requested"].notna() & ok["output_tokens"].notna()]
+        row["answers as long as asked"] = fmt.share((both["output_tokens"] == both["output_tokens_requested"]).mean()
+                                                    if len(both) else float("nan"))
+        rows.append(row)
+    described = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                        for k, v in (lr.workload or {}).items() if k != "summary")
+    return report.table(pd.DataFrame(rows)) + (f'<table class="kv">{described}</table>' if described else "")
+
+
+def _quantiles(values: pd.Series) -> str:
+    v = values.dropna().astype(float)
+    if not len(v):
+        return fmt.DASH
+    return " / ".join(f"{x:,.0f}" for x in v.quantile([0.1, 0.5, 0.9]))
+
+
 def sections(lr: LoadResult) -> list[tuple[str, str]]:
     runs = lr.runs
+    workload = [("Workload: lengths asked and received", _lengths(lr))] if lr.workload else []
     out: list[tuple[str, Any]] = [
-        ("What was asked", _asked(lr)), ("Levels", _levels(lr)), ("Plots", _plots(lr)),
+        ("What was asked", _asked(lr)), ("Levels", _levels(lr)), *workload, ("Plots", _plots(lr)),
         ("Per level (ok runs; warmups excluded)", _per_level(lr)), ("Requests sent", report.requests(runs)),
         ("Where it ran, and whether the client kept up", _layout(lr)),
         (f"Runs ({len(runs):,})", report.runs_details(runs)),

@@ -40,6 +40,11 @@ def levels_table(levels: pd.DataFrame, slo: dict[str, float] | None) -> pd.DataF
     out["TPOT p50"] = lv["tpot_s_p50"].map(fmt.ms)
     out["e2e p99"] = lv["e2e_s_p99"].map(fmt.ms)
     out["queue p99"] = lv["queue_delay_s_p99"].map(fmt.ms)
+    if "cache_hit_rate" in lv and lv["cache_hit_rate"].notna().any():  # a workload's prompt caching
+        out["cache hit"] = lv["cache_hit_rate"].map(fmt.share)
+    if "ttft_s_p50_later_turns" in lv and lv["ttft_s_p50_later_turns"].notna().any():  # sessions
+        out["TTFT turn 1 / later"] = [f"{fmt.ms(a)} / {fmt.ms(b)}" for a, b in
+                                      zip(lv["ttft_s_p50_turn1"], lv["ttft_s_p50_later_turns"], strict=True)]
     out["client"] = ["saturated" if s else "ok" for s in lv["client_saturated"]]
     return out
 
@@ -51,9 +56,10 @@ class LoadResult(Result):
     window, goodput, percentiles and the ``client_saturated`` flag (docs/metrics.md, "Load")."""
 
     def __init__(self, runs: Sequence[Run], meta: pd.DataFrame, cells: list[dict[str, Any]],
-                 slo: dict[str, float]) -> None:
+                 slo: dict[str, float], *, workload: dict[str, Any] | None = None) -> None:
         super().__init__(runs, meta=meta)
         self.cells, self.slo = cells, slo
+        self.workload = workload  # what was sent (``Workload.describe()``), None for a prompt
         self._levels: pd.DataFrame | None = None
 
     @property
@@ -69,7 +75,7 @@ class LoadResult(Result):
         """``.latency(metric)`` and ``.goodput()`` by level (``LoadPlots``)."""
         from .plots import LoadPlots
 
-        return LoadPlots(self.levels)
+        return LoadPlots(self.levels, self.runs)
 
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """The per-level frame (see :attr:`levels`)."""
@@ -88,7 +94,8 @@ class LoadResult(Result):
         models = list(dict.fromkeys(fmt.model_label(c["provider"], c["model"], c["protocol"]) for c in self.cells))
         values = list(dict.fromkeys(c["level"] for c in self.cells))
         loop = "closed loop" if self.mode == "closed" else "open loop"
-        return f"{', '.join(models)} · {loop}, {fmt.levels(self.mode, values)} · {fmt.slo(self.slo)}"
+        what = f" · {self.workload['summary']}" if self.workload else ""
+        return f"{', '.join(models)} · {loop}, {fmt.levels(self.mode, values)} · {fmt.slo(self.slo)}{what}"
 
     def __repr__(self) -> str:
         lv = self.levels
@@ -101,7 +108,9 @@ class LoadResult(Result):
         if self.levels["client_saturated"].any():
             warn = ("<p><b>client saturated</b>: these levels measured the client, not the server — add shards "
                     "or machines.</p>")
-        table = self.table().to_html(index=False, escape=True, border=0)
+        from ..report.tables import html_table
+
+        table = html_table(self.table())
         return (f'<div class="kral-load-result"><b>kral_nb load · {html.escape(self.title())}</b>'
                 f'<div class="kral-load" style="overflow-x:auto;max-width:100%">{table}</div>{warn}'
                 f'<p style="font-size:0.85em;opacity:0.8">rates over each level\'s measurement window (after '

@@ -9,6 +9,7 @@ records come back as columns (``RecordColumns`` pickles as a few buffers).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -16,12 +17,13 @@ from typing import Any
 from .. import fmt
 from ..errors import Cancelled, ConfigError, KralError
 from ..options import LoadOptions, Options, with_options
-from ..plan import plan
+from ..plan import target
+from ..workloads import Workload, as_workload
 from . import arrivals, raypool
 from .gather import Gather
 from .pool import ShardPool
 from .result import LoadResult
-from .shard import MAX_IN_FLIGHT, CellTask
+from .tasks import MAX_IN_FLIGHT, CellTask
 from .view import LoadView
 from .worker import loop_choice
 
@@ -32,7 +34,8 @@ def default_shards() -> int:
 
 
 @with_options(LoadOptions, Options)
-def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) -> LoadResult:
+def load(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str, Any]],
+         **options: Any) -> LoadResult:
     """Sweep load levels for every model: ``concurrency=[1, 8, 32]`` keeps that many requests
     in flight (closed loop); ``rate=[1, 5, 20]`` sends requests per second on an ``arrival``
     schedule (``poisson``, ``constant``, ``gamma`` with ``burstiness``) whatever the responses
@@ -42,10 +45,18 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
     (default: one per core) share each level. Open loop: at most ``max_in_flight`` requests
     at once (default 4,096 per shard); a request due while the cap is reached waits, and its
     ``queue_delay_s`` shows it. ``cluster="ray"`` (or :class:`kral_nb.RayCluster`) runs the
-    shards as Ray actors (default: one per CPU of the cluster, or one per region). Returns a
-    :class:`LoadResult`."""
+    shards as Ray actors (default: one per CPU of the cluster, or one per region).
+
+    ``prompt``: one prompt, a list (sent in turn), or a workload (``kral_nb.workloads``:
+    synthetic lengths, a dataset, a trace replayed at its own times — then no levels — or
+    multi-turn sessions). Returns a :class:`LoadResult`."""
     lo = LoadOptions.take(options)
-    mode, values = lo.mode, lo.levels
+    workload = None if isinstance(prompt, str) else as_workload(prompt)
+    times = workload.schedule() if workload is not None else None  # a trace's own arrival times
+    lo.check_schedule(trace=times is not None)
+    if times is not None:
+        times = _replayed(times, lo.duration_s, lo.requests)
+    mode, values = ("open", [_rate(times)]) if times is not None else (lo.mode, lo.levels)
     duration_s, requests, warmup_s, slo = lo.duration_s, lo.requests, lo.warmup_s, dict(lo.slo or {})
     if not models:
         raise ConfigError("load() needs at least one model")
@@ -54,7 +65,13 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
     on_ray = raypool.resolve(cluster)
     loop_choice()  # a bad KRAL_NB_LOOP fails here, not in every shard
     opts = Options.from_kwargs(options)
-    templates: list[Any] = [plan(prompt, None, m, opts) for m in models]  # every check before any request
+    targets = [target(m, opts) for m in models]
+    if workload is None:
+        assert isinstance(prompt, str)
+        templates: list[Any] = [t.job(prompt, None) for t in targets]  # every check before any request
+    else:
+        first = workload.item(0)
+        templates = [t.job(None, first.chat(), max_tokens=first.max_tokens, exact=first.exact) for t in targets]
     for job in templates:
         job.run.listener = None
     cells = [{"cell": li * len(models) + mi, "model_index": mi, "mode": mode, "level": v, "warmup_s": float(warmup_s),
@@ -66,6 +83,9 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
     view = (LoadView(cells, enabled=True, sink=progress) if callable(progress)
             else LoadView(cells, enabled=progress if progress is not None else True))
     _helpers_ready(templates, view)
+    # the helpers answer now: a shard sends at once, never probing them inside a level's timing
+    templates = [dataclasses.replace(job, ready=None) for job in templates]
+    targets = [dataclasses.replace(t, ready=None) for t in targets]
     pool: ShardPool | raypool.RayPool
     if on_ray is not None:
         view.note(raypool.connect(on_ray), warn=False)  # before anything starts: one clear error if unreachable
@@ -74,14 +94,21 @@ def load(prompt: str, models: Sequence[str | dict[str, Any]], **options: Any) ->
     else:
         n_shards = shards or default_shards()
         pool = ShardPool(n_shards)
-    gather = Gather(cells, slo)
+    if workload is not None:
+        view.note(f"workload: {workload.summary()}", warn=False)
+    gather = Gather(cells, slo, {"summary": workload.summary(), **workload.describe()} if workload else None)
     interrupted = False
     failure: KralError | None = None
     try:
         pool.start()
         for cell in cells:
-            tasks = _tasks(cell, templates[cell["model_index"]], n_shards, mode, duration_s, requests, arrival,
-                           burstiness, seed, -(-max_in_flight // n_shards) if max_in_flight else MAX_IN_FLIGHT)
+            mi = cell["model_index"]
+            tasks = _tasks(cell, templates[mi], n_shards, mode, duration_s, requests, arrival,
+                           burstiness, seed, -(-max_in_flight // n_shards) if max_in_flight else MAX_IN_FLIGHT,
+                           times=times)
+            if workload is not None:
+                for t in tasks:
+                    t.workload, t.target = workload, targets[mi]
             cell["shards"] = len(tasks)
             pool.run(tasks, gather, view)
             dead = gather.all_lost([t.cell for t in tasks])
@@ -132,17 +159,37 @@ def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (i < n % parts) for i in range(parts)]
 
 
+def _replayed(times: list[float], duration_s: float | None, requests: int | None) -> list[float]:
+    """A trace's times, cut to its first ``requests`` or to those due within ``duration_s``."""
+    out = times[:requests] if requests is not None else times
+    return [t for t in out if duration_s is None or t < duration_s]
+
+
+def _rate(times: list[float]) -> float:
+    """A trace's level: its mean arrival rate (requests per second)."""
+    span = times[-1] if len(times) > 1 else 0.0
+    return round(len(times) / span, 3) if span > 0 else float(len(times))
+
+
 def _tasks(cell: dict[str, Any], job: Any, n_shards: int, mode: str, duration_s: float | None,
-           requests: int | None, arrival: str, burstiness: float, seed: int, max_in_flight: int) -> list[CellTask]:
+           requests: int | None, arrival: str, burstiness: float, seed: int, max_in_flight: int,
+           times: list[float] | None = None) -> list[CellTask]:
+    """A cell's work dealt across shards: closed loop, its concurrency and quota (and every
+    ``n``-th item of a workload to each); open loop, every ``n``-th due time of its schedule (a
+    trace's own times, or the arrival process's) with the item each one sends."""
     common = {"cell": cell["cell"], "job": job, "mode": mode, "start_ns": 0, "warmup_s": cell["warmup_s"],
               "duration_s": duration_s, "max_in_flight": max_in_flight, "drain_s": cell["drain_s"]}
     if mode == "closed":
         conc = [c for c in _split(cell["level"], n_shards) if c > 0]
         quotas = _split(requests, len(conc)) if requests is not None else [None] * len(conc)
-        return [CellTask(shard=i, concurrency=c, requests=q, **common)
+        return [CellTask(shard=i, concurrency=c, requests=q, first_index=i, stride=len(conc), **common)
                 for i, (c, q) in enumerate(zip(conc, quotas, strict=True)) if q != 0]
-    offsets = arrivals.schedule(cell["level"], arrival=arrival, burstiness=burstiness, duration_s=duration_s,
-                                requests=requests, seed=seed + cell["cell"])
+    if times is not None:
+        common["duration_s"] = None  # the trace was cut already: every request in it goes
+        offsets = times
+    else:
+        offsets = arrivals.schedule(cell["level"], arrival=arrival, burstiness=burstiness, duration_s=duration_s,
+                                    requests=requests, seed=seed + cell["cell"]).tolist()
     cell["planned"] = len(offsets)
-    return [CellTask(shard=i, offsets_s=offsets[i::n_shards].tolist(), **common)
-            for i in range(min(n_shards, len(offsets)))]
+    return [CellTask(shard=i, offsets_s=list(offsets[i::n_shards]), indices=list(range(i, len(offsets), n_shards)),
+                     **common) for i in range(min(n_shards, len(offsets)))]

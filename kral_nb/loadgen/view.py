@@ -18,7 +18,8 @@ from ..clock import now_ns
 
 RENDER_PERIOD_S = 0.25
 #: the columns a row shows (the others are numbers for a sink's progress bars)
-SHOWN = ("model", "level", "progress", "in flight", "errors", "done/s", "TTFT p50", "TTFT p99", "state")
+SHOWN = ("model", "level", "progress", "in flight", "errors", "done/s", "TTFT p50", "TTFT p99",
+         "TTFT turn 1 / later", "cache hit", "state")
 #: a rate is shown once the level has run this long and completed this many requests
 RATE_AFTER_S, RATE_AFTER_DONE = 1.0, 3
 
@@ -52,13 +53,23 @@ class LoadView:
     def start(self, cell: int, start_ns: int) -> None:
         """Cell ``cell`` starts at ``start_ns``."""
         self.cells_by_id[cell]["start_ns"] = start_ns
-        self.stats.setdefault(cell, {"shards": {}, "ttft_s": [], "end_ns": None})
+        self._stats(cell)
+
+    def _stats(self, cell: int) -> dict[str, Any]:
+        return self.stats.setdefault(cell, {"shards": {}, "ttft_s": [], "ttft_turn1_s": [], "ttft_later_turns_s": [],
+                                            "end_ns": None,
+                                            "input_tokens": 0, "cached_tokens": 0, "cache_reported": False})
 
     def update(self, msg: dict[str, Any]) -> None:
-        """A shard's progress (its latest counts, the TTFTs since its last message)."""
-        st = self.stats.setdefault(msg["cell"], {"shards": {}, "ttft_s": [], "end_ns": None})
+        """A shard's progress (its latest counts; the TTFTs and tokens since its last message)."""
+        st = self._stats(msg["cell"])
         st["shards"][msg["shard"]] = msg
         st["ttft_s"] += msg["ttft_s"]
+        st["ttft_turn1_s"] += msg.get("ttft_turn1_s", [])
+        st["ttft_later_turns_s"] += msg.get("ttft_later_turns_s", [])
+        st["input_tokens"] += msg.get("input_tokens", 0)
+        st["cached_tokens"] += msg.get("cached_tokens", 0)
+        st["cache_reported"] |= bool(msg.get("cache_reported"))
         if msg["final"] and all(s["final"] for s in st["shards"].values()):
             st["end_ns"] = now_ns()  # the cell is over: its figures stop changing
             self.render()
@@ -100,7 +111,7 @@ class LoadView:
                 progress = f"{done:,} done, {fmt.secs(max(0.0, left - elapsed))} left"
             else:
                 progress = f"{done:,} done"
-            t = np.array(st["ttft_s"])
+            t, first, later = np.array(st["ttft_s"]), st["ttft_turn1_s"], st["ttft_later_turns_s"]
             show_rate = elapsed >= RATE_AFTER_S and done >= RATE_AFTER_DONE
             out.append({"done_n": done, "planned_n": planned or 0, "elapsed_s": elapsed, "duration_s": left or 0.0,
                         "model": fmt.model_label(cell["provider"], cell["model"], cell["protocol"]),
@@ -110,6 +121,9 @@ class LoadView:
                         "done/s": fmt.rate(done / elapsed) if show_rate else fmt.DASH,
                         "TTFT p50": fmt.ms(np.percentile(t, 50)) if len(t) else fmt.DASH,
                         "TTFT p99": fmt.ms(np.percentile(t, 99)) if len(t) else fmt.DASH,
+                        "TTFT turn 1 / later": f"{_p50(first)} / {_p50(later)}" if first or later else "",
+                        "cache hit": (fmt.share(st["cached_tokens"] / st["input_tokens"])
+                                      if st["cache_reported"] and st["input_tokens"] else ""),
                         "state": "done" if st["end_ns"] else ("waiting" if now < start else "running"),
                         "cell": str(cid)})
         return out
@@ -126,7 +140,8 @@ class LoadView:
             import pandas as pd
             from IPython.display import HTML  # type: ignore[attr-defined]
 
-            shown = [{k: v for k, v in r.items() if k in SHOWN} for r in rows]
+            used = [k for k in SHOWN if any(r[k] for r in rows)]  # a column nobody fills is not shown
+            shown = [{k: r[k] for k in used} for r in rows]
             table = pd.DataFrame(shown).to_html(index=False, escape=True, border=0) if rows else ""
             notes = "".join(f"<p>{html_escape(n)}</p>" for n in self.notes)
             html = ("<b>kral_nb load</b> (live; the levels table follows when the sweep ends)"
@@ -136,7 +151,8 @@ class LoadView:
         r = rows[-1]
         cid = int(r["cell"])
         line = (f"kral_nb load: {r['model']} @ {r['level']}: {r['progress']}, {r['in flight']} in flight, "
-                f"{r['errors']} errors, TTFT p50 {r['TTFT p50']}")
+                f"{r['errors']} errors, TTFT p50 {r['TTFT p50']}"
+                + (f", cache hit {r['cache hit']}" if r["cache hit"] else ""))
         if not sys.stderr.isatty():  # a log, not a terminal: one line per level, when it ends
             if r["state"] == "done" and self._line_cell != cid:
                 sys.stderr.write(line + "\n")
@@ -158,3 +174,7 @@ class LoadView:
             self.render()
             if self._handle is None and self.sink is None:
                 self._end_line()
+
+
+def _p50(values: list[float]) -> str:
+    return fmt.ms(float(np.percentile(values, 50))) if values else fmt.DASH

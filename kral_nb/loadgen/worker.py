@@ -29,6 +29,8 @@ from ..net.kernelstamp import kernel_gives_stamps
 
 #: the message the parent sends while a cell runs to stop it (the only one it sends then)
 STOP = "stop"
+#: the shard's first message: started, warmed, waiting for its first task
+READY = "ready"
 #: one journal record: run id (12 ASCII), cell, when it was due (ns), requests in flight, when written (ns)
 RECORD = struct.Struct("<12siqiq")
 ENV = "KRAL_NB_SHARD"
@@ -108,8 +110,10 @@ def serve(fd: int, journal_path: str) -> None:
     conn = multiprocessing.connection.Connection(fd)
     journal = Journal(journal_path)
     runner = ShardRunner(journal=journal)
+    runner.warm()
     loop = new_loop()
     try:
+        conn.send(READY)  # the parent times its first level from here, not from the spawn
         while True:
             task = conn.recv()
             if task is None:

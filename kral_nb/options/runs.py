@@ -92,17 +92,26 @@ class LoadOptions(OptionSet):
 
     def check(self) -> None:
         super().check()
+        if self.duration_s is not None and self.warmup_s >= self.duration_s:
+            raise ConfigError(f"warmup_s must be below duration_s, got warmup_s={self.warmup_s!r}")
+
+    def check_schedule(self, *, trace: bool = False) -> None:
+        """The levels make sense for what is sent: levels and a length for prompts, none for a
+        trace (it brings its own arrival times)."""
+        if trace:
+            if self.concurrency is not None or self.rate is not None:
+                raise ConfigError("a trace brings its own arrival times: give no concurrency or rate (replay it "
+                                  "faster with workloads.trace(..., speedup=2); requests=/duration_s= replay its start)")
+            return
         if (self.concurrency is None) == (self.rate is None):
             raise ConfigError("give concurrency=[...] (closed loop: requests kept in flight) or "
                               "rate=[...] (open loop: requests per second), not both and not neither")
         if self.duration_s is None and self.requests is None:
             raise ConfigError("give duration_s=... (seconds per level) or requests=... (per level)")
-        if self.duration_s is not None and self.warmup_s >= self.duration_s:
-            raise ConfigError(f"warmup_s must be below duration_s, got warmup_s={self.warmup_s!r}")
 
     @property
     def mode(self) -> str:
-        """``closed`` (concurrency levels) or ``open`` (rate levels)."""
+        """``closed`` (concurrency levels) or ``open`` (rate levels, or a trace's times)."""
         return "closed" if self.concurrency is not None else "open"
 
     @property
@@ -110,7 +119,8 @@ class LoadOptions(OptionSet):
         """The levels as given, in order: integers (closed loop) or requests/s (open loop)."""
         if self.concurrency is not None:
             return list(self.concurrency) if isinstance(self.concurrency, (list, tuple)) else [self.concurrency]
-        assert self.rate is not None
+        if self.rate is None:
+            return []
         rates = list(self.rate) if isinstance(self.rate, (list, tuple)) else [self.rate]
         return [float(r) for r in rates]
 

@@ -39,6 +39,19 @@ ErrorKind = Literal["connect", "timeout", "http", "protocol", "stream", "cut_off
 _STATUS_OF_KIND: dict[str, Status] = {"http": "http_error", "cut_off": "cut_off", "cancelled": "cancelled"}
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What a workload asked of one request in a load sweep (runs frame columns of the same
+    names): its conversation and turn (1 for the first), the input and output lengths requested
+    (kral_nb's token rule), the shared prefix it starts with."""
+
+    session_id: str | None = None
+    turn: int | None = None
+    input_tokens_requested: int | None = None
+    output_tokens_requested: int | None = None
+    prefix_id: str | None = None
+
+
 @dataclass
 class Run:
     """One request's live state. The engine thread writes it; displays read snapshots."""
@@ -53,6 +66,7 @@ class Run:
     status: Status = "pending"  # changed only through the methods below
     note: str = ""  # what a pending run waits for ("loading model…"), shown in its pane
     helper_wait_s: float = 0.0  # how long it waited for its helper server to start, before sending
+    asked: Asked | None = None  # a load workload's request: what it asked for
     error: str | None = None
     error_kind: ErrorKind | None = None
     started_at: datetime | None = None

@@ -19,12 +19,22 @@ import threading
 from typing import Any
 
 
+def package_env() -> dict[str, str]:
+    """This process's environment with the folder this kral_nb was imported from first on
+    ``PYTHONPATH``: a child process (a helper, a load shard) imports the very same code, not
+    another copy installed elsewhere."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def spawn(module: str, args: list[str], **popen: Any) -> subprocess.Popen[Any]:
     """Start ``python -m MODULE ARGS`` as a helper of this process."""
     python = popen.pop("python", sys.executable)
     proc: subprocess.Popen[Any] = subprocess.Popen(
         [python, os.path.abspath(__file__), module, *args], stdin=subprocess.PIPE,  # stdlib only: any Python
-        start_new_session=True, **popen)
+        start_new_session=True, env=package_env() if python == sys.executable else None, **popen)
     atexit.register(stop, proc, os.getpid())
     return proc
 

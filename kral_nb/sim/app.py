@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .script import FAULTS_HELP, PROFILES, Ev, SimSpec, make_script, parse_model, prompt_tokens
+from .script import FAULTS_HELP, PROFILES, Ev, PrefixCache, SimSpec, make_script, parse_model, prompt_tokens
 from .wire import AnthropicWire, GeminiWire, OpenAIWire
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
@@ -63,6 +63,7 @@ class SimState:
         self.failures: Counter[str] = Counter()
         self.traces: dict[str, dict[str, Any]] = {}  # run_id -> recorded trace (replay)
         self.slots: dict[str, asyncio.Semaphore] = {}  # model -> its decode slots (+slots=N)
+        self.caches: dict[str, PrefixCache] = {}  # model -> its prefix cache (+cache)
 
 
 def _text_of(content: Any) -> str:
@@ -179,19 +180,23 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
         return StreamingResponse(_replay(entry, reads), media_type=ctype,
                                  headers={"x-sim-request-id": rid, "x-sim-replay": trace["run_id"]})
     n_in = prompt_tokens(prompt)
+    cached = state.caches.setdefault(model, PrefixCache()).lookup_and_add(prompt) if spec.has("cache") else 0
     wire: Any
     if protocol == "anthropic":
-        wire = AnthropicWire(model, rid, n_in)
+        wire = AnthropicWire(model, rid, n_in, cached)
     elif protocol == "gemini":
-        wire = GeminiWire(model, rid, n_in, sse_mode)
+        wire = GeminiWire(model, rid, n_in, sse_mode, cached)
     else:
         opts = body.get("stream_options") or {}
         wire = OpenAIWire(model, rid, bool(opts.get("include_usage")), n_in,
                           continuous=bool(opts.get("continuous_usage_stats")))
     cap = body.get("max_tokens") or body.get("max_completion_tokens") or \
         (body.get("generationConfig") or {}).get("maxOutputTokens")
-    script = make_script(spec, prompt, tools, interleave=protocol == "openai",
-                         max_tokens=cap if type(cap) is int and cap > 0 else None)
+    cap = cap if type(cap) is int and cap > 0 else None
+    least = body.get("min_tokens")  # vLLM's and llama-cpp-python's field; ignore_eos: up to the cap
+    least = least if type(least) is int and least > 0 else cap if body.get("ignore_eos") is True and cap else 0
+    script = make_script(spec, prompt, tools, interleave=protocol == "openai", max_tokens=cap,
+                         min_tokens=least, cached_tokens=cached)
     entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [], "n_bytes": []}
     state.log.append(entry)
     request.scope[LOG_KEY] = entry

@@ -63,7 +63,14 @@ FAULTS_HELP = {
     "buffered": "hold every chunk and send them all at the end (a buffering proxy)",
     "stamp": "each text chunk is its own send time (perf_counter_ns), for arrival - send without matching",
     "slots": "serve at most N streams of this model at once; others queue (TTFT grows with load)",
+    "cache": "keep a prefix cache for this model (blocks of 16 prompt tokens): a prompt's longest prefix seen "
+             "before is reported as cached tokens",
+    "prefill_ms_per_token": "TTFT grows by this many ms per uncached prompt token (prefill)",
 }
+
+#: the sim's prefix cache counts in blocks of this many prompt tokens (a divisor of the 512-token
+#: blocks of mooncake traces, so equal trace blocks are whole cache blocks)
+CACHE_BLOCK_TOKENS = 16
 
 UNICODE_WORDS = ("héllo", "wörld", "日本語", "テキスト", "🎉", "naïve", "façade", "Ω≈ç√")
 
@@ -117,24 +124,62 @@ class Ev:
 
 
 def prompt_tokens(body_text: str) -> int:
+    """The sim's token rule, shared with ``kral_nb.workloads``: one whitespace-separated word is
+    one token."""
     return max(1, len(body_text.split()))
 
 
+class PrefixCache:
+    """One model's prefix cache (``+cache``): the hashes of every whole-block prefix of the
+    prompts it has seen; a prompt's cached tokens are its longest such prefix seen before, as a
+    paged KV cache with prefix sharing (vLLM, SGLang) reuses blocks."""
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.seen: set[bytes] = set()
+        self.limit = limit  # block hashes kept; beyond it the cache starts again (evicted)
+
+    def lookup_and_add(self, prompt: str) -> int:
+        words = prompt.split()
+        block = CACHE_BLOCK_TOKENS
+        h = hashlib.blake2b(digest_size=16)
+        cached, hit, new = 0, True, []
+        for i in range(0, len(words) - len(words) % block, block):
+            h.update(" ".join(words[i:i + block]).encode() + b"\x00")
+            prefix = h.copy().digest()  # this prefix, every block up to here
+            if hit and prefix in self.seen:
+                cached += block
+            else:
+                hit = False
+                new.append(prefix)
+        if len(self.seen) + len(new) > self.limit:
+            self.seen.clear()
+        self.seen.update(new)
+        return cached
+
+
 def make_script(spec: SimSpec, prompt: str, tools: list[dict[str, Any]] | None,
-                interleave: bool = True, max_tokens: int | None = None) -> list[Ev]:
+                interleave: bool = True, max_tokens: int | None = None, *, min_tokens: int = 0,
+                cached_tokens: int = 0) -> list[Ev]:
     """The full timed plan of a response (before wire rendering). ``max_tokens`` caps the
-    answer as a model server does: cut there, finish reason ``length``."""
+    answer as a model server does: cut there, finish reason ``length``; ``min_tokens`` makes it
+    at least that long (vLLM's ``min_tokens``, or ``ignore_eos`` up to the cap). With
+    ``+prefill_ms_per_token`` the first token waits for the prompt's uncached tokens;
+    ``cached_tokens`` is reported in the usage."""
     p = spec.profile
+    if min_tokens > p.n_tokens:
+        p = replace(p, n_tokens=min_tokens)
     seed = spec.options.get("seed", "")
     rng = random.Random(hashlib.sha256(f"{spec.name}|{seed}|{prompt}".encode()).digest())
     if spec.has("unicode"):
         out_words = [(" " if i else "") + rng.choice(UNICODE_WORDS) for i in range(p.n_tokens)]
     else:
         out_words = prose.tokens(rng, p.n_tokens)
-    capped = max_tokens is not None and not tools and p.n_tokens + p.reasoning_tokens > max_tokens
+    capped = max_tokens is not None and not tools and (p.n_tokens + p.reasoning_tokens > max_tokens
+                                                       or min_tokens >= max_tokens)  # ignore_eos: ends at the cap
     if capped:
         out_words = out_words[:max(0, max_tokens - p.reasoning_tokens)]  # type: ignore[operator]
-    t = p.ttft_s
+    uncached = max(0, prompt_tokens(prompt) - cached_tokens)
+    t = p.ttft_s + spec.num("prefill_ms_per_token", 0.0) / 1000 * uncached
     evs: list[Ev] = [Ev(0.0, "start")]
 
     def gap(n_tokens: int) -> float:
@@ -172,7 +217,7 @@ def make_script(spec: SimSpec, prompt: str, tools: list[dict[str, Any]] | None,
     reason = "tool_calls" if tools and n_tool else "length" if capped else "stop"
     evs.append(Ev(t, "finish", reason))
     evs.append(Ev(t, "usage", {"input": prompt_tokens(prompt), "output": n_out,
-                               "reasoning": p.reasoning_tokens, "cached": 0}))
+                               "reasoning": p.reasoning_tokens, "cached": cached_tokens}))
     evs.append(Ev(t, "done"))
     if spec.has("buffered"):
         evs = [replace(e, at_s=t) for e in evs]

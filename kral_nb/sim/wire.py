@@ -78,8 +78,8 @@ _STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
 class AnthropicWire:
     content_type = "text/event-stream"
 
-    def __init__(self, model: str, rid: str, input_tokens: int) -> None:
-        self.model, self.rid, self.input_tokens = model, rid, input_tokens
+    def __init__(self, model: str, rid: str, input_tokens: int, cached_tokens: int = 0) -> None:
+        self.model, self.rid, self.input_tokens, self.cached = model, rid, input_tokens, cached_tokens
         self.block = -1
         self.block_kind = ""
         self.reason = "end_turn"
@@ -110,8 +110,9 @@ class AnthropicWire:
             return sse({"type": "message_start", "message": {
                 "id": self.rid, "type": "message", "role": "assistant", "model": self.model,
                 "content": [], "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": self.input_tokens, "output_tokens": 1,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}},
+                # Anthropic's input_tokens leaves the cache reads out
+                "usage": {"input_tokens": self.input_tokens - self.cached, "output_tokens": 1,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": self.cached}}},
                 "message_start")
         if k == "text":
             head = b"" if self.block_kind == "text" else self._open("text", {"type": "text", "text": ""})
@@ -147,8 +148,9 @@ _FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS"}
 class GeminiWire:
     """``alt=sse``: one ``data:`` event per chunk; otherwise one JSON array, element by element."""
 
-    def __init__(self, model: str, rid: str, input_tokens: int, sse_mode: bool) -> None:
+    def __init__(self, model: str, rid: str, input_tokens: int, sse_mode: bool, cached_tokens: int = 0) -> None:
         self.model, self.rid, self.input_tokens, self.sse_mode = model, rid, input_tokens, sse_mode
+        self.cached = cached_tokens
         self.content_type = "text/event-stream" if sse_mode else "application/json"
         self.out_tokens = 0
         self.thoughts = 0
@@ -166,7 +168,7 @@ class GeminiWire:
     def _usage(self) -> dict[str, int]:
         total = self.input_tokens + self.out_tokens + self.thoughts
         return {"promptTokenCount": self.input_tokens, "candidatesTokenCount": self.out_tokens,
-                "thoughtsTokenCount": self.thoughts, "cachedContentTokenCount": 0,
+                "thoughtsTokenCount": self.thoughts, "cachedContentTokenCount": self.cached,
                 "totalTokenCount": total}
 
     def _parts(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
