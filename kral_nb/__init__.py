@@ -40,6 +40,7 @@ _LAZY = {
     "history": "results.history", "Store": "results.store", "store": "results.store",
     "load": "loadgen.run", "LoadResult": "loadgen.result", "RayCluster": "loadgen.raypool",
     "freeze_support": "loadgen.worker",
+    "capacity": "loadgen.capacity", "CapacityResult": "loadgen.capresult",
     "compare_runs": "report.regress",
     "ChatWidget": "views.widgets",
 }
@@ -48,6 +49,7 @@ _SUBPACKAGES = ("sim",)
 __all__ = [
     "PRESETS",
     "Cancelled",
+    "CapacityResult",
     "ChatWidget",
     "ConfigError",
     "ConnectError",
@@ -68,6 +70,7 @@ __all__ = [
     "Timeouts",
     "__version__",
     "astream",
+    "capacity",
     "compare",
     "compare_runs",
     "freeze_support",
@@ -87,6 +90,8 @@ __all__ = [
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from . import sim
     from .api import Stream, astream, run, stream
+    from .loadgen.capacity import capacity
+    from .loadgen.capresult import CapacityResult
     from .loadgen.raypool import RayCluster
     from .loadgen.result import LoadResult
     from .loadgen.run import load

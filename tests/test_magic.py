@@ -279,3 +279,19 @@ def test_the_load_form_runs_a_sweep_and_binds_a_load_result(ip: InteractiveShell
     with capture_output() as cap:
         ip.run_cell_magic("kral", "-m sim:fast --rate 5 --requests 2 --slo ttfb=1", "hi")
     assert "slo must be positive limits in seconds for ttft_s, tpot_s, e2e_s" in cap.stderr
+
+
+def test_the_capacity_form_searches_and_binds_a_capacity_result(ip: InteractiveShell) -> None:
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:steady+n=5+slots=2 --capacity --slo ttft_s=0.2 --search concurrency "
+                                  "--probe-requests 10 --max-duration 20 --shards 1 --out found", "hi")
+    found = ip.user_ns["_kral"]
+    assert isinstance(found, kral_nb.CapacityResult) and found is ip.user_ns["found"], cap.stderr
+    assert found.mode == "concurrency" and found.slo == {"ttft_s": 0.2} and len(found.probes) >= 3
+    assert found.concurrency == 2, found.table()  # 2 slots of 0.14 s: a third in flight waits, TTFT 0.24 s
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast --capacity", "hi")
+    assert "capacity() needs an SLO to hold" in cap.stderr and "Traceback" not in cap.stderr
+    with capture_output() as cap:
+        ip.run_cell_magic("kral", "-m sim:fast -m sim:slow --capacity --slo ttft_s=1", "hi")
+    assert "--capacity searches one model" in cap.stderr

@@ -64,4 +64,5 @@ def test_the_report_command(report: tuple[kral_nb.Result, str], tmp_path: Path,
 def test_a_load_result_adds_its_levels(tmp_path: Path) -> None:
     lr = kral_nb.load("hi", ["sim:fast+n=4"], concurrency=[1, 2], requests=4, shards=1, progress=False)
     page = Path(lr.to_html(str(tmp_path / "load.html"))).read_text()
-    assert "<h2>Levels</h2>" in page and "goodput" in page and page.count("<svg") == 3  # ttft, tpot, goodput
+    assert "<h2>Levels</h2>" in page and "goodput" in page and page.count("<svg") == 4  # ttft, tpot, goodput, timeline
+    assert 'aria-label="load_timeline"' in page and "Over time" in page

@@ -42,7 +42,8 @@ def test_public_api_is_pinned() -> None:
         "MissingKeyError", "ProtocolError", "Record", "Result", "RetryPolicy", "Stream",
         "StreamError", "Timeouts", "__version__", "astream", "compare", "compare_runs", "history", "read_parquet",
         "read_csv", "run", "set_key", "start", "stream", "load_ipython_extension", "ChatWidget",
-        "load", "LoadResult", "RayCluster", "store", "Store", "Sweep", "sim", "freeze_support",
+        "load", "LoadResult", "RayCluster", "store", "Store", "Sweep", "sim", "freeze_support", "capacity",
+        "CapacityResult",
     ])
     for name in kral_nb.__all__:
         assert hasattr(kral_nb, name), name

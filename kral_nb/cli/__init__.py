@@ -18,7 +18,7 @@ EXIT_CODES = """exit codes:
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import runs
+    from . import capacity, runs
 
     ap = argparse.ArgumentParser(prog="kral-nb", description="Watch and measure LLM streams.",
                                  epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "frames, plots and a report",
                         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     runs.add_common(lo, load=True)
+    capacity.add(sub, EXIT_CODES)
     d = sub.add_parser("demo", help="execute the side-by-side notebook headlessly; write notebook, HTML, plots, "
                                     "frames and a report")
     d.add_argument("--out", default="results", help="output folder (default: results)")
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "capacity":
+        from . import capacity
+
+        return int(capacity.run(args))
     if args.command in ("compare", "load"):
         from . import runs
 

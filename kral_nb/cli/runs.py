@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from ..errors import Cancelled, ConfigError, KralError
-from ..options import LoadOptions, Options, SweepOptions
+from ..options import LoadOptions, Options, OptionSet, SweepOptions
 from ..results.files import atomic_write, remove_stale, writable
 from . import args as cli_args
 from . import term
@@ -81,8 +82,9 @@ def _known() -> list[str]:
     """Every file a ``compare`` or ``load`` writes besides the frames."""
     from ..report.plots import Plots
 
-    plots = [f"{n}.png" for n in Plots.NAMES] + [f"load_{n}.png" for n in ("ttft", "tpot", "goodput")]
-    return [*plots, "summary.csv", "pairs.csv", "levels.csv", "report.html"]
+    plots = [f"{n}.png" for n in Plots.NAMES] + [f"load_{n}.png" for n in ("ttft", "tpot", "goodput", "ttft_by_input",
+                                                                         "timeline", "server")]
+    return [*plots, "summary.csv", "pairs.csv", "levels.csv", "report.html", "capacity.json", "capacity.png"]
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -135,6 +137,28 @@ def compare(args: argparse.Namespace) -> int:
     return 0 if (runs["status"].astype(str) == "ok").all() else 1
 
 
+def with_bars(args: argparse.Namespace, options_set: type[OptionSet], call: Callable[[dict[str, Any]], Any], *,
+              interrupted: str) -> tuple[Any, int]:
+    """Run ``call(options)`` (a load or a capacity search) with a live bar per level: the
+    output folder checked first, an interrupt keeping what arrived (code 130), a failure that
+    carries a partial result keeping it (code 2). (None, 2): nothing to write."""
+    bars = term.LevelBars()
+    try:
+        writable(args.out)
+        options = {**cli_args.values(args, options_set), **cli_args.values(args, Options)}
+        with bars.shown(enabled=not args.json):
+            try:
+                return call({**options, "progress": bars if not args.json else False}), 0
+            except Cancelled as exc:
+                term.say(interrupted)
+                return exc.result, 130
+    except KralError as exc:
+        term.say(f"[red]{exc}[/red]")
+        if isinstance(exc, ConfigError) or exc.result is None:
+            return None, 2
+        return exc.result, 2  # e.g. a level's shards all died: write the levels before it
+
+
 def load(args: argparse.Namespace) -> int:
     """Exit 0: the sweep ran (failed requests are data in its frames); 2: bad options, an
     output folder that cannot be written, or a level whose every shard died; 130: interrupted."""
@@ -142,22 +166,10 @@ def load(args: argparse.Namespace) -> int:
 
     prompt = " ".join(args.prompt) or DEFAULT_PROMPT
     models = args.models or ["sim:fast"]
-    bars = term.LevelBars()
-    code = 0
-    try:
-        writable(args.out)
-        options = {**cli_args.values(args, LoadOptions), **cli_args.values(args, Options)}
-        with bars.shown(enabled=not args.json):
-            try:
-                result = kral_nb.load(prompt, models, **{**options, "progress": bars if not args.json else False})
-            except Cancelled as exc:
-                result, code = exc.result, 130
-                term.say("interrupted: writing what arrived")
-    except KralError as exc:
-        term.say(f"[red]{exc}[/red]")
-        if isinstance(exc, ConfigError) or exc.result is None:
-            return 2
-        result, code = exc.result, 2  # a level's shards all died: write the levels before it
+    result, code = with_bars(args, LoadOptions, lambda options: kral_nb.load(prompt, models, **options),
+                             interrupted="interrupted: writing what arrived")
+    if result is None:
+        return code
     written = _write(result, args)
     written.append(atomic_write(os.path.join(args.out, "levels.csv"), lambda p: result.levels.to_csv(p, index=False)))
     remove_stale(args.out, _known(), written)

@@ -142,6 +142,7 @@ def level_frame(runs: pd.DataFrame, chunks: pd.DataFrame, cells: list[dict[str, 
             "client_cpu_max": max((c / w for c, w in zip(cell["cpu_s"], cell["wall_s"], strict=True) if w > 0),
                                   default=np.nan),
             "client_saturated": saturated,
+            "stopped_early": cell.get("stopped_early", ""),  # why a guard (capacity search) stopped the level
             **_level_cost(m, int(good.sum())), **_workload(ok),
         }
         rows.append(row)

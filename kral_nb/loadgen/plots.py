@@ -54,9 +54,28 @@ def _label_points(ax: Any, x: Any, y: Any, mode: str, color: Any) -> None:
                         color=color)
 
 
+def _window(levels: pd.DataFrame) -> float:
+    """A timeslice width that gives each level ~10 windows (0.5 s at least)."""
+    span = float(levels["window_s"].max()) if len(levels) and levels["window_s"].notna().any() else 10.0
+    return max(0.5, round(span / 10, 1))
+
+
 class LoadPlots:
-    def __init__(self, levels: pd.DataFrame, runs: pd.DataFrame | None = None) -> None:
-        self.levels, self.runs = levels, runs
+    def __init__(self, levels: pd.DataFrame, runs: pd.DataFrame | None = None, result: Any = None) -> None:
+        self.levels, self.runs, self.result = levels, runs, result
+
+    def server(self) -> Any:
+        """Client TTFT per request over the server's requests running / waiting and KV-cache
+        use, on the sweep's clock (``load(server_metrics=True)``; ``timeline.py``)."""
+        from .timeline import server_plot
+
+        return server_plot(self.result)
+
+    def timeline(self, window_s: float = 1.0) -> Any:
+        """The timeslices as small multiples over the sweep (``LoadResult.timeslices``)."""
+        from .timeline import timeslices_plot
+
+        return timeslices_plot(self.result, window_s)
 
     def _groups(self) -> list[tuple[str, pd.DataFrame]]:
         return [(fmt.model_label(*key), g) for key, g in self.levels.groupby(KEY, observed=True, sort=False)]
@@ -147,6 +166,10 @@ class LoadPlots:
                ("load_goodput", self.goodput())]
         if self.runs is not None and self.runs["input_tokens"].nunique() > 1:
             out.append(("load_ttft_by_input", self.ttft_by_input()))
+        if self.result is not None:
+            out.append(("load_timeline", self.timeline(_window(self.levels))))
+            if self.result.server_metrics is not None and len(self.result.server_metrics):
+                out.append(("load_server", self.server()))
         return out
 
     def save_all(self, directory: str) -> list[str]:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from ..clock import now_ns
@@ -123,7 +124,10 @@ class ShardPool:
         assert shard is not None
         return shard
 
-    def run(self, tasks: list[CellTask], gather: Gather, view: LoadView) -> None:
+    def run(self, tasks: list[CellTask], gather: Gather, view: LoadView,
+            stop: Callable[[], bool] | None = None) -> None:
+        """Run one cell's tasks to their end (or until ``stop()`` says so: the shards cancel
+        what is in flight and report)."""
         for t in tasks:
             self._shard(t.shard).wait_ready()
         start_ns = now_ns() + 200_000_000  # every shard starts together, 0.2 s from now
@@ -137,9 +141,10 @@ class ShardPool:
                 self._lost(t.shard, t.cell, gather, view)
                 continue
             self.pending[t.shard] = t.cell
-        self._collect(gather, view)
+        self._collect(gather, view, stop=stop)
 
-    def _collect(self, gather: Gather, view: LoadView, timeout_s: float | None = None) -> None:
+    def _collect(self, gather: Gather, view: LoadView, timeout_s: float | None = None,
+                 stop: Callable[[], bool] | None = None) -> None:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while self.pending:
             if deadline is not None and time.monotonic() > deadline:
@@ -162,6 +167,9 @@ class ShardPool:
                 if not self._shard(i).alive() and not self._shard(i).conn.poll():
                     self._lost(i, cell, gather, view)
             view.tick()
+            if stop is not None and self.pending and stop():
+                stop = None
+                self._halt()
         view.render()
 
     def _lost(self, i: int, cell: int, gather: Gather, view: LoadView, what: str = "") -> None:
@@ -178,6 +186,14 @@ class ShardPool:
         shard.kill()
         if not self.stopping:
             self._spawn(i)  # a fresh shard for the next cell
+
+    def _halt(self) -> None:
+        """Every shard still running the cell cancels its streams and sends what it has."""
+        for i in self.pending:
+            try:
+                self._shard(i).conn.send(STOP)
+            except Exception:  # a shard gone already is reported lost by the collect loop
+                pass
 
     def stop_and_collect(self, gather: Gather, view: LoadView) -> None:
         """After an interrupt: every shard cancels its streams and sends what it has."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +184,10 @@ class RayPool:
     def _info(self, i: int) -> None:
         self.info[i] = actor_info(self.ray, self.actors[i])
 
-    def run(self, tasks: list[CellTask], gather: Gather, view: LoadView) -> None:
+    def run(self, tasks: list[CellTask], gather: Gather, view: LoadView,
+            stop: Callable[[], bool] | None = None) -> None:
+        """Run one cell's tasks to their end (or until ``stop()`` says so: the shards cancel
+        what is in flight and report)."""
         start_wall = wall_ns() + int(START_AFTER_S * 1e9)
         start_local = now_ns() + int(START_AFTER_S * 1e9)
         for t in tasks:
@@ -191,9 +195,10 @@ class RayPool:
             view.start(t.cell, start_local)
             gather.expect(t.cell, t.shard, start_local, self.info[t.shard].get("host", ""))
             self.pending[t.shard] = (t.cell, self.actors[t.shard].run_cell.remote(t))
-        self._collect(gather, view)
+        self._collect(gather, view, stop=stop)
 
-    def _collect(self, gather: Gather, view: LoadView, timeout_s: float | None = None) -> None:
+    def _collect(self, gather: Gather, view: LoadView, timeout_s: float | None = None,
+                 stop: Callable[[], bool] | None = None) -> None:
         ray = self.ray
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while self.pending:
@@ -212,6 +217,9 @@ class RayPool:
                         del self.pending[shard]
                 except ray.exceptions.RayActorError:
                     self._lost(shard, cell, gather, view)
+            if stop is not None and self.pending and stop():
+                stop = None
+                self._halt()
         view.render()
 
     def _add(self, rep: CellReport, gather: Gather, view: LoadView) -> None:
@@ -232,6 +240,14 @@ class RayPool:
             try:
                 self._info(shard)
             except Exception:  # no node for it now: the next cell reports it lost
+                pass
+
+    def _halt(self) -> None:
+        """Every shard still running the cell cancels its streams and sends what it has."""
+        for i in self.pending:
+            try:
+                self.actors[i].cancel.remote()
+            except Exception:  # a shard gone already is reported lost by the collect loop
                 pass
 
     def stop_and_collect(self, gather: Gather, view: LoadView) -> None:

@@ -61,6 +61,8 @@ class LoadResult(Result):
         self.cells, self.slo = cells, slo
         self.workload = workload  # what was sent (``Workload.describe()``), None for a prompt
         self._levels: pd.DataFrame | None = None
+        #: scraped Prometheus samples (``load(server_metrics=...)``, ``scrape.py``), else None
+        self.server_metrics: pd.DataFrame | None = None
 
     @property
     def levels(self) -> pd.DataFrame:
@@ -72,10 +74,31 @@ class LoadResult(Result):
 
     @property
     def plot(self) -> Any:
-        """``.latency(metric)`` and ``.goodput()`` by level (``LoadPlots``)."""
+        """``.latency(metric)`` and ``.goodput()`` by level, ``.timeline()`` and ``.server()``
+        over time (``LoadPlots``)."""
         from .plots import LoadPlots
 
-        return LoadPlots(self.levels, self.runs)
+        return LoadPlots(self.levels, self.runs, self)
+
+    def timeslices(self, window_s: float = 1.0) -> pd.DataFrame:
+        """Per model, level and ``window_s`` window of the level's clock: requests started and
+        completed, goodput, TTFT / ITL / e2e p50 and p99 of the requests completed in it,
+        output tokens/s as the chunks arrived (``timeslices.py``)."""
+        from .timeslices import timeslices
+
+        return timeslices(self.runs, self.chunks, self.cells, self.slo, window_s)
+
+    def to_parquet(self, directory: str, *, traces: bool = False) -> str:
+        from ..results.export import write
+
+        return write(self.chunks, self.runs, directory, "parquet", traces=self.run_list if traces else None,
+                     server_metrics=self.server_metrics)
+
+    def to_csv(self, directory: str, *, traces: bool = False) -> str:
+        from ..results.export import write
+
+        return write(self.chunks, self.runs, directory, "csv", traces=self.run_list if traces else None,
+                     server_metrics=self.server_metrics)
 
     def summary(self, **kwargs: Any) -> pd.DataFrame:
         """The per-level frame (see :attr:`levels`)."""

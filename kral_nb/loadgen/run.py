@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import fmt
@@ -23,6 +23,7 @@ from . import arrivals, raypool
 from .gather import Gather
 from .pool import ShardPool
 from .result import LoadResult
+from .scrape import Scraper, endpoints
 from .tasks import MAX_IN_FLIGHT, CellTask
 from .view import LoadView
 from .worker import loop_choice
@@ -49,8 +50,21 @@ def load(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str
 
     ``prompt``: one prompt, a list (sent in turn), or a workload (``kral_nb.workloads``:
     synthetic lengths, a dataset, a trace replayed at its own times — then no levels — or
-    multi-turn sessions). Returns a :class:`LoadResult`."""
+    multi-turn sessions). ``server_metrics=True`` (or a URL) scrapes the server's Prometheus
+    metrics during every level into ``LoadResult.server_metrics``. Returns a :class:`LoadResult`."""
     lo = LoadOptions.take(options)
+    return sweep(prompt, models, lo, Options.from_kwargs(options))
+
+
+#: a probe's early stop: called while a level runs with (its cell, the live view's figures of
+#: it), says why to stop it now (or None); ``capacity.py`` gives one
+Guard = Callable[[dict[str, Any], dict[str, Any]], "str | None"]
+
+
+def sweep(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str, Any]], lo: LoadOptions,
+          opts: Options, *, guard: Guard | None = None) -> LoadResult:
+    """:func:`load` with its options taken; ``guard`` may stop a level early (its levels row
+    says why in ``stopped_early``)."""
     workload = None if isinstance(prompt, str) else as_workload(prompt)
     times = workload.schedule() if workload is not None else None  # a trace's own arrival times
     lo.check_schedule(trace=times is not None)
@@ -64,7 +78,6 @@ def load(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str
     arrival, burstiness, seed = lo.arrival, lo.burstiness, lo.seed
     on_ray = raypool.resolve(cluster)
     loop_choice()  # a bad KRAL_NB_LOOP fails here, not in every shard
-    opts = Options.from_kwargs(options)
     targets = [target(m, opts) for m in models]
     if workload is None:
         assert isinstance(prompt, str)
@@ -97,10 +110,13 @@ def load(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str
     if workload is not None:
         view.note(f"workload: {workload.summary()}", warn=False)
     gather = Gather(cells, slo, {"summary": workload.summary(), **workload.describe()} if workload else None)
+    scraper = Scraper(endpoints(lo.server_metrics, [t.url for t in targets]),
+                      on_note=lambda msg: view.note(msg))
     interrupted = False
     failure: KralError | None = None
     try:
         pool.start()
+        scraper.start()
         for cell in cells:
             mi = cell["model_index"]
             tasks = _tasks(cell, templates[mi], n_shards, mode, duration_s, requests, arrival,
@@ -110,7 +126,9 @@ def load(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str
                 for t in tasks:
                     t.workload, t.target = workload, targets[mi]
             cell["shards"] = len(tasks)
-            pool.run(tasks, gather, view)
+            scraper.level(cell["cell"])
+            pool.run(tasks, gather, view, None if guard is None else _stopper(guard, cell, view))
+            scraper.level(None)
             dead = gather.all_lost([t.cell for t in tasks])
             if dead:  # the level measured nothing: stop, and say why
                 failure = KralError(_all_lost_message(cell, dead, on_ray is not None))
@@ -119,9 +137,12 @@ def load(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str
         interrupted = True
         pool.stop_and_collect(gather, view)
     finally:
+        scraper.stop()
         pool.close()
         view.close()
     result = gather.result()
+    if scraper.urls:
+        result.server_metrics = scraper.frame(cells)
     from ..results.history import HISTORY
 
     HISTORY.keep(*result.run_list)
@@ -131,6 +152,22 @@ def load(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[str
         failure.result = result
         raise failure
     return result
+
+
+def _stopper(guard: Guard, cell: dict[str, Any], view: LoadView) -> Callable[[], bool]:
+    """Asked by the pool while the level runs: stop it now? (once; the reason is kept in the
+    cell, for the levels frame, and shown)."""
+
+    def stop() -> bool:
+        st = view.stats.get(cell["cell"])
+        why = guard(cell, st) if st is not None and "stopped_early" not in cell else None
+        if why:
+            cell["stopped_early"] = why
+            view.note(f"{fmt.model_label(cell['provider'], cell['model'], cell['protocol'])} at "
+                      f"{fmt.level(cell['mode'], cell['level'])} stopped early: {why}", warn=False)
+        return bool(why)
+
+    return stop
 
 
 def _all_lost_message(cell: dict[str, Any], dead: list[str], on_ray: bool) -> str:

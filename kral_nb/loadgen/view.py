@@ -24,6 +24,22 @@ SHOWN = ("model", "level", "progress", "in flight", "errors", "done/s", "TTFT p5
 RATE_AFTER_S, RATE_AFTER_DONE = 1.0, 3
 
 
+def live_handle(placeholder: str) -> Any:
+    """A display updated in place, showing ``placeholder`` — in a Jupyter kernel; else None
+    (a terminal or a script gets lines on stderr instead)."""
+    try:
+        from IPython import get_ipython  # type: ignore[attr-defined]
+
+        shell = get_ipython()  # type: ignore[no-untyped-call]
+        if shell is None or getattr(shell, "kernel", None) is None:
+            return None
+        from IPython.display import HTML, display  # type: ignore[attr-defined]
+
+        return display(HTML(placeholder), display_id=True)  # type: ignore[no-untyped-call]
+    except ImportError:
+        return None
+
+
 class LoadView:
     """Progress per (model, level) while the sweep runs."""
 
@@ -38,17 +54,7 @@ class LoadView:
         self._line_cell: int | None = None  # the level the terminal line shows
         self.notes: list[str] = []
         if enabled and sink is None:
-            try:
-                from IPython import get_ipython  # type: ignore[attr-defined]
-
-                shell = get_ipython()  # type: ignore[no-untyped-call]
-                if shell is not None and getattr(shell, "kernel", None) is not None:
-                    from IPython.display import HTML, display  # type: ignore[attr-defined]
-
-                    self._handle = display(HTML("<i>kral_nb load: starting shards…</i>"),  # type: ignore[no-untyped-call]
-                                           display_id=True)
-            except ImportError:
-                self._handle = None
+            self._handle = live_handle("<i>kral_nb load: starting shards…</i>")
 
     def start(self, cell: int, start_ns: int) -> None:
         """Cell ``cell`` starts at ``start_ns``."""

@@ -81,3 +81,15 @@ def new_client(read_delays: DelaySample | None = None, tls: ssl.SSLContext | Non
         headers={"accept-encoding": "identity", "user-agent": "kral-nb"},
         timeout=httpx_timeout(Timeouts()),
     )
+
+
+def plain_client(timeout_s: float) -> httpx.Client:
+    """A synchronous client for what is read beside the measurement, never measured itself (a
+    server's Prometheus page): no stamps, no redirects followed, no credentials (nothing but
+    the URL is sent), the environment's proxies honoured except for loopback, as above."""
+    mounts: dict[str, httpx.BaseTransport | None] = {
+        pattern: None if url is None else httpx.HTTPTransport(proxy=url) for pattern, url in _environment_proxies().items()
+    }
+    mounts.update(dict.fromkeys(LOOPBACK))
+    return httpx.Client(transport=httpx.HTTPTransport(), mounts=mounts, timeout=timeout_s, follow_redirects=False,
+                        headers={"user-agent": "kral-nb"})

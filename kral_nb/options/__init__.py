@@ -1,6 +1,6 @@
 """Every option a user can give, spelled once: a request's (:class:`Options`: ``run``,
 ``stream``, ``compare``, ``load``), a comparison's (:class:`SweepOptions`) and a load sweep's
-(:class:`LoadOptions`). Each field carries its one-line doc, its check and how a command
+(:class:`LoadOptions`), a capacity search's (:class:`CapacityOptions`). Each field carries its one-line doc, its check and how a command
 line spells it; from them come the keyword-only signatures and ``help()`` of the entry
 points (:func:`with_options`), the validation (``from_kwargs``: a :class:`ConfigError`
 naming the argument, before any request) and the arguments of the ``%%kral`` magic and the
@@ -16,10 +16,11 @@ from .runs import (
     MAX_LEVEL_CONCURRENCY,
     ORDERS,
     SLO_METRICS,
+    CapacityOptions,
     LoadOptions,
     SweepOptions,
 )
 
 __all__ = ["ARRIVALS", "GEMINI_BODIES", "MAX_LEVEL_CONCURRENCY", "MAX_RETRIES", "ORDERS", "SLO_METRICS", "TOKENIZERS",
-           "LoadOptions", "OptionSet", "Options", "RetryPolicy", "SweepOptions", "Timeouts", "int_in", "is_int",
+           "CapacityOptions", "LoadOptions", "OptionSet", "Options", "RetryPolicy", "SweepOptions", "Timeouts", "int_in", "is_int",
            "is_number", "number_in", "unknown_message", "with_options"]

@@ -87,6 +87,10 @@ class LoadOptions(OptionSet):
                                      arg=int, check=int_in(1, 1_000_000), must="a positive integer")
     progress: Any = opt(None, "the live table (default: on); or a callable(rows, notes) that draws it", arg=None,
                         check=lambda v: isinstance(v, bool) or callable(v), must="True, False or a callable")
+    server_metrics: Any = opt(None, "scrape Prometheus metrics during every level: 'auto' (or True) for /metrics "
+                              "at each model's server, or a URL", flags=("--server-metrics",),
+                              check=lambda v: v is None or isinstance(v, (bool, str, list, tuple)),
+                              must="True, 'auto', a URL or a list of URLs")
     cluster: Any = opt(None, "'ray' (or kral_nb.RayCluster(...)): the shards as Ray actors", choices=("ray",),
                         check=_cluster, must="None, 'ray' or kral_nb.RayCluster(...)")
 
@@ -125,3 +129,46 @@ class LoadOptions(OptionSet):
         return [float(r) for r in rates]
 
 
+
+
+CAPACITY_MODES = ("rate", "concurrency")
+
+
+@dataclass
+class CapacityOptions(OptionSet):
+    """A capacity search (``capacity``, ``%%kral --capacity``, ``kral-nb capacity``): the SLO to
+    hold, how often, and how long the search may take."""
+
+    slo: dict[str, float] | None = opt(None, f"latency limits in seconds a request must meet ({', '.join(SLO_METRICS)}), "
+                                        "e.g. ttft_s=0.5", arg="slo", check=_slo,
+                                        must=f"positive limits in seconds for {', '.join(SLO_METRICS)}")
+    attainment: float = opt(0.9, "the share of requests that must meet every SLO", arg=float,
+                            check=number_in(0, 1, above=True), must="a share above 0 and at most 1")
+    mode: str = opt("rate", "search the arrival rate (open loop) or the concurrency (closed loop)",
+                    choices=CAPACITY_MODES, flags=("--search",))
+    probe_requests: int = opt(80, "requests per probe (the attainment's confidence interval narrows with them)",
+                              arg=int, check=int_in(10, 100_000), must="an integer from 10 to 100,000")
+    precision: float = opt(0.1, "stop when the bracket's width is at most this share of its lower end",
+                           arg=float, check=number_in(0, 1, above=True), must="a share above 0 and at most 1")
+    start: float | None = opt(None, "the first probe's level (default: what one stream at a time sustains)",
+                              arg=float, check=number_in(0, above=True), must="a positive number")
+    max_duration_s: float = opt(600.0, "seconds the whole search may take (it ends with the bracket it has)",
+                                arg=float, flags=("--max-duration",), check=number_in(0, above=True),
+                                must="a positive number of seconds")
+    seed: int = opt(0, "seed of the arrival schedules", arg=int, check=is_int, must="an integer")
+    shards: int | None = opt(None, "worker processes (default: one per core; on Ray one per CPU)", arg=int,
+                              check=int_in(1, MAX_SHARDS), must=f"an integer from 1 to {MAX_SHARDS}")
+    server_metrics: Any = opt(None, "scrape Prometheus metrics during every probe: 'auto' (or True) or a URL",
+                              flags=("--server-metrics",),
+                              check=lambda v: v is None or isinstance(v, (bool, str, list, tuple)),
+                              must="True, 'auto', a URL or a list of URLs")
+    progress: Any = opt(None, "the live view (default: on); or a callable(rows, notes) that draws it", arg=None,
+                        check=lambda v: v is None or isinstance(v, bool) or callable(v),
+                        must="True, False or a callable")
+    cluster: Any = opt(None, "'ray' (or kral_nb.RayCluster(...)): the shards as Ray actors", choices=("ray",),
+                        check=_cluster, must="None, 'ray' or kral_nb.RayCluster(...)")
+
+    def check(self) -> None:
+        super().check()
+        if not self.slo:
+            raise ConfigError("capacity() needs an SLO to hold, e.g. slo={'ttft_s': 0.5}")

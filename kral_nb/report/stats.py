@@ -35,6 +35,17 @@ def _interval(stat: Any, confidence: float) -> tuple[float, float]:
     return float(np.quantile(stat, alpha)), float(np.quantile(stat, 1 - alpha))
 
 
+def wilson_interval(successes: int, n: int, *, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % by default): honest near 0 and 1 and for
+    small ``n``, where the normal approximation is not. (nan, nan) for ``n == 0``."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))  # exact at 0 and 1, not 1 - 1e-16
+
+
 def bootstrap_median_ci(values: Any, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
                         seed: int = 0) -> tuple[float, float, float]:
     """(median, low, high) of the median's percentile-bootstrap interval; NaNs ignored."""

@@ -30,13 +30,14 @@ FORMATS = ("parquet", "csv")
 NULLABLE = {"bool": "boolean", "int64": "Int64"}
 ABSENT = {"warmup": False, "buffered": False, "streamed": True, "n_choices": 1, "choice": 0}
 #: every file a written result may hold: a new write removes the ones it does not rewrite
-FILES = (*(f"{kind}.{fmt}" for fmt in FORMATS for kind in ("chunks", "runs")), "traces.jsonl")
+FILES = (*(f"{kind}.{fmt}" for fmt in FORMATS for kind in ("chunks", "runs", "server_metrics")), "traces.jsonl")
 
 
 def write(chunks: pd.DataFrame, runs: pd.DataFrame, directory: str, fmt: str, *,
-          traces: Sequence[Run] | None = None) -> str:
+          traces: Sequence[Run] | None = None, server_metrics: pd.DataFrame | None = None) -> str:
     """``chunks.<fmt>`` and ``runs.<fmt>`` in ``directory``; with ``traces`` (runs that kept
-    their raw reads) also ``traces.jsonl``. Atomic: on failure the folder is as it was."""
+    their raw reads) also ``traces.jsonl``; a load's scraped ``server_metrics`` also
+    ``server_metrics.<fmt>``. Atomic: on failure the folder is as it was."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: parquet or csv")
     if fmt == "parquet":
@@ -49,6 +50,10 @@ def write(chunks: pd.DataFrame, runs: pd.DataFrame, directory: str, fmt: str, *,
     else:
         files = {"chunks.csv": lambda p: chunks.to_csv(p, index=False),
                  "runs.csv": lambda p: runs.to_csv(p, index=False)}
+    if server_metrics is not None:
+        sm = server_metrics
+        files[f"server_metrics.{fmt}"] = ((lambda p: sm.to_parquet(p, index=False)) if fmt == "parquet"
+                                          else (lambda p: sm.to_csv(p, index=False)))
     if traces is not None:
         files["traces.jsonl"] = lambda p: write_traces(traces, p)
     write_folder(directory, files, replaces=FILES)

@@ -139,13 +139,18 @@ class Result:
 
         return write(self, path, title=title)
 
-    def to_otel(self, *, tracer_provider: Any = None, chunk_events: bool = True) -> int:
+    def to_otel(self, *, tracer_provider: Any = None, meter_provider: Any = None, chunk_events: bool = True,
+                spans: bool = True) -> int:
         """Each run as an OpenTelemetry span (GenAI semantic conventions), with one event per
-        content chunk, through ``tracer_provider`` (default: the global one); extra
-        ``kral-nb[otel]``. Returns the number of spans (``kral_nb.otel``)."""
-        from .otel import export_spans
+        content chunk, through ``tracer_provider`` (default: the global one); with
+        ``meter_provider``, the conventions' client metrics too (operation duration, token
+        usage, time to first chunk, time per output chunk). Extra ``kral-nb[otel]``. Returns
+        the number of spans (``kral_nb.otel``)."""
+        from .otel import export_metrics, export_spans
 
-        return export_spans(self, tracer_provider=tracer_provider, chunk_events=chunk_events)
+        if meter_provider is not None:
+            export_metrics(self, meter_provider=meter_provider)
+        return export_spans(self, tracer_provider=tracer_provider, chunk_events=chunk_events) if spans else 0
 
     def to_parquet(self, directory: str, *, traces: bool = False) -> str:
         from .export import write

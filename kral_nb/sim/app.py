@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .metrics import SimMetrics
 from .script import FAULTS_HELP, PROFILES, Ev, PrefixCache, SimSpec, make_script, parse_model, prompt_tokens
 from .wire import AnthropicWire, GeminiWire, OpenAIWire
 
@@ -64,6 +65,7 @@ class SimState:
         self.traces: dict[str, dict[str, Any]] = {}  # run_id -> recorded trace (replay)
         self.slots: dict[str, asyncio.Semaphore] = {}  # model -> its decode slots (+slots=N)
         self.caches: dict[str, PrefixCache] = {}  # model -> its prefix cache (+cache)
+        self.metrics = SimMetrics()  # GET /metrics
 
 
 def _text_of(content: Any) -> str:
@@ -95,25 +97,33 @@ async def _replay(entry: dict[str, Any], reads: list[tuple[int, bytes]]) -> Asyn
         yield data
 
 
-async def _stream(entry: dict[str, Any], script: list[Ev], wire: Any,
-                  spec: SimSpec, slots: asyncio.Semaphore | None = None) -> AsyncIterator[bytes]:
+async def _stream(entry: dict[str, Any], script: list[Ev], wire: Any, spec: SimSpec, metrics: SimMetrics,
+                  slots: asyncio.Semaphore | None = None, n_slots: int | None = None) -> AsyncIterator[bytes]:
     """Write the script on schedule; ``entry["closed_early"]`` records a client that hung up.
     With ``slots`` (``+slots=N``), the script starts only once one of N slots is free: a
     server with N decode slots and a FIFO queue, whose TTFT grows past N in flight."""
+    model, started = entry["model"], False
     try:
         if slots is None:
-            async for data in _writes(script, wire, spec):
+            metrics.started(model)
+            started = True
+            async for data in _writes(script, wire, spec, metrics, model):
                 yield data
         else:
+            metrics.queued(model, n_slots or 1)
             async with slots:
-                async for data in _writes(script, wire, spec):
+                metrics.started(model)
+                started = True
+                async for data in _writes(script, wire, spec, metrics, model):
                     yield data
         entry["closed_early"] = False
     finally:
         entry.setdefault("closed_early", True)
+        metrics.ended(model, started=started, complete=not entry["closed_early"])
 
 
-async def _writes(script: list[Ev], wire: Any, spec: SimSpec) -> AsyncIterator[bytes]:
+async def _writes(script: list[Ev], wire: Any, spec: SimSpec, metrics: SimMetrics,
+                  model: str) -> AsyncIterator[bytes]:
     crlf, split, stamp = spec.has("crlf"), spec.has("unicode"), spec.has("stamp")
     if spec.has("bom"):
         yield b"\xef\xbb\xbf"
@@ -122,6 +132,8 @@ async def _writes(script: list[Ev], wire: Any, spec: SimSpec) -> AsyncIterator[b
         delay_ns = t0 + int(ev.at_s * 1e9) - time.perf_counter_ns()
         if delay_ns > 0:
             await asyncio.sleep(delay_ns / 1e9)
+        if ev.n_tokens:
+            metrics.generated(model, ev.n_tokens)
         if stamp and ev.kind == "text":  # the send time, in the text itself (bench/load.py)
             ev = replace(ev, data=f"{time.perf_counter_ns()} ")
         data = wire.render(ev)
@@ -200,10 +212,12 @@ async def _serve(request: Request, protocol: str, model: str, body: dict[str, An
     entry = {"request_id": rid, "model": model, "protocol": protocol, "t_ns": [], "n_bytes": []}
     state.log.append(entry)
     request.scope[LOG_KEY] = entry
-    slots = None
-    if spec.has("slots"):
-        slots = state.slots.setdefault(model, asyncio.Semaphore(max(1, int(spec.num("slots", 1)))))
-    return StreamingResponse(_stream(entry, script, wire, spec, slots), media_type=wire.content_type,
+    slots, n_slots = None, max(1, int(spec.num("slots", 1))) if spec.has("slots") else None
+    if n_slots:
+        slots = state.slots.setdefault(model, asyncio.Semaphore(n_slots))
+    state.metrics.arrived(model, n_in, cached if spec.has("cache") else None)
+    return StreamingResponse(_stream(entry, script, wire, spec, state.metrics, slots, n_slots),
+                             media_type=wire.content_type,
                              headers={"x-sim-request-id": rid, "cache-control": "no-cache"})
 
 
@@ -262,6 +276,13 @@ async def load_traces(request: Request) -> Response:
     return JSONResponse({"loaded": ids})
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus text, vLLM's names (``metrics.py``)."""
+    state: SimState = request.app.state.sim
+    body, ctype = state.metrics.exposition()
+    return Response(body, media_type=ctype)
+
+
 async def health(request: Request) -> Response:
     return JSONResponse({"ok": True, "simulated": True})
 
@@ -274,6 +295,7 @@ def create_app() -> Starlette:
         Route("/v1/models", models),
         Route("/_sim/log", send_log),
         Route("/_sim/health", health),
+        Route("/metrics", metrics),
         Route("/_sim/traces", load_traces, methods=["POST"]),
     ])
     app.state.sim = SimState()

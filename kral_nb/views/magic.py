@@ -6,7 +6,7 @@ import keyword
 import shlex
 import string
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -14,11 +14,14 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..cli import args as cli_args
 from ..errors import Cancelled, ConfigError, KralError
-from ..options import LoadOptions, Options, SweepOptions
+from ..options import CapacityOptions, LoadOptions, Options, SweepOptions
 from ..providers import PRESETS, set_key
 from ..results.result import Result
 from .config import DEFAULTS
 from .display import LivePanes
+
+if TYPE_CHECKING:
+    from ..loadgen.capresult import CapacityResult
 
 
 def interpolate(text: str, namespace: dict[str, Any]) -> str:
@@ -56,6 +59,8 @@ def valid_name(name: str) -> bool:
 
 #: a comparison's options the magic leaves out: the load form owns --concurrency and --seed
 _NOT_IN_MAGIC = tuple(f for f in SweepOptions.__dataclass_fields__ if f != "repeat")
+#: a capacity search's options the load options already spell (--slo, --seed, --shards, ...)
+_SHARED_WITH_LOAD = tuple(f for f in CapacityOptions.__dataclass_fields__ if f in LoadOptions.__dataclass_fields__)
 
 
 @magics_class
@@ -71,11 +76,14 @@ class KralMagics(Magics):  # type: ignore[misc]
     @argument("--out", help="also bind the Result to this name")
     @cli_args.magic_arguments(SweepOptions, skip=_NOT_IN_MAGIC)  # -n/--repeat; the rest generated from options.py:
     @cli_args.magic_arguments(LoadOptions, Options)  # --concurrency/--rate: a load sweep instead
+    @argument("--capacity", action="store_true", help="search the highest load that holds --slo (kral_nb.capacity)")
+    @cli_args.magic_arguments(CapacityOptions, skip=_SHARED_WITH_LOAD)
     @cell_magic
     def kral(self, line: str, cell: str) -> None:
         """Stream the cell (the prompt) from one or more models, side by side, live.
         With ``--concurrency`` or ``--rate``, run a load sweep instead (``kral_nb.load``): a
-        live table per model and level, then the level frame. The Result (or LoadResult) is
+        live table per model and level, then the level frame. With ``--capacity --slo
+        ttft_s=0.5``, search the highest rate that holds it (``kral_nb.capacity``). The Result (or LoadResult) is
         bound to ``_kral`` (and ``--out NAME``)."""
         args = None
         try:
@@ -141,7 +149,7 @@ def ask_key(provider: str) -> None:
     print(f"kral: key for {provider} set for this session (not saved)")
 
 
-def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
+def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result | CapacityResult:
     from ..sweeps import sweep
 
     prompt = interpolate(cell.strip(), namespace)
@@ -153,6 +161,17 @@ def run_cell(args: Any, cell: str, namespace: dict[str, Any]) -> Result:
         if not isinstance(listed, (list, tuple)) or not all(isinstance(m, str) for m in listed):
             raise ConfigError(f"--models {args.models}: expected a list of model names in the notebook")
         models += listed
+    if args.capacity:
+        from IPython.display import display
+
+        from ..loadgen.capacity import capacity
+
+        if len(models) > 1:
+            raise ConfigError("--capacity searches one model: give one -m")
+        found = capacity(prompt, (models or [DEFAULTS.model])[0], **cli_args.values(args, CapacityOptions),
+                         **options)
+        display(found)
+        return found
     if args.concurrency or args.rate:
         from IPython.display import display
 
