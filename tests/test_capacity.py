@@ -5,11 +5,13 @@ each level, and the GenAI client metrics through the OpenTelemetry SDK."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import kral_nb
 from kral_nb.clock import now_ns
 from kral_nb.loadgen.capacity import ProbeGuard
 from kral_nb.loadgen.run import sweep
-from kral_nb.loadgen.scrape import NAMES, parse
+from kral_nb.loadgen.scrape import NAMES, Scraper, parse
 from kral_nb.options import LoadOptions, Options
 
 SLOTS_MODEL = "sim:steady+n=30+slots=4"  # 4 slots, each stream 0.1 s + 29 x 0.01 s = 0.39 s
@@ -131,14 +133,15 @@ def test_an_unreachable_metrics_endpoint_is_a_note_not_a_failure() -> None:
                       progress=lambda rows, n: notes.extend(x for x in n if x not in notes))
     assert (lr.runs["status"] == "ok").all()
     assert lr.server_metrics is not None and len(lr.server_metrics) == 0
-    with pytest.raises(kral_nb.ConfigError, match="server_metrics URL"):
-        kral_nb.load("hi", ["sim:instant"], concurrency=[1], requests=1, server_metrics="ftp://x")
+    for bad in ("ftp://x", "localhost:8000/metrics", "http://user:secret@host/metrics", ["http://h/metrics", 3]):
+        with pytest.raises(kral_nb.ConfigError, match="server_metrics must be True, 'auto', or http"):
+            kral_nb.load("hi", ["sim:instant"], concurrency=[1], requests=1, server_metrics=bad)
 
 
 def test_the_metrics_parser_keeps_what_it_can_read() -> None:
     page = ('# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name="m"} 3\n'
             '# TYPE vllm:prompt_tokens counter\nvllm:prompt_tokens_total{model_name="m"} 12\n'
-            'vllm:prompt_tokens_created{model_name="m"} 1.7e9\n')
+            'vllm:prompt_tokens_created{model_name="m"} 1.7e9\nodd_gauge NaN\nodd_other +Inf\n')
     assert parse(page) == [("vllm:num_requests_running", '{"model_name": "m"}', 3.0),
                            ("vllm:prompt_tokens_total", '{"model_name": "m"}', 12.0)]
     with pytest.raises(ValueError):
@@ -208,3 +211,61 @@ def test_kral_nb_capacity_from_a_terminal(tmp_path: Path) -> None:
     assert doc["answer"].startswith(("Capacity:", "No level held"))
     assert math.isfinite(doc["elapsed_s"]) and doc["elapsed_s"] < 40
     assert sorted(os.listdir(out)) == ["capacity.json", "capacity.png", "levels.csv", "report.html"]
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """/drip sends a metrics page a few bytes at a time, forever; /huge sends 20,000 samples."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/plain")
+        self.end_headers()
+        if self.path == "/drip":
+            try:
+                for _ in range(200):
+                    self.wfile.write(b"# HELP x y\n")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                return
+        else:
+            lines = [f"junk_{i} 1" for i in range(20_000)] + ['vllm:num_requests_running{model_name="m"} 2']
+            self.wfile.write(("\n".join(lines) + "\n").encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_hostile_metrics_page_neither_hangs_nor_floods_a_sweep() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        drip = Scraper([f"{root}/drip"], period_s=0.1)
+        drip.start()
+        time.sleep(7)  # three abandoned scrapes of 2 s each
+        t0 = time.monotonic()
+        drip.stop()
+        assert time.monotonic() - t0 < 5 and not drip._thread.is_alive()  # type: ignore[union-attr]
+        notes = drip.notes()
+        assert any("failed 3 times in a row" in n and "not read whole in 2 s" in n for n in notes), notes
+        assert drip.rows == []
+        huge = Scraper([f"{root}/huge"], period_s=0.2)
+        huge.start()
+        time.sleep(1)
+        huge.stop()
+        assert huge.rows and {r[2] for r in huge.rows} == {"vllm:num_requests_running"}
+        assert any("more than 5,000 samples" in n for n in huge.notes())
+    finally:
+        server.shutdown()
+
+
+def test_a_probe_cut_by_the_time_budget_has_no_verdict() -> None:
+    """4 calibration requests take ~2 s with the sim's start; the first probe (20 requests at
+    2.5/s, ~8 s) is cut when the 6 s budget runs out: neither a pass nor a fail, and the search
+    ends saying so."""
+    found = kral_nb.capacity("hi", SLOTS_MODEL, slo={"ttft_s": 0.5}, max_duration_s=6, progress=False)
+    assert found.bracket == (None, None) and found.rate_rps is None
+    assert found.sentence().startswith("No level was decided: max_duration_s (6 s) spent"), found.sentence()
+    assert found.table()["verdict"].tolist()[1:] == ["—"] and len(found.probes) == 2

@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..clock import now_ns
-from ..errors import Cancelled
+from ..errors import Cancelled, KralError
 from ..options import MAX_LEVEL_CONCURRENCY, CapacityOptions, LoadOptions, Options, with_options
 from ..workloads import Workload
-from .capresult import CapacityResult, CapacityView, Probe
+from .capresult import OUT_OF_TIME, CapacityResult, CapacityView, Probe
+from .result import LoadResult
 
 CALIBRATION_REQUESTS = 4
 #: a probe sends about PROBE_S seconds of requests, at least MIN_PROBE_REQUESTS and at most
@@ -54,7 +55,7 @@ class ProbeGuard:
     def __call__(self, cell: dict[str, Any], st: dict[str, Any]) -> str | None:
         now = now_ns()
         if now > self.deadline_ns:
-            return "the search's max_duration_s ran out"
+            return OUT_OF_TIME
         shards = list(st["shards"].values())
         planned = cell.get("planned") or cell.get("requests") or 0
         limit = self.slo.get("ttft_s")
@@ -123,10 +124,11 @@ def capacity(workload: str | Sequence[str] | Workload, model: str | dict[str, An
         guard = None if calibration else ProbeGuard(dict(co.slo or {}), co.attainment, deadline, service_s)
         try:
             lr = sweep(workload, [model], lo, opts, guard=guard)
-        except Cancelled as exc:
-            p = Probe.of(len(probes), level, exc.result, co.attainment, calibration=calibration)
-            probes.append(p)
-            exc.result = CapacityResult.of(co, probes, "interrupted", (now_ns() - started) / 1e9)
+        except KralError as exc:  # interrupted, or every shard died: the probes so far are the result
+            if isinstance(exc.result, LoadResult):
+                probes.append(Probe.of(len(probes), level, exc.result, co.attainment, calibration=calibration))
+            why = "interrupted" if isinstance(exc, Cancelled) else f"a probe failed: {exc}"
+            exc.result = CapacityResult.of(co, probes, why, (now_ns() - started) / 1e9)
             raise
         p = Probe.of(len(probes), level, lr, co.attainment, calibration=calibration)
         probes.append(p)
@@ -152,6 +154,9 @@ def capacity(workload: str | Sequence[str] | Workload, model: str | dict[str, An
             why = f"max_duration_s ({co.max_duration_s:g} s) spent"
             break
         p = probe(level)
+        if p.stopped_early == OUT_OF_TIME:
+            why = f"max_duration_s ({co.max_duration_s:g} s) spent"
+            break
         if p.passed:
             lo_pass = level
         else:

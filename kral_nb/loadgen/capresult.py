@@ -19,6 +19,9 @@ from ..report.tables import html_table
 from .result import LoadResult
 from .view import live_handle
 
+#: a probe cut by the search's time budget: no verdict, left out of the bracket
+OUT_OF_TIME = "the search's max_duration_s ran out (no verdict)"
+
 
 @dataclass
 class Probe:
@@ -32,6 +35,11 @@ class Probe:
     passed: bool
     stopped_early: str
     calibration: bool
+
+    @property
+    def inconclusive(self) -> bool:
+        """Cut by the search's time budget: neither a pass nor a fail."""
+        return self.stopped_early == OUT_OF_TIME
 
     @property
     def levels(self) -> pd.DataFrame:
@@ -63,7 +71,8 @@ class CapacityResult:
         searched = [p for p in probes if not p.calibration]
         passed = [p.level for p in searched if p.passed]
         self.best: float | None = max(passed) if passed else None
-        failed = [p.level for p in searched if not p.passed and (self.best is None or p.level > self.best)]
+        failed = [p.level for p in searched if not p.passed and not p.inconclusive
+                  and (self.best is None or p.level > self.best)]
         self.bracket: tuple[float | None, float | None] = (self.best, min(failed) if failed else None)
 
     @classmethod
@@ -107,6 +116,8 @@ class CapacityResult:
         lo, hi = self.bracket
         what = f"{fmt.slo(self.slo)} for {self.attainment:.0%} of requests"
         if lo is None:
+            if hi is None:
+                return f"No level was decided: {self.why}."
             return f"No level held {what} ({self.why})."
         above = f", {hi:g} did not" if hi is not None else ", the highest tried (none failed)"
         return f"Capacity: {lo:g} {self.unit()} held {what}{above} ({self.why}; {self.elapsed_s:.0f} s)."
@@ -124,7 +135,7 @@ class CapacityResult:
                 "TTFT p50 / p99": (f"{fmt.ms(row['ttft_s_p50'])} / {fmt.ms(row['ttft_s_p99'])}"
                                    if row is not None else ""),
                 "goodput": fmt.rate(row["goodput_rps"]) if row is not None else "",
-                "verdict": "—" if p.calibration else ("pass" if p.passed else "fail"),
+                "verdict": "—" if p.calibration or p.inconclusive else ("pass" if p.passed else "fail"),
                 "stopped early": p.stopped_early,
             })
         return pd.DataFrame(rows)

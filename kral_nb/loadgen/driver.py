@@ -186,7 +186,8 @@ class CellState:
                 k += 1
         new, self.reported = self.runs[self.reported:k], k
         done = [r for r in self.runs if r.final]
-        timed = [r for r in new if r.first_content_ns is not None and r.t0_ns is not None and not r.warmup]
+        timed = [r for r in new if r.first_content_ns is not None and r.t0_ns is not None and not r.warmup
+                 and r.status == "ok"]  # as the levels frame: a failed run is counted in "failed", once
         ttfts = [(r.first_content_ns - r.t0_ns) / 1e9 for r in timed]  # type: ignore[operator]
         turns = [(r.asked.turn if r.asked is not None else None) or 0 for r in timed]  # 0: not a session
         usage = [r.usage for r in new if not r.warmup and isinstance(r.usage.get("input_tokens"), int)]

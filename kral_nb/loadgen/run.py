@@ -110,8 +110,8 @@ def sweep(prompt: str | Sequence[str] | Workload, models: Sequence[str | dict[st
     if workload is not None:
         view.note(f"workload: {workload.summary()}", warn=False)
     gather = Gather(cells, slo, {"summary": workload.summary(), **workload.describe()} if workload else None)
-    scraper = Scraper(endpoints(lo.server_metrics, [t.url for t in targets]),
-                      on_note=lambda msg: view.note(msg))
+    scraper = Scraper(endpoints(lo.server_metrics, [t.url for t in targets]))
+    view.poll = scraper.notes  # the scraper's notes, shown by this thread
     interrupted = False
     failure: KralError | None = None
     try:

@@ -16,6 +16,13 @@ from .scrape import series
 KEY = ["provider", "model", "protocol"]
 
 
+def host_of(url: str) -> str:
+    """host:port of a metrics URL, for a legend."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url
+
+
 def _t0(cells: list[dict[str, Any]]) -> int | None:
     starts = [c["start_ns"] for c in cells if c.get("start_ns") is not None]
     return min(starts) if starts else None
@@ -75,15 +82,23 @@ def server_plot(result: Any) -> Plot:
         axs[0].set_title("Client TTFT over the server's own metrics")
         if groups:
             axs[0].legend(fontsize=8)
-        for s, name, style in ((running, "running", "-"), (waiting, "waiting", "--")):
-            if len(s):
-                axs[1].step(s["t_s"], s["value"], style, where="post", label=f"{name} ({s['metric'].iloc[0]})")
+        sources = list(dict.fromkeys(str(x) for x in sm["source"]))
+        for k, source in enumerate(sources):  # one line per server: two servers never make a sawtooth
+            where = f" · {host_of(source)}" if len(sources) > 1 else ""
+            color = colors(len(sources) + 1)[k]
+            for s, name, style in ((running, "running", "-"), (waiting, "waiting", "--")):
+                mine = s[s["source"].astype(str) == source]
+                if len(mine):
+                    axs[1].step(mine["t_s"], mine["value"], style, where="post", color=color,
+                                label=f"{name} ({mine['metric'].iloc[0]}){where}")
+            mine = kv[kv["source"].astype(str) == source] if len(kv) else kv
+            if len(mine):
+                axs[2].step(mine["t_s"], mine["value"], where="post", color=color, label=f"{mine['metric'].iloc[0]}{where}")
         axs[1].set_ylabel("server requests")
         axs[1].set_ylim(bottom=0)
         if axs[1].get_lines():
             axs[1].legend(fontsize=8)
         if len(kv):
-            axs[2].step(kv["t_s"], kv["value"], where="post", label=kv["metric"].iloc[0])
             axs[2].set_ylim(0, 1.05)
             axs[2].set_ylabel("KV-cache use (0–1)")
             axs[2].legend(fontsize=8)

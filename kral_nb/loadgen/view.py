@@ -53,6 +53,7 @@ class LoadView:
         self._last_ns = 0
         self._line_cell: int | None = None  # the level the terminal line shows
         self.notes: list[str] = []
+        self.poll: Callable[[], list[str]] | None = None  # more notes, from another thread (the scraper's)
         if enabled and sink is None:
             self._handle = live_handle("<i>kral_nb load: starting shards…</i>")
 
@@ -85,6 +86,8 @@ class LoadView:
     def tick(self) -> None:
         """Re-render when the last render is older than ``RENDER_PERIOD_S`` (time left moves
         even when no report came)."""
+        for message in self.poll() if self.poll is not None else ():
+            self.note(message)
         if self.enabled and now_ns() - self._last_ns > RENDER_PERIOD_S * 1e9:
             self.render()
 
@@ -176,6 +179,7 @@ class LoadView:
             self._line_cell = None
 
     def close(self) -> None:
+        self.tick()  # the last notes
         if self.enabled:
             self.render()
             if self._handle is None and self.sink is None:

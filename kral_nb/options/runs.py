@@ -48,6 +48,30 @@ def _levels(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: (check(v) if not isinstance(v, (list, tuple)) else bool(v) and all(map(check, v)))
 
 
+def _metrics_url(v: Any) -> bool:
+    """An http(s) URL with a host and no credentials in it (nothing secret goes to a metrics page)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(v, str):
+        return False
+    try:
+        u = urlsplit(v)
+    except ValueError:
+        return False
+    return u.scheme in ("http", "https") and bool(u.hostname) and u.username is None and u.password is None
+
+
+def _server_metrics(v: Any) -> bool:
+    if isinstance(v, bool) or v == "auto":
+        return True
+    if isinstance(v, (list, tuple)):
+        return bool(v) and all(map(_metrics_url, v))
+    return _metrics_url(v)
+
+
+SERVER_METRICS_MUST = "True, 'auto', or http(s) URLs of Prometheus pages without credentials in them"
+
+
 def _slo(v: Any) -> bool:
     return isinstance(v, dict) and all(k in SLO_METRICS and number_in(0, above=True)(x) for k, x in v.items())
 
@@ -89,8 +113,7 @@ class LoadOptions(OptionSet):
                         check=lambda v: isinstance(v, bool) or callable(v), must="True, False or a callable")
     server_metrics: Any = opt(None, "scrape Prometheus metrics during every level: 'auto' (or True) for /metrics "
                               "at each model's server, or a URL", flags=("--server-metrics",),
-                              check=lambda v: v is None or isinstance(v, (bool, str, list, tuple)),
-                              must="True, 'auto', a URL or a list of URLs")
+                              check=_server_metrics, must=SERVER_METRICS_MUST)
     cluster: Any = opt(None, "'ray' (or kral_nb.RayCluster(...)): the shards as Ray actors", choices=("ray",),
                         check=_cluster, must="None, 'ray' or kral_nb.RayCluster(...)")
 
@@ -146,7 +169,8 @@ class CapacityOptions(OptionSet):
                             check=number_in(0, 1, above=True), must="a share above 0 and at most 1")
     mode: str = opt("rate", "search the arrival rate (open loop) or the concurrency (closed loop)",
                     choices=CAPACITY_MODES, flags=("--search",))
-    probe_requests: int = opt(80, "requests per probe (the attainment's confidence interval narrows with them)",
+    probe_requests: int = opt(80, "at most this many requests per probe (~8 s of them; a concurrency probe twice its "
+                                   "concurrency at least): the attainment's interval narrows with them",
                               arg=int, check=int_in(10, 100_000), must="an integer from 10 to 100,000")
     precision: float = opt(0.1, "stop when the bracket's width is at most this share of its lower end",
                            arg=float, check=number_in(0, 1, above=True), must="a share above 0 and at most 1")
@@ -160,8 +184,7 @@ class CapacityOptions(OptionSet):
                               check=int_in(1, MAX_SHARDS), must=f"an integer from 1 to {MAX_SHARDS}")
     server_metrics: Any = opt(None, "scrape Prometheus metrics during every probe: 'auto' (or True) or a URL",
                               flags=("--server-metrics",),
-                              check=lambda v: v is None or isinstance(v, (bool, str, list, tuple)),
-                              must="True, 'auto', a URL or a list of URLs")
+                              check=_server_metrics, must=SERVER_METRICS_MUST)
     progress: Any = opt(None, "the live view (default: on); or a callable(rows, notes) that draws it", arg=None,
                         check=lambda v: v is None or isinstance(v, bool) or callable(v),
                         must="True, False or a callable")
