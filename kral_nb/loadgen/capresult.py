@@ -130,7 +130,7 @@ class CapacityResult:
                 "probe": "calibration" if p.calibration else str(p.index),
                 "level": fmt.level("closed" if p.calibration or self.mode == "concurrency" else "open", p.level),
                 "requests": fmt.count(row["requests"]) if row is not None else "",
-                "attainment": (f"{fmt.share(p.attainment)} [{fmt.share(p.ci[0])}, {fmt.share(p.ci[1])}]"
+                "attainment": (f"{fmt.share(p.attainment)} ({fmt.share(p.ci[0]).rstrip('%')}–{fmt.share(p.ci[1])})"
                                if p.attainment == p.attainment else fmt.DASH),
                 "TTFT p50 / p99": (f"{fmt.ms(row['ttft_s_p50'])} / {fmt.ms(row['ttft_s_p99'])}"
                                    if row is not None else ""),
