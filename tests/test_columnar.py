@@ -152,3 +152,70 @@ def test_a_live_run_reads_consistently_while_the_engine_appends() -> None:
     assert not errors and 0 < seen < len(run.records) and frames > 5
     run.finish(10**9, True, False)
     assert len(chunks_frame([run])) == len(run.records) == 20 * RecordColumns.BATCH + 20 * RecordColumns.BATCH // 7 + 1
+
+
+def _long_run(run_id: str, n: int, *, secrets: tuple[str, ...] = ()) -> Run:
+    """A finished run of ``n`` text reads (some multi-byte), a reasoning chunk and a choice-1 chunk."""
+    run = Run(run_id, "sim", "m", "openai", secrets=secrets)
+    run.t0_ns = 0
+    run.add(1, 4, [Chunk("reasoning", "think ")])
+    for i in range(n):
+        run.add(i + 2, 9, [Chunk("text", "é" if i % 5 == 0 else f"t{i} ")])
+    run.add(n + 2, 3, [Chunk("text", "other", choice=1), Chunk("finish", finish_reason="stop")])
+    run.finish(n + 3, True, False)
+    return run
+
+
+def test_the_text_column_is_the_records_own_buffers() -> None:
+    """No second copy of the text: a long run lends its UTF-8 bytes and offsets to the frame;
+    short runs are joined into one chunk; a run with secrets gets a masked copy."""
+    from kral_nb.results.strings import ARROW_STRINGS, SHARE_MIN_ROWS
+
+    if not ARROW_STRINGS:
+        pytest.skip("pandas keeps strings as Python objects here (no pyarrow string storage)")
+    import numpy as np
+
+    big, small1, small2 = _long_run("big", SHARE_MIN_ROWS), _long_run("s1", 10), _long_run("s2", 20)
+    keyed = _long_run("k", SHARE_MIN_ROWS, secrets=("t12 ",))
+    frame = chunks_frame([small1, big, small2, keyed])
+    chunks = frame["text"].array._pa_array.chunks
+    assert [len(c) for c in chunks] == [len(small1.records), len(big.records), len(small2.records) + len(keyed.records)]
+    data = chunks[1].buffers()[2]
+    assert data.address == np.frombuffer(big.records.text, dtype=np.uint8).ctypes.data  # the same memory
+    assert chunks[1].buffers()[1].address == np.frombuffer(big.records.text_offsets, dtype=np.int64).ctypes.data
+    assert frame.loc[frame["run_id"] == "big", "text"].str.cat() == big.reasoning + big.text + "other"
+    assert "t12 " not in frame.loc[frame["run_id"] == "k", "text"].str.cat()  # masked, in the copy
+    assert "t12 " in big.text
+    # a run reopened for a retry grows a copy: the frame built before keeps its text intact
+    before = frame["text"].tolist()
+    big.begin_attempt()
+    big.add(10**9, 5, [Chunk("text", "more")])
+    big.finish(10**9 + 1, True, False)
+    assert frame["text"].tolist() == before and big.text.endswith("more")
+    assert chunks_frame([big])["text"].iloc[-1] == "more"
+
+
+def test_a_finished_run_reads_its_answer_from_the_records() -> None:
+    """One copy of a long answer: once a run ends its text and reasoning are read from the
+    records (choice 0 only), through a pickle too, and n_chars counts characters."""
+    run = _long_run("r", 3000)
+    want = "".join("é" if i % 5 == 0 else f"t{i} " for i in range(3000))
+    assert run.text_parts.parts == [] and run.text == want and run.reasoning == "think "
+    assert run.text_parts.n_chars() == len(want) and len(run.text_parts) == 3000 and run.reasoning_parts
+    back = pickle.loads(pickle.dumps(run))
+    assert back.text == want and back.text_parts._source[0] is back.records  # the records pickled once
+    frame = chunks_frame([run])
+    assert (frame["n_chars"] == frame["text"].fillna("").str.len()).all()
+
+
+def test_frames_of_two_results_concatenate_in_todays_dtypes(tmp_path: Any) -> None:
+    """Adding Results (different run ids: categories differ) and reading a file written
+    before the columns narrowed (Int64, a string run_id) both give the documented dtypes."""
+    from kral_nb.results.export import retyped
+    from kral_nb.results.result import Result
+
+    both = Result([_long_run("a", 5)]) + Result([_long_run("b", 5)])
+    assert {c: str(t) for c, t in both.chunks.dtypes.items()} == CHUNK_DTYPES
+    assert list(both.chunks["run_id"].cat.categories) == ["a", "b"]
+    old = both.chunks.astype({"run_id": "string", "seq": "int64", "output_tokens": "Int64", "tool_id": object})
+    assert {c: str(t) for c, t in retyped(old, CHUNK_DTYPES).dtypes.items()} == CHUNK_DTYPES

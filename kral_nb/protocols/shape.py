@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-#: counts and indices above this are not plausible (and would overflow Int64 columns)
-MAX_COUNT = 2**53
+#: counts and indices above this are not plausible (and would overflow the chunks frame's Int32 columns)
+MAX_COUNT = 2**31 - 1
 
 
 class ShapeError(ValueError):

@@ -165,6 +165,8 @@ class Run:
         """A (new) attempt starts: nothing of a failed earlier attempt is kept but the counts."""
         self.status, self.error, self.error_kind, self.http_status = "pending", None, None, None
         self.records.closed = False
+        self.text_parts.reopen()
+        self.reasoning_parts.reopen()
 
     def begin_streaming(self) -> None:
         self.status = "streaming"
@@ -174,9 +176,15 @@ class Run:
         ``cut_off``, ``cancelled``; others -> ``error``)."""
         self.status = _STATUS_OF_KIND.get(kind, "error")
         self.error, self.error_kind = message, kind
-        self.records.close()
+        self._close_records()
         if self.end_ns is None and t_ns is not None:
             self.end_ns = t_ns
+
+    def _close_records(self) -> None:
+        """No more records: the answer and reasoning are read from them from now on."""
+        self.records.close()
+        self.text_parts.settle(self.records, TEXT)
+        self.reasoning_parts.settle(self.records, REASONING)
 
     def cancel(self, t_ns: int | None = None, why: str = "cancelled by the user") -> None:
         """Interrupted (by the user, or a load level's drain deadline): a run not yet final
@@ -189,7 +197,7 @@ class Run:
         done``) or at a clean end of body after a finish reason (``none``: Perplexity and
         GPUStack never send ``[DONE]``); else ``error`` / ``cut_off`` (an abrupt end)."""
         self.end_ns = t_ns
-        self.records.close()
+        self._close_records()
         if self.error is not None:
             self.status = "error"
         elif done or (self.finish_reason is not None and not mid_event):

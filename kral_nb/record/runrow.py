@@ -33,7 +33,7 @@ def chunk_tokens(run: Run, cols: RecordColumns) -> tuple[np.ndarray, str | None]
     or not known, and their source (``metrics.chunk_tokens``)."""
     kinds = np.frombuffer(cols.kind, dtype=np.uint8)
     content = np.isin(kinds, CONTENT_CODE_LIST)
-    reads = np.repeat(np.arange(len(cols.read_count)), np.frombuffer(cols.read_count, dtype=np.int64))
+    reads = np.repeat(np.arange(len(cols.read_count)), np.frombuffer(cols.read_count, dtype=np.int32))
     usage = sorted((row, c.output_tokens) for row, c in cols.extra.items()
                    if c.kind == USAGE and c.output_tokens is not None)
     return metrics.chunk_tokens(content, reads, usage, run.counted_chunk_tokens)
@@ -139,7 +139,7 @@ def _token_gaps(run: Run, cols: RecordColumns) -> np.ndarray:
     content = np.isin(kinds, CONTENT_CODE_LIST)
     if source is None or (tokens[content] < 0).any():
         return np.empty(0)
-    counts = np.frombuffer(cols.read_count, dtype=np.int64)
+    counts = np.frombuffer(cols.read_count, dtype=np.int32)
     reads = np.repeat(np.arange(len(counts)), counts)
     per_read = np.bincount(reads[content], weights=tokens[content], minlength=len(counts)).astype(np.int64)
     has = np.bincount(reads[content], minlength=len(counts)) > 0

@@ -4,29 +4,29 @@ pinned by ``tests/test_schema.py`` and documented in ``docs/metrics.md``."""
 from __future__ import annotations
 
 CHUNK_DTYPES: dict[str, str] = {
-    "run_id": "string",
+    "run_id": "category",  # one code per row (the runs frame has one row per run: "string" there)
     "provider": "category",
     "model": "category",
     "protocol": "category",
-    "seq": "int64",
+    "seq": "int32",
     "kind": "category",
     "t_s": "float64",  # seconds since the request started (from integer ns)
     "dt_s": "float64",  # gap since the previous content-bearing chunk of the run
     "text": "string",
-    "n_chars": "int64",
-    "tool_index": "Int64",
-    "tool_id": "string",
-    "tool_name": "string",
+    "n_chars": "int32",
+    "tool_index": "Int32",
+    "tool_id": "category",
+    "tool_name": "category",
     "tool_args": "string",
-    "finish_reason": "string",
-    "input_tokens": "Int64",
-    "output_tokens": "Int64",
-    "reasoning_tokens": "Int64",
-    "cached_tokens": "Int64",
+    "finish_reason": "category",
+    "input_tokens": "Int32",  # counts and indices are at most 2**31 - 1 (protocols/shape.py)
+    "output_tokens": "Int32",
+    "reasoning_tokens": "Int32",
+    "cached_tokens": "Int32",
     "n_bytes": "int64",  # raw bytes received since the previous record (sums to the body)
-    "n_tokens": "Int64",  # tokens of a content chunk, where the stream or a tokenizer tells
+    "n_tokens": "Int32",  # tokens of a content chunk, where the stream or a tokenizer tells
     "n_tokens_source": "category",  # usage | tokenizer (metrics.chunk_tokens)
-    "choice": "int64",  # OpenAI n > 1: the choice a chunk belongs to (0: the run's answer)
+    "choice": "int32",  # OpenAI n > 1: the choice a chunk belongs to (0: the run's answer)
 }
 CHUNK_COLUMNS = tuple(CHUNK_DTYPES)
 

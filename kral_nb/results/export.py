@@ -104,8 +104,26 @@ def current(frame: pd.DataFrame, dtypes: dict[str, str], *, cost: bool = False) 
         from .cost import add_cost
 
         frame = add_cost(frame)
+    frame = retyped(frame, dtypes)
     known = [c for c in (*dtypes, *(COST_DTYPES if cost else ())) if c in frame.columns]
     return frame[known + [c for c in frame.columns if c not in known]]
+
+
+def retyped(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    """Columns in today's dtypes: files written before a column narrowed (``Int64`` token
+    counts, a ``string`` run_id), a category column Parquet gives back as ``object`` when it
+    held no value, and frames concatenated with different category sets (``object``). A value the new dtype cannot hold keeps the column as it was."""
+    changed = {c: d for c, d in dtypes.items() if c in frame.columns and str(frame[c].dtype) != d
+               and not d.startswith("datetime")}
+    if not changed:
+        return frame
+    frame = frame.copy(deep=False)
+    for c, d in changed.items():
+        try:
+            frame[c] = frame[c].astype(pd.api.types.pandas_dtype(d))
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return frame
 
 
 def _read_csv(path: str, dtypes: dict[str, str]) -> pd.DataFrame:

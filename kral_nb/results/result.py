@@ -170,8 +170,13 @@ class Result:
             return Result(self.run_list + other.run_list)
         import pandas as pd
 
-        return Result.from_frames(pd.concat([self.chunks, other.chunks], ignore_index=True),
-                                  pd.concat([self.runs, other.runs], ignore_index=True))
+        from .columns import CHUNK_DTYPES, COST_DTYPES, RUN_DTYPES
+        from .export import retyped
+
+        # categories differ between the two: concat gives object columns, retyped restores them
+        return Result.from_frames(
+            retyped(pd.concat([self.chunks, other.chunks], ignore_index=True), CHUNK_DTYPES),
+            retyped(pd.concat([self.runs, other.runs], ignore_index=True), {**RUN_DTYPES, **COST_DTYPES}))
 
     def __len__(self) -> int:
         return len(self.run_list) if self._frames is None else len(self.runs)

@@ -24,6 +24,7 @@ from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from .export import retyped
 from .files import atomic_write
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class Store:
         frames = [pd.read_parquet(f) for f in self._files("runs", labels)]
         if not frames:
             return pd.DataFrame({c: pd.Series(dtype=d) for c, d in {**RUN_DTYPES, **COST_DTYPES}.items()})
-        runs = _retyped(pd.concat(frames, ignore_index=True))
+        runs = retyped(pd.concat(frames, ignore_index=True), {**RUN_DTYPES, **COST_DTYPES})
         keep = pd.Series(True, index=runs.index)
         if since is not None:
             keep &= runs["started_at"] >= _utc(since)
@@ -127,9 +128,10 @@ class Store:
         labels = set(runs["label"].astype(str)) if "label" in runs.columns else set()
         ids = set(runs["run_id"].astype(str))
         parts = [c[c["run_id"].isin(ids)] for c in (pd.read_parquet(f) for f in self._files("chunks", labels))]
+        from .columns import CHUNK_DTYPES
         from .frames import chunks_frame
 
-        chunks = _retyped(pd.concat(parts, ignore_index=True)) if parts else chunks_frame([])
+        chunks = retyped(pd.concat(parts, ignore_index=True), CHUNK_DTYPES) if parts else chunks_frame([])
         return Result.from_frames(chunks.reset_index(drop=True), runs)
 
 
@@ -142,18 +144,6 @@ def _utc(value: Any) -> Any:
 
     t = pd.Timestamp(value)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
-def _retyped(frame: pd.DataFrame) -> pd.DataFrame:
-    """Categorical columns back to categoricals (concatenating files with different category
-    sets gives object columns)."""
-    from .columns import CHUNK_DTYPES, COST_DTYPES, RUN_DTYPES
-
-    dtypes = {**CHUNK_DTYPES, **RUN_DTYPES, **COST_DTYPES}
-    for name in frame.columns:
-        if dtypes.get(name) == "category" and str(frame[name].dtype) != "category":
-            frame[name] = frame[name].astype("category")
-    return frame
 
 
 def store(path: str) -> Store:

@@ -134,8 +134,9 @@ async def _writes(script: list[Ev], wire: Any, spec: SimSpec, metrics: SimMetric
             await asyncio.sleep(delay_ns / 1e9)
         if ev.n_tokens:
             metrics.generated(model, ev.n_tokens)
-        if stamp and ev.kind == "text":  # the send time, in the text itself (bench/load.py)
-            ev = replace(ev, data=f"{time.perf_counter_ns()} ")
+        if stamp and ev.kind == "text":  # the send time and how late the sim sent it (bench/load.py)
+            sent_ns = time.perf_counter_ns()
+            ev = replace(ev, data=f"{sent_ns} {sent_ns - t0 - int(ev.at_s * 1e9)} ")
         data = wire.render(ev)
         if not data:
             continue

@@ -16,6 +16,8 @@ What they mean here, per ``model_name`` (the sim model string, options included)
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -40,6 +42,7 @@ class SimMetrics:
         self.success = Counter("vllm:request_success", "Requests written to their end.", labels, registry=r)
         self.slots: dict[str, int] = {}  # model -> its slots (+slots=N)
         self.n_running: dict[str, int] = {}
+        self._generation: dict[str, Any] = {}  # model -> its generation_tokens child
 
     def arrived(self, model: str, prompt_tokens: int, cached: int | None) -> None:
         """A request came in: its prompt counted (and looked up, with a cache)."""
@@ -63,7 +66,11 @@ class SimMetrics:
         self._usage(model)
 
     def generated(self, model: str, n_tokens: int) -> None:
-        self.generation.labels(model).inc(n_tokens)
+        """Tokens written (once per chunk: the labelled counter is looked up once per model)."""
+        counter = self._generation.get(model)
+        if counter is None:
+            counter = self._generation[model] = self.generation.labels(model)
+        counter.inc(n_tokens)
 
     def ended(self, model: str, *, started: bool, complete: bool) -> None:
         """A stream ended (written to its end, or the client left; perhaps while it waited)."""

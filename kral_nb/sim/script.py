@@ -61,7 +61,7 @@ FAULTS_HELP = {
     "run": "the run_id of a loaded trace to replay (profile `replay`)",
     "reject_usage": "answer 400 when the request asks for stream_options (some servers do)",
     "buffered": "hold every chunk and send them all at the end (a buffering proxy)",
-    "stamp": "each text chunk is its own send time (perf_counter_ns), for arrival - send without matching",
+    "stamp": "each text chunk is its send time and the sim's lateness (perf_counter_ns, ns), for arrival - send without matching",
     "slots": "serve at most N streams of this model at once; others queue (TTFT grows with load)",
     "cache": "keep a prefix cache for this model (blocks of 16 prompt tokens): a prompt's longest prefix seen "
              "before is reported as cached tokens",

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     args = ap.parse_args(argv)
     sock = _socket(args.port)
-    sock.listen(128)  # accept connections (queued) from the moment the URL is printed
+    sock.listen(4096)  # accept connections (queued) from the moment the URL is printed; 512 streams
+    # connecting at once overflow a backlog of 128 and wait a second for the SYN to be resent
     print(f"kral_nb sim (simulated gateway) listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     uvicorn.Server(_config()).run(sockets=[sock])

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from .script import Ev
 
 CREATED = 1732000000  # fixed: the sim's output is deterministic
-_J = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: compact UTF-8 JSON (what ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` writes),
+#: about 5x cheaper per chunk: at 256 streams the encoder was 7 % of the sim's CPU (py-spy)
+_J = orjson.dumps
 
 
 def sse(obj: Any, event: str | None = None) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {_J(obj)}\n\n".encode()
+    head = f"event: {event}\n".encode() if event else b""
+    return head + b"data: " + _J(obj) + b"\n\n"
 
 
 class OpenAIWire:
@@ -163,7 +167,7 @@ class GeminiWire:
             return sse(obj)
         head = b"[" if self.n_sent == 0 else b",\r\n"
         self.n_sent += 1
-        return head + _J(obj).encode()
+        return head + _J(obj)
 
     def _usage(self) -> dict[str, int]:
         total = self.input_tokens + self.out_tokens + self.thoughts
