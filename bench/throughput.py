@@ -1,5 +1,6 @@
-"""Throughput of the full pipeline vs the official openai SDK and httpx-sse + json, on the
-same local stream (the sim replaying a pre-rendered body of N chunks in 64 KB writes).
+"""Throughput of the full pipeline vs the official openai SDK and httpx-sse + json, and beside
+the raw transport (httpx ``iter_raw``, nothing parsed), on the same local stream (the sim
+replaying a pre-rendered body of N chunks in 64 KB writes).
 
 Prints ratios measured side by side in one run (rounds alternate the three clients; the
 median of each is compared). Usage: python bench/throughput.py [--chunks 20000] [--rounds 5]
@@ -86,6 +87,19 @@ def run_httpx_sse(root: str, n: int) -> float:
     return time.perf_counter() - t
 
 
+def run_raw(root: str, n: int) -> float:
+    """The transport floor: the same request and body through httpx ``iter_raw``, nothing parsed."""
+    t = time.perf_counter()
+    size = 0
+    with httpx.Client(timeout=60) as client, client.stream(
+            "POST", root + "/v1/chat/completions",
+            json={"model": "replay+run=bench", "stream": True, "messages": [{"role": "user", "content": "x"}]}) as resp:
+        for piece in resp.iter_raw():
+            size += len(piece)
+    assert size > n * 100, size
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--chunks", type=int, default=20000)
@@ -95,7 +109,8 @@ def main() -> None:
     with sim.serve(process=True) as root:
         load(root, data)
         print(pin_apart())
-        clients = {"kral_nb": run_kral, "openai SDK": run_openai, "httpx-sse + json": run_httpx_sse}
+        clients = {"kral_nb": run_kral, "openai SDK": run_openai, "httpx-sse + json": run_httpx_sse,
+                   "httpx iter_raw": run_raw}
         for f in clients.values():  # warm up connections, imports and caches
             f(root, args.chunks)
         times: dict[str, list[float]] = {k: [] for k in clients}
@@ -109,6 +124,9 @@ def main() -> None:
         print(f"  {k:18s} {v * 1000:8.1f} ms  {args.chunks / v:10.0f} chunks/s  {v / args.chunks * 1e6:6.2f} us/chunk")
     print(f"ratio openai SDK / kral_nb:       {med['openai SDK'] / med['kral_nb']:.2f}x")
     print(f"ratio httpx-sse+json / kral_nb:   {med['httpx-sse + json'] / med['kral_nb']:.2f}x")
+    print(f"ratio kral_nb / httpx iter_raw:   {med['kral_nb'] / med['httpx iter_raw']:.2f}x (the raw transport, "
+          f"nothing parsed: kral_nb's parsing and records add "
+          f"{(med['kral_nb'] - med['httpx iter_raw']) / args.chunks * 1e6:.2f} us/chunk)")
     sys.stdout.flush()
 
 

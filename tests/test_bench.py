@@ -22,6 +22,7 @@ SMALL = {  # script -> (arguments that make it quick, a line its output must hav
     "throughput.py": (["--chunks", "300", "--rounds", "1"], "ratio httpx-sse+json / kral_nb"),
     "fidelity.py": (["--chunks", "30", "--streams", "2"], "p50 / floor p50"),
     "decode_lines.py": (["--sizes", "1", "--repeat", "1"], "ms/MB"),
+    "decode_chunks.py": (["--chunks", "300", "--rounds", "1"], "ratio pipeline / split+orjson floor"),
     "load.py": (["--levels", "1,2", "--chunks", "5"], "p99"),
     "scale.py": (["--streams", "2", "--chunks", "5", "--soak-chunks", "2000", "--baseline", ""], "chunks sent"),
     "ray_overhead.py": (["--one", "local", "--rows", "2000", "--streams", "2"], '"mode": "local"'),

@@ -219,3 +219,29 @@ def test_frames_of_two_results_concatenate_in_todays_dtypes(tmp_path: Any) -> No
     assert list(both.chunks["run_id"].cat.categories) == ["a", "b"]
     old = both.chunks.astype({"run_id": "string", "seq": "int64", "output_tokens": "Int64", "tool_id": object})
     assert {c: str(t) for c, t in retyped(old, CHUNK_DTYPES).dtypes.items()} == CHUNK_DTYPES
+
+
+def test_retyping_an_old_file_never_wraps_a_number_or_invents_a_flag() -> None:
+    """A file written when counts were Int64 may hold one past 2^31 - 1: that column stays
+    Int64 (astype would wrap it negative); a bool column with NA stays as it was (NA is not True)."""
+    from kral_nb.results.columns import RUN_DTYPES
+    from kral_nb.results.export import retyped
+
+    old = pd.DataFrame({"input_tokens": pd.array([2**32 - 2, None], dtype="Int64"),
+                        "seq": pd.array([0, 1], dtype="int64")})
+    back = retyped(old, CHUNK_DTYPES)
+    assert str(back["input_tokens"].dtype) == "Int64" and back["input_tokens"].iloc[0] == 2**32 - 2
+    assert str(back["seq"].dtype) == "int32"
+    flags = pd.DataFrame({"warmup": pd.Series([True, None], dtype=object)})
+    assert retyped(flags, RUN_DTYPES)["warmup"].isna().iloc[1]
+
+
+def test_a_label_with_a_lone_surrogate_builds_a_frame() -> None:
+    run = Run("s", "sim", "m", "openai")
+    run.t0_ns = 0
+    run.add(1, 3, [Chunk("finish", finish_reason="stop\ud800"), Chunk("tool_call", tool_index=0, tool_id="c\ud800",
+                                                                   tool_name="f", tool_args="{}")])
+    run.finish(2, True, False)
+    frame = chunks_frame([run])
+    labels = [*frame["finish_reason"].dropna(), *frame["tool_id"].dropna()]  # as utf8() writes every string
+    assert [v.rstrip("\ufffd") for v in labels] == ["stop", "c"] and all("\ufffd" in v for v in labels)

@@ -41,6 +41,8 @@ def test_append_and_read_back_filtered(results: tuple[kral_nb.Result, kral_nb.Re
     assert len(s.runs(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1))) == len(everything.runs)
     summary = s.read(model="fast+n=4").summary()  # the usual analysis on what was stored
     assert summary.iloc[0]["runs"] == 5
+    fast_chunks = s.read(model="fast+n=4").chunks  # run_id lists only the runs read (pandas 2 groups by
+    assert set(fast_chunks["run_id"].cat.categories) == set(fast["run_id"])  # every category)
 
 
 def test_two_processes_append_at_once(results: tuple[kral_nb.Result, kral_nb.Result], tmp_path: Path) -> None:

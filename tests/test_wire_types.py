@@ -134,3 +134,27 @@ def test_the_error_names_the_field(protocol: str, data: bytes, field: str) -> No
     assert run.status == "error" and run.error is not None, run.error
     assert ("unexpected event shape" in run.error and field in run.error) or "malformed JSON" in run.error
     run_row(run)
+
+
+BIG = 2**31 - 1  # the Int32 columns' bound: each value passes it, their sum does not
+SUMS = {
+    "openai": b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2000000000,'
+              b'"completion_tokens_details":{"reasoning_tokens":2100000000}}}\n\ndata: [DONE]\n\n',
+    "anthropic": b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","usage":'
+                 b'{"input_tokens":%d,"cache_read_input_tokens":5,"output_tokens":1}}}\n\n' % BIG,
+    "gemini": b'data: {"candidates":[{"content":{"parts":[{"text":"hi"}]}}],"usageMetadata":'
+              b'{"candidatesTokenCount":%d,"thoughtsTokenCount":9}}\n\n' % BIG,
+}
+
+
+@pytest.mark.parametrize("protocol", list(SUMS))
+def test_a_sum_of_counts_past_the_bound_is_an_error_record(protocol: str) -> None:
+    """Counts the parsers add together (cache reads into input, reasoning into output) are
+    checked as counts: past 2^31 - 1 an ``error`` record, and every frame still builds."""
+    run = replay(protocol, [(1, SUMS[protocol])])
+    kinds = [c.kind for _, _, c in run.records]
+    assert "error" in kinds, kinds
+    assert all(v is None or v <= BIG for _, _, c in run.records
+               for v in (c.input_tokens, c.output_tokens, c.reasoning_tokens, c.cached_tokens))
+    result = kral_nb.Result([run])
+    assert len(result.chunks) == len(run.records) and len(result.runs) == 1

@@ -70,8 +70,8 @@ def _usage(u: dict[str, Any]) -> Chunk:
     read = shape.count(u.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
     written = shape.count(u.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
     inp = shape.count(u.get("input_tokens"), "usage.input_tokens")
-    if inp is not None:
-        inp += (read or 0) + (written or 0)
+    if inp is not None:  # the sum is a count too: within the frame's Int32 columns
+        inp = shape.count(inp + (read or 0) + (written or 0), "usage.input_tokens + cache tokens")
     details = shape.obj(u.get("output_tokens_details"), "usage.output_tokens_details")
     thinking = details.get("thinking_tokens", details.get("reasoning_tokens"))
     return Chunk(USAGE, input_tokens=inp, output_tokens=shape.count(u.get("output_tokens"), "usage.output_tokens"),

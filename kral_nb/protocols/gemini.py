@@ -244,11 +244,13 @@ class GeminiParser:
         if u:
             thoughts = shape.count(u.get("thoughtsTokenCount"), "usageMetadata.thoughtsTokenCount")
             cands = shape.count(u.get("candidatesTokenCount"), "usageMetadata.candidatesTokenCount")
-            output = None if cands is None and thoughts is None else (cands or 0) + (thoughts or 0)
+            output = None if cands is None and thoughts is None else shape.count(
+                (cands or 0) + (thoughts or 0), "usageMetadata.candidatesTokenCount + thoughtsTokenCount")
             prompt = shape.count(u.get("promptTokenCount"), "usageMetadata.promptTokenCount")
             tool_use = shape.count(u.get("toolUsePromptTokenCount"), "usageMetadata.toolUsePromptTokenCount")
             # the input of built-in tools (code execution, search) is input the user pays for
-            billed_in = None if prompt is None and tool_use is None else (prompt or 0) + (tool_use or 0)
+            billed_in = None if prompt is None and tool_use is None else shape.count(
+                (prompt or 0) + (tool_use or 0), "usageMetadata.promptTokenCount + toolUsePromptTokenCount")
             out.append(Chunk(USAGE, input_tokens=billed_in, output_tokens=output, reasoning_tokens=thoughts,
                              cached_tokens=shape.count(u.get("cachedContentTokenCount"),
                                                        "usageMetadata.cachedContentTokenCount")))

@@ -202,6 +202,8 @@ class OpenAIParser:
                 index = self._n_tools
             else:
                 index = self._last_tool if self._last_tool is not None else pos
+        index = shape.count(index, "tool_calls.index (implied)")  # one past the last may be past the bound
+        assert index is not None
         if tid:
             self._tool_ids.setdefault(tid, index)
         self._n_tools = max(self._n_tools, index + 1)
@@ -270,7 +272,7 @@ def _usage(u: dict[str, Any]) -> Chunk:
     reasoning = shape.count(shape.obj(u.get("completion_tokens_details"), "usage.completion_tokens_details")
                             .get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens")
     if completion is not None and reasoning and reasoning_excluded(prompt, completion, reasoning, total):
-        completion += reasoning
+        completion = shape.count(completion + reasoning, "usage.completion_tokens + reasoning_tokens")
     return Chunk(USAGE, input_tokens=prompt, output_tokens=completion,
                  reasoning_tokens=reasoning, cached_tokens=cached)
 

@@ -64,7 +64,7 @@ class Plots:
         colors = self._colors()
         content = chunks[chunks["kind"].isin(list(CONTENT_KINDS))]
         seen: set[tuple[Any, ...]] = set()
-        for run_id, g in content.groupby("run_id", sort=False):
+        for run_id, g in content.groupby("run_id", sort=False, observed=True):
             meta = runs[runs["run_id"] == run_id].iloc[0]
             key = (meta["provider"], meta["model"], meta["protocol"])
             t = np.concatenate([[0.0], g["t_s"].to_numpy(float)])

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
@@ -119,8 +120,16 @@ def retyped(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
         return frame
     frame = frame.copy(deep=False)
     for c, d in changed.items():
+        target = pd.api.types.pandas_dtype(d)
+        column = frame[c]
+        if d == "bool" and column.isna().any():
+            continue  # NA is not False: left for the reader's fillna, as before
+        if pd.api.types.is_integer_dtype(target) and pd.api.types.is_numeric_dtype(column):
+            info = np.iinfo(target.numpy_dtype if hasattr(target, "numpy_dtype") else target)
+            if len(column.dropna()) and not (info.min <= column.min() and column.max() <= info.max):
+                continue  # astype would wrap a value written before the bound (an old file)
         try:
-            frame[c] = frame[c].astype(pd.api.types.pandas_dtype(d))
+            frame[c] = column.astype(target)
         except (TypeError, ValueError, OverflowError):
             pass
     return frame

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..protocols.records import CONTENT_KINDS, KINDS
 from ..record import runrow
-from ..record.columnar import KIND_CODE
+from ..record.columnar import KIND_CODE, utf8
 from ..record.metrics import TOKEN_SOURCES
 from ..record.recorder import Run
 from . import strings
@@ -20,6 +20,7 @@ from .columns import CHUNK_COLUMNS, RUN_DTYPES
 _SPARSE_INTS = ("tool_index", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
 _SPARSE_TEXTS = ("tool_args",)
 _SPARSE_LABELS = ("tool_id", "tool_name", "finish_reason")  # labels on a few rows: categoricals
+_INT32_MAX = 2**31 - 1
 _CONTENT_CODES = np.array(sorted(KIND_CODE[k] for k in CONTENT_KINDS), dtype=np.uint8)
 
 
@@ -47,6 +48,7 @@ def _sparse_category(n: int, values: dict[int, str]) -> Any:
     codes = np.full(n, -1, dtype=_code_type(len(cats)))
     for row, v in values.items():
         codes[row] = index[v]
+    cats = [utf8(v).decode() for v in cats]  # a lone surrogate becomes U+FFFD, as in every string column
     return pd.Categorical.from_codes(codes, categories=pd.Index(cats))
 
 
@@ -71,7 +73,7 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
         token_source.append(source)
         if a == b:
             continue
-        known = tokens >= 0
+        known = (tokens >= 0) & (tokens <= _INT32_MAX)
         n_tokens[a:b][known] = tokens[known]
         no_tokens[a:b] = ~known
         del tokens, known
@@ -105,7 +107,7 @@ def chunks_frame(runs: Sequence[Run]) -> pd.DataFrame:
                 choice[row] = chunk.choice
             for name in _SPARSE_INTS:
                 v = getattr(chunk, name)
-                if v is not None:
+                if v is not None and 0 <= v <= _INT32_MAX:  # the parsers' bound (a chunk built by hand: NA)
                     ints[name][row], masks[name][row] = v, False
             for name in (*_SPARSE_TEXTS, *_SPARSE_LABELS):
                 v = masked_args.get(i, chunk.tool_args) if name == "tool_args" else getattr(chunk, name)

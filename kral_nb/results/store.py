@@ -132,6 +132,8 @@ class Store:
         from .frames import chunks_frame
 
         chunks = retyped(pd.concat(parts, ignore_index=True), CHUNK_DTYPES) if parts else chunks_frame([])
+        if isinstance(chunks["run_id"].dtype, pd.CategoricalDtype):  # only the runs read (pandas 2
+            chunks["run_id"] = chunks["run_id"].cat.remove_unused_categories()  # groups every category)
         return Result.from_frames(chunks.reset_index(drop=True), runs)
 
 
