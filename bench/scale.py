@@ -23,18 +23,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 
-from kral_nb import sim
-from kral_nb.record.recorder import Run
-from kral_nb.record.runrow import row as run_row
-from kral_nb.sweeps import sweep
+if TYPE_CHECKING:
+    from kral_nb.record.recorder import Run
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from fidelity import errors_ms
+# The soak also runs in a fresh interpreter on the ``--baseline`` tree, whose modules have the
+# older layout: it imports what it needs by ``_layout()``, and the rest is imported by the
+# load phase alone.
+
+
+def _layout() -> tuple[Any, Any]:
+    """``sweep`` and ``chunks_frame`` from this tree, or from the flat layout before the sub-packages."""
+    try:
+        from kral_nb.results.frames import chunks_frame
+        from kral_nb.sweeps import sweep
+    except ImportError:
+        from kral_nb.frames import chunks_frame  # type: ignore[import-not-found,no-redef]
+
+        from kral_nb.api import sweep  # type: ignore[attr-defined,no-redef]
+    return sweep, chunks_frame
 
 
 def rss_mb() -> float:
@@ -43,6 +55,8 @@ def rss_mb() -> float:
 
 
 def run(root: str, models: list[str], trace: bool) -> tuple[list[Run], dict[str, dict[str, Any]]]:
+    from kral_nb.sweeps import sweep
+
     sw = sweep("scale", models, trace=trace, base_url=root + "/v1", retries=0, timeout=600)
     sw.submit()
     result = sw.wait()
@@ -53,8 +67,7 @@ def run(root: str, models: list[str], trace: bool) -> tuple[list[Run], dict[str,
 def soak(root: str, n: int, total: int) -> dict[str, float]:
     """>= ``total`` content chunks over ``n`` streams; memory measured before anything else is
     held (the sim's log, with a number per chunk, is fetched afterwards)."""
-    from kral_nb.results.frames import chunks_frame
-
+    sweep, chunks_frame = _layout()
     per = -(-total // n)
     gc.collect()
     start = rss_mb()
@@ -78,12 +91,13 @@ def soak(root: str, n: int, total: int) -> dict[str, float]:
     frame = chunks_frame(runs)
     peak = hwm_mb()
     frame_b = frame.memory_usage(deep=True).sum()
+    recorded = int(frame["kind"].astype(str).isin(["text", "reasoning", "refusal", "tool_call"]).sum())
     del frame
     log = {e["model"]: e for e in httpx.get(root + "/_sim/log", timeout=60).json()}
     sent = per * n
     return {
         "rows": rows, "wall_s": wall, "sent": sent,
-        "recorded": sum(run_row(r)["n_content_chunks"] for r in runs),
+        "recorded": recorded,
         "bytes_sent": sum(sum(log[r.model]["n_bytes"]) for r in runs),
         "bytes_recorded": sum(r.n_bytes for r in runs),
         "fixed_mb": base - start, "records_mb": (held - base) / rows * 1e6, "total_mb": (peak - base) / rows * 1e6,
@@ -131,6 +145,11 @@ def main() -> None:
     if args.soak_only:
         print(json.dumps(soak(args.soak_only, n, int(args.soak_chunks))))
         return
+    from fidelity import errors_ms  # this tree's layout: the load phase runs here only
+
+    from kral_nb import sim
+    from kral_nb.record.runrow import row as run_row
+
     with sim.serve(process=True) as root:
         run(root, [f"sim:fast+n=3+seed=w{i}" for i in range(n)], False)  # open the connections
         one, log1 = run(root, [f"sim:steady+n={args.chunks}+seed=one"], True)
