@@ -158,3 +158,58 @@ def test_a_sum_of_counts_past_the_bound_is_an_error_record(protocol: str) -> Non
                for v in (c.input_tokens, c.output_tokens, c.reasoning_tokens, c.cached_tokens))
     result = kral_nb.Result([run])
     assert len(result.chunks) == len(run.records) and len(result.runs) == 1
+
+
+def _both_paths(body: bytes) -> tuple[list[Any], list[Any]]:
+    """Every chunk of ``body`` by the OpenAI parser with its msgspec fast path and without it."""
+    from kral_nb.protocols import openai
+    from kral_nb.protocols.request import RequestSpec
+    from kral_nb.protocols.shape import ShapeError
+
+    out = []
+    for fast in (True, False):
+        items = openai.new_decoder(RequestSpec("http://x/", {}, None)).decode(body)
+        parser, chunks = openai.OpenAIParser(fast=fast), []
+        for item in items:
+            try:
+                chunks.append(parser.feed(item))
+            except ShapeError as exc:
+                chunks.append(str(exc))
+        out.append(chunks)
+    return out[0], out[1]
+
+
+ODD_OPENAI = [  # shapes at the edges of what the fast path takes
+    b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n',
+    b'data: {"choices":[{"delta":{"role":null}}]}\n\ndata: {"choices":[{"delta":{}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":"a","reasoning_content":"","reasoning":"r"}}]}\n\n',
+    b'data: {"choices":[{"index":false,"delta":{"content":"a"},"finish_reason":""}]}\n\n',
+    b'data: {"choices":[{"index":1,"delta":{"content":"b"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"x"}}],"usage":null,"timings":{"n":1}}\n\n',
+    b'data: {"choices":[{"delta":{"content":"x"}}],"object":"error","error":{"message":"m"}}\n\n',
+    b'data: {"choices":[{"delta":{"content":"x"}}],"error":""}\n\n',
+    b'event: error\ndata: {"choices":[{"delta":{"content":"x"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"x","tool_calls":[]}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":0,"refusal":"no"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"a\\ud800"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"x"}}],"choices":[{"delta":{"content":"y"}}]}\n\n',
+    b'data: {"choices":[{"delta":"text"}]}\n\ndata: {"choices":[{"delta":[]}]}\n\n',
+    b'data: {"choices":{"delta":{"content":"x"}}}\n\ndata: [1]\n\ndata: {"choices":[{"delta":{"content":"x"}}]} x\n\n',
+]
+
+
+@pytest.mark.parametrize("body", ODD_OPENAI + [golden("openai", n) for n in golden_files("openai")])
+def test_the_openai_fast_path_agrees_with_the_general_one(body: bytes) -> None:
+    fast, general = _both_paths(body)
+    assert fast == general
+
+
+def test_the_openai_fast_path_agrees_on_poisoned_streams() -> None:
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(poisoned_stream("openai"))
+    def inner(body: bytes) -> None:
+        fast, general = _both_paths(body)
+        assert fast == general
+
+    inner()

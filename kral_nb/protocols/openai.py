@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..redact import Secret
-from . import malformed, shape
+from . import malformed, openai_fast, shape
 from .jsonlib import loads
 from .messages import error_message
 from .records import (
@@ -63,9 +63,10 @@ class OpenAIParser:
     """Feed SSE items, get normalized chunks. Tolerates tool-call fragments without ``index``
     and ``delta.content`` given as a list of typed parts (Mistral's Magistral)."""
 
-    __slots__ = ("_last_tool", "_n_tools", "_started", "_tool_ids", "done")
+    __slots__ = ("_fast", "_last_tool", "_n_tools", "_started", "_tool_ids", "done")
 
-    def __init__(self) -> None:
+    def __init__(self, *, fast: bool = True) -> None:
+        self._fast = fast  # the common chunk through openai_fast (False: the general path alone)
         self.done = False
         self._started = False
         self._tool_ids: dict[str, int] = {}
@@ -79,6 +80,10 @@ class OpenAIParser:
         if data == TERMINATOR:
             self.done = True
             return [Chunk(DONE)]
+        if self._fast and item.event != "error":
+            choice = openai_fast.one_choice(data)
+            if choice is not None:
+                return self._started_or_other(self._fast_choice(choice))
         try:
             obj = loads(data)
         except ValueError:
@@ -124,6 +129,10 @@ class OpenAIParser:
             out.append(Chunk(SERVER, json.dumps(server, sort_keys=True)))
         if out[:1] and out[0].kind == ERROR:
             return out
+        return self._started_or_other(out)
+
+    def _started_or_other(self, out: list[Chunk]) -> list[Chunk]:
+        """A stream's first chunk starts with START; a later chunk that said nothing is OTHER."""
         if not self._started:
             self._started = True
             if not out or out[0].kind != START:
@@ -187,6 +196,25 @@ class OpenAIParser:
         if reason:
             out.append(Chunk(FINISH, finish_reason=reason if type(reason) is str
                              else shape.text(reason, "finish_reason")))
+        return out
+
+    def _fast_choice(self, choice: openai_fast.Choice) -> list[Chunk]:
+        """``_choice`` for a choice openai_fast decoded (types already checked, no tool call)."""
+        delta = choice.delta
+        out: list[Chunk] = []
+        if delta is not None:
+            if not self._started and delta.role is not openai_fast.UNSET:
+                self._started = True
+                out.append(Chunk(START))
+            reasoning = delta.reasoning_content or delta.reasoning
+            if reasoning:
+                out.append(Chunk(REASONING, reasoning))
+            if delta.content:
+                out.append(Chunk(TEXT, delta.content))
+            if delta.refusal:
+                out.append(Chunk(REFUSAL, delta.refusal))
+        if choice.finish_reason:
+            out.append(Chunk(FINISH, finish_reason=choice.finish_reason))
         return out
 
     def _tool(self, pos: int, tc: dict[str, Any]) -> Chunk:
