@@ -196,6 +196,12 @@ ODD_OPENAI = [  # shapes at the edges of what the fast path takes
     b'data: {"choices":[{"delta":{"content":"x"}}],"choices":[{"delta":{"content":"y"}}]}\n\n',
     b'data: {"choices":[{"delta":"text"}]}\n\ndata: {"choices":[{"delta":[]}]}\n\n',
     b'data: {"choices":{"delta":{"content":"x"}}}\n\ndata: [1]\n\ndata: {"choices":[{"delta":{"content":"x"}}]} x\n\n',
+    # found by review: a number past a double's range, or deep nesting, in a key kral_nb does not read
+    b'data: {"created":1e400,"choices":[{"delta":{"content":"hi"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"role":1' + b"0" * 309 + b',"content":"hi"}}]}\n\n',
+    b'data: {"x":' + b"[" * 1000 + b"]" * 1000 + b',"choices":[{"delta":{"content":"hi"}}]}\n\n',
+    b'data: {"choices":[{"index":' + b"[" * 1000 + b"]" * 1000 + b',"delta":{"content":"hi"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"hi"},"logprobs":{"content":[{"logprob":1e400}]}}]}\n\n',
 ]
 
 
@@ -203,6 +209,23 @@ ODD_OPENAI = [  # shapes at the edges of what the fast path takes
 def test_the_openai_fast_path_agrees_with_the_general_one(body: bytes) -> None:
     fast, general = _both_paths(body)
     assert fast == general
+
+
+def test_the_common_chunk_takes_the_fast_path() -> None:
+    """The speed is the point: the sim's chunks (the shape of OpenAI's and vLLM's) are decoded
+    by msgspec, not sent down the general path by a key the structs do not declare."""
+    from kral_nb.protocols import openai_fast
+    from kral_nb.sim.script import Ev
+    from kral_nb.sim.wire import OpenAIWire
+
+    wire = OpenAIWire("m", "chatcmpl-1", include_usage=True)
+    for ev in (Ev(0, "start"), Ev(0, "text", "hi"), Ev(0, "finish", "stop")):
+        data = wire.render(ev).decode().removeprefix("data: ").strip()
+        assert openai_fast.one_choice(data) is not None, data
+    vllm = '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,' \
+           '"delta":{"content":"a"},"logprobs":null,"finish_reason":null,"stop_reason":null}]}'
+    assert openai_fast.one_choice(vllm) is not None
+    assert openai_fast.one_choice(vllm.replace('"m"', '"m","obfuscation":"x","extra":1')) is None  # unknown key
 
 
 def test_the_openai_fast_path_agrees_on_poisoned_streams() -> None:

@@ -9,34 +9,46 @@ accepts (``tests/test_wire_types.py`` compares them). Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 UNSET = msgspec.UNSET
 
+# Every field is declared, every other key refused (``forbid_unknown_fields``): msgspec then
+# decodes every value in a document it accepts, as orjson does, instead of skipping the keys
+# no struct names — a number beyond a double's range or nesting past the interpreter's limit
+# in a skipped key would have passed here and failed there. Numbers are int64 only where a
+# chunk has them (``created``, ``index``, vLLM's ``stop_reason``); anything else a provider
+# adds (``logprobs``, usage, errors, extra keys) goes the general path.
 
-class Delta(msgspec.Struct):
-    role: Any = UNSET  # only its presence matters (a START chunk)
+
+class Delta(msgspec.Struct, forbid_unknown_fields=True):
+    role: str | msgspec.UnsetType | None = UNSET  # only its presence matters (a START chunk)
     content: str | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
     refusal: str | None = None
-    tool_calls: Any = None
+    tool_calls: None = None
+    function_call: None = None
 
 
-class Choice(msgspec.Struct):
-    index: Any = None
+class Choice(msgspec.Struct, forbid_unknown_fields=True):
+    index: int | None = None
     delta: Delta | None = None
     finish_reason: str | None = None
+    logprobs: None = None
+    stop_reason: int | str | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, forbid_unknown_fields=True):
     choices: list[Choice] | None = None
-    usage: Any = None
-    error: Any = None
-    object: Any = None
-    timings: Any = UNSET
+    id: str | None = None
+    object: str | None = None
+    created: int | None = None
+    model: str | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    obfuscation: str | None = None
+    usage: None = None
 
 
 _decode = msgspec.json.Decoder(_Message).decode
@@ -47,13 +59,10 @@ def one_choice(data: str) -> Choice | None:
     from these fields alone; else None."""
     try:
         msg = _decode(data)
-    except msgspec.DecodeError:  # malformed, or a value of another type (ValidationError)
+    except Exception:  # malformed, another type or key (ValidationError), a str it cannot encode
         return None
     choices = msg.choices
-    if (choices is None or len(choices) != 1 or msg.usage is not None or msg.error
-            or msg.object == "error" or msg.timings is not UNSET):
+    if choices is None or len(choices) != 1 or msg.object == "error":
         return None
     choice = choices[0]
-    if choice.index or (choice.delta is not None and choice.delta.tool_calls):
-        return None
-    return choice
+    return None if choice.index else choice

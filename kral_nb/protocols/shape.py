@@ -19,7 +19,10 @@ class ShapeError(ValueError):
 
 
 def abbrev(value: Any, limit: int = 60) -> str:
-    r = repr(value)
+    try:
+        r = repr(value)
+    except RecursionError:  # a value nested near the interpreter's limit (orjson allows 1024)
+        r = f"<{type(value).__name__} nested too deep>"
     return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
