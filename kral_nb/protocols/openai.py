@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..redact import Secret
-from . import malformed, openai_fast, shape
+from . import malformed, openai_fast, openai_usage, shape
 from .jsonlib import loads
 from .messages import error_message
 from .records import (
@@ -22,7 +22,6 @@ from .records import (
     START,
     TEXT,
     TOOL_CALL,
-    USAGE,
     Chunk,
 )
 from .request import ChatRequest, RequestSpec
@@ -83,7 +82,8 @@ class OpenAIParser:
         if self._fast and item.event != "error":
             choice = openai_fast.one_choice(data)
             if choice is not None:
-                return self._started_or_other(self._fast_choice(choice))
+                out, self._started = openai_fast.chunks(choice, self._started)
+                return self._started_or_other(out)
         try:
             obj = loads(data)
         except ValueError:
@@ -121,10 +121,10 @@ class OpenAIParser:
             out = self._choice(one, 0) if type(one) is dict and not one.get("index") else self._choices(choices)
         server: dict[str, Any] = {}
         if usage:
-            out.append(_usage(usage))
-            server = _server_metrics(obj, usage)
+            out.append(openai_usage.usage_chunk(usage))
+            server = openai_usage.server_metrics(obj, usage)
         elif "timings" in obj:
-            server = _server_metrics(obj, {})
+            server = openai_usage.server_metrics(obj, {})
         if server:
             out.append(Chunk(SERVER, json.dumps(server, sort_keys=True)))
         if out[:1] and out[0].kind == ERROR:
@@ -198,25 +198,6 @@ class OpenAIParser:
                              else shape.text(reason, "finish_reason")))
         return out
 
-    def _fast_choice(self, choice: openai_fast.Choice) -> list[Chunk]:
-        """``_choice`` for a choice openai_fast decoded (types already checked, no tool call)."""
-        delta = choice.delta
-        out: list[Chunk] = []
-        if delta is not None:
-            if not self._started and delta.role is not openai_fast.UNSET:
-                self._started = True
-                out.append(Chunk(START))
-            reasoning = delta.reasoning_content or delta.reasoning
-            if reasoning:
-                out.append(Chunk(REASONING, reasoning))
-            if delta.content:
-                out.append(Chunk(TEXT, delta.content))
-            if delta.refusal:
-                out.append(Chunk(REFUSAL, delta.refusal))
-        if choice.finish_reason:
-            out.append(Chunk(FINISH, finish_reason=choice.finish_reason))
-        return out
-
     def _tool(self, pos: int, tc: dict[str, Any]) -> Chunk:
         fn = shape.obj(tc.get("function"), "tool_calls.function")
         tid = shape.opt_text(tc.get("id"), "tool_calls.id")
@@ -272,47 +253,6 @@ def _parts(parts: list[Any]) -> list[Chunk]:
         else:
             out.append(Chunk(OTHER, f"content part {kind!r}"))
     return out
-
-
-_USAGE_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
-                         "completion_tokens_details"})
-
-
-def _server_metrics(obj: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
-    """What the server says about itself, kept beside kral_nb's own measurements:
-    llama.cpp's ``timings``, and usage extras such as OpenRouter's ``cost``."""
-    out: dict[str, Any] = {}
-    if isinstance(obj.get("timings"), dict):
-        out["timings"] = obj["timings"]
-    out.update({k: v for k, v in usage.items() if k not in _USAGE_KEYS})
-    return out
-
-
-def _usage(u: dict[str, Any]) -> Chunk:
-    """``output_tokens`` always *include* reasoning tokens, as OpenAI's ``completion_tokens``
-    do. Some providers (xAI) report them apart: ``total_tokens`` = prompt + completion +
-    reasoning, or reasoning > completion. Then the reasoning tokens are added."""
-    prompt = shape.count(u.get("prompt_tokens"), "usage.prompt_tokens")
-    completion = shape.count(u.get("completion_tokens"), "usage.completion_tokens")
-    total = shape.count(u.get("total_tokens"), "usage.total_tokens")
-    cached = shape.count(shape.obj(u.get("prompt_tokens_details"), "usage.prompt_tokens_details")
-                         .get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens")
-    reasoning = shape.count(shape.obj(u.get("completion_tokens_details"), "usage.completion_tokens_details")
-                            .get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens")
-    if completion is not None and reasoning and reasoning_excluded(prompt, completion, reasoning, total):
-        completion = shape.count(completion + reasoning, "usage.completion_tokens + reasoning_tokens")
-    return Chunk(USAGE, input_tokens=prompt, output_tokens=completion,
-                 reasoning_tokens=reasoning, cached_tokens=cached)
-
-
-def reasoning_excluded(prompt: int | None, completion: int, reasoning: int, total: int | None) -> bool:
-    """True when ``completion_tokens`` leave the reasoning tokens out (docs/metrics.md)."""
-    if total is not None and prompt is not None:
-        if total == prompt + completion:
-            return False
-        if total == prompt + completion + reasoning:
-            return True
-    return reasoning > completion
 
 
 def new_decoder(spec: RequestSpec) -> SSEDecoder:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import msgspec
 
+from .records import FINISH, REASONING, REFUSAL, START, TEXT, Chunk
+
 UNSET = msgspec.UNSET
 
 # Every field is declared, every other key refused (``forbid_unknown_fields``): msgspec then
@@ -66,3 +68,24 @@ def one_choice(data: str) -> Choice | None:
         return None
     choice = choices[0]
     return None if choice.index else choice
+
+
+def chunks(choice: Choice, started: bool) -> tuple[list[Chunk], bool]:
+    """The general path's ``_choice`` for a choice :func:`one_choice` returned (types already
+    checked, no tool call), and whether the stream has started after it."""
+    delta = choice.delta
+    out: list[Chunk] = []
+    if delta is not None:
+        if not started and delta.role is not UNSET:
+            started = True
+            out.append(Chunk(START))
+        reasoning = delta.reasoning_content or delta.reasoning
+        if reasoning:
+            out.append(Chunk(REASONING, reasoning))
+        if delta.content:
+            out.append(Chunk(TEXT, delta.content))
+        if delta.refusal:
+            out.append(Chunk(REFUSAL, delta.refusal))
+    if choice.finish_reason:
+        out.append(Chunk(FINISH, finish_reason=choice.finish_reason))
+    return out, started

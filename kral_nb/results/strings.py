@@ -5,7 +5,7 @@ column holds a Python object per row: the ``text`` column is one Arrow chunk per
 the run's own record buffers (offsets and UTF-8 bytes, shared, not copied: a frame of 10^6
 rows adds no second copy of the text), runs of fewer than ``SHARE_MIN_ROWS`` rows are joined
 into one chunk (many tiny chunks slow every later operation), and a run with secrets gets a
-masked copy. Sparse columns (tool fields, finish reasons) use 32-bit offsets.
+masked copy.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from ..redact import mask
 ARROW_STRINGS = isinstance(pd.array([], dtype="string"), pd.arrays.ArrowStringArray)
 #: a run with at least this many rows lends its buffers to the text column; smaller runs are joined
 SHARE_MIN_ROWS = 4096
-_INT32_MAX = 2**31 - 1
 
 
 def _valid(offsets: np.ndarray) -> np.ndarray:
@@ -38,25 +37,22 @@ def _objects(offsets: np.ndarray, data: bytes | bytearray, valid: np.ndarray) ->
     return pd.array(texts, dtype="string")
 
 
-def _arrow(offsets: Any, data: Any, valid: np.ndarray, *, large: bool) -> Any:
+def _arrow(offsets: Any, data: Any, valid: np.ndarray) -> Any:
     """One Arrow string array over ``offsets`` and ``data`` (buffers, shared where possible)."""
     import pyarrow as pa
 
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    kind = pa.LargeStringArray if large else pa.StringArray
-    return kind.from_buffers(len(valid), pa.py_buffer(offsets), pa.py_buffer(data), bitmap)
+    return pa.LargeStringArray.from_buffers(len(valid), pa.py_buffer(offsets), pa.py_buffer(data), bitmap)
 
 
 def strings(offsets: np.ndarray, data: bytes, valid: np.ndarray) -> Any:
-    """A "string" column from UTF-8 ``data`` and the ``n + 1`` int64 offsets of its rows in it;
-    32-bit offsets when the data allows."""
+    """A "string" column from UTF-8 ``data`` and the ``n + 1`` int64 offsets of its rows in it
+    (``large_string``: what pandas keeps a "string" column as whatever it is handed)."""
     if not ARROW_STRINGS:
         return _objects(offsets, data, valid)
     import pyarrow as pa
 
-    large = len(data) > _INT32_MAX
-    arr = _arrow(offsets if large else offsets.astype(np.int32), data, valid, large=large)
-    return pd.arrays.ArrowStringArray(pa.chunked_array([arr]))
+    return pd.arrays.ArrowStringArray(pa.chunked_array([_arrow(offsets, data, valid)]))
 
 
 def masked(cols: RecordColumns, secrets: tuple[str, ...]) -> bytes:
@@ -99,14 +95,14 @@ def text_column(cols: Sequence[RecordColumns], secrets: Sequence[tuple[str, ...]
         if small:
             sizes = np.cumsum([0] + [len(d) for _, d in small])
             offsets = np.concatenate([[0]] + [o[1:] - o[0] + base for (o, _), base in zip(small, sizes, strict=False)])
-            chunks.append(_arrow(offsets, b"".join(d for _, d in small), _valid(offsets), large=True))
+            chunks.append(_arrow(offsets, b"".join(d for _, d in small), _valid(offsets)))
             small.clear()
 
     for c, secret in zip(cols, secrets, strict=True):
         offsets = np.frombuffer(c.text_offsets, dtype=np.int64)
         if len(c.kind) >= SHARE_MIN_ROWS and not secret:
             join_small()
-            chunks.append(_arrow(c.text_offsets, c.text, _valid(offsets), large=True))  # the run's own buffers
+            chunks.append(_arrow(c.text_offsets, c.text, _valid(offsets)))  # the run's own buffers
         elif len(c.kind):
             small.append((offsets, masked(c, secret)))
     join_small()
