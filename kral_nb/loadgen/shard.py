@@ -26,9 +26,9 @@ from collections.abc import Callable
 import httpx
 
 from ..clock import now_ns, wall_ns
+from ..net.backend import kernel_stamps
 from ..net.client import new_client
 from ..net.kernelstamp import DelaySample
-from ..net.netstream import kernel_stamps
 from .driver import CellState
 from .tasks import REPORT_PERIOD_S, CellReport, CellTask
 

@@ -1,7 +1,7 @@
 """The HTTP client kral_nb measures with (the only place an httpx client is built), and
 kral_nb's timeouts as httpx's.
 
-Its httpcore pool gets a network backend on asyncio protocols (``netstream.py``) that stamps
+Its httpcore pool gets a network backend on asyncio protocols (``backend.py``, ``netstream.py``) that stamps
 every piece of received bytes with its arrival (the kernel's receive time where it gives one,
 before any parsing, HTTP included), and each body piece httpx yields carries the stamp of the
 piece that delivered it. Pooled connections, ``TCP_NODELAY``, the environment's proxies except
@@ -17,8 +17,8 @@ import httpcore
 import httpx
 
 from ..options import Timeouts
+from .backend import StampingBackend
 from .kernelstamp import DelaySample
-from .netstream import StampingBackend
 
 __all__ = ["httpx_timeout", "new_client"]
 
@@ -29,7 +29,7 @@ def httpx_timeout(t: Timeouts) -> httpx.Timeout:
 
 
 def _stamp_socket_reads(tr: httpx.AsyncHTTPTransport, read_delays: DelaySample | None = None) -> bool:
-    """Install :class:`netstream.StampingBackend` in the transport's httpcore pool.
+    """Install :class:`backend.StampingBackend` in the transport's httpcore pool.
 
     httpx 0.28 has no public argument for a network backend (encode/httpx#3749 adds one), so
     this sets the pool's backend attribute; if a release moves it, reads are stamped after
@@ -67,7 +67,7 @@ def new_client(read_delays: DelaySample | None = None, tls: ssl.SSLContext | Non
     """The engine's shared client: pooled connections, socket-stamped reads, identity
     encoding so raw reads are the wire bytes, the environment's proxies honoured except
     for loopback (the sim and the local model are always reached directly).
-    ``read_delays``: see :class:`netstream.StampingBackend`; ``tls``: an SSL context to share
+    ``read_delays``: see :class:`backend.StampingBackend`; ``tls``: an SSL context to share
     (building one reads the CA bundle: ~10 ms), else httpx's default (``SSL_CERT_FILE``…)."""
     tls = tls or httpx.create_ssl_context()
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {

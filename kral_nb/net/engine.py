@@ -26,7 +26,7 @@ from ..record.recorder import Run
 from ..servers.startup import NOTES, Ready, answered
 from ..servers.startup import wait as wait_ready
 from . import transport
-from .netstream import kernel_stamps
+from .backend import kernel_stamps
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 502, 503, 529})

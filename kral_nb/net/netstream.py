@@ -8,7 +8,8 @@ which returns the time the last packet of the read reached the socket), moved on
 monotonic clock. It does not depend on how busy the event loop is: a loop that comes back
 to its sockets 5 ms late still stamps each chunk when its packet arrived (``bench/load.py``).
 Elsewhere (uvloop reads through libuv, other systems, Unix sockets) the stamp is read when the
-loop's poll hands the bytes over (``Protocol.data_received``). ``kernel_stamps()`` says which.
+loop's poll hands the bytes over (``Protocol.data_received``). ``backend.kernel_stamps()``
+says which.
 
 Why not wrap httpcore's anyio streams (the earlier design): a read's stamp was taken when the
 reading task resumed, after every callback queued ahead of it. One stream at a time that is
@@ -19,29 +20,44 @@ get the time of the loop's I/O poll that delivered them. It also drops anyio's p
 cancel scope, a fifth of a shard's CPU at high concurrency (py-spy). Plain asyncio and uvloop
 both call ``data_received`` from their poll phase.
 
-httpcore's documented interface (``AsyncNetworkBackend`` / ``AsyncNetworkStream``); errors
-map to httpcore's exceptions, which httpx turns into its own.
+A response's body can also skip the reading task altogether: after a request, reads end where
+the response's head ends, so h11 holds nothing of the body, and a :class:`BodySink` attached
+then takes every later read in ``data_received`` itself (``callbody.py``).
+
+httpcore's documented interface (``AsyncNetworkStream``); errors map to httpcore's
+exceptions, which httpx turns into its own. The connections are made in ``backend.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import re
 import ssl
-from asyncio import selector_events
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import httpcore
 
 from ..clock import now_ns
-from .kernelstamp import DelaySample, StampingSocket, kernel_gives_stamps
+from .kernelstamp import DelaySample, StampingSocket
 
 HIGH_WATER = 4 << 20  # bytes buffered before the socket is paused (a reader far behind)
 LOW_WATER = 1 << 20
+_HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a response head
+#: what h11 is handed when a chunked body read in the callbacks ended (its framing only)
+LAST_CHUNK = b"0\r\n\r\n"
 
 
-class _Receiver(asyncio.Protocol):
+class BodySink(Protocol):
+    """Takes a response body's reads in the receive callback (``callbody.py``): no task
+    wakes for them."""
+
+    def data(self, t_ns: int, data: bytes) -> None: ...
+
+    def end(self, exc: BaseException | None) -> None: ...
+
+
+class Receiver(asyncio.Protocol):
     """Collects ``(arrival t_ns, bytes, loop delay ns)`` pieces; wakes the one reader waiting
     for them. The delay is how late the loop came to bytes the kernel had stamped (0 for
     pieces stamped by the loop itself: not measured)."""
@@ -58,6 +74,8 @@ class _Receiver(asyncio.Protocol):
         self.paused = False
         self.write_paused = False
         self.drained: asyncio.Future[None] | None = None
+        self.sink: BodySink | None = None
+        self.delay_max_ns = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -66,11 +84,17 @@ class _Receiver(asyncio.Protocol):
         t = now_ns()  # the loop's poll delivered these bytes now; the kernel had them at k
         k = self.sock.kernel_ns if self.sock is not None else 0
         if 0 < k <= t:
-            self.pieces.append((k, data, t - k))
             if self.delays is not None:
                 self.delays.append(t - k)  # how late the loop came to bytes the kernel had
+            if t - k > self.delay_max_ns:
+                self.delay_max_ns = t - k
+            t, delay = k, t - k
         else:
-            self.pieces.append((t, data, 0))
+            delay = 0
+        if self.sink is not None:
+            self.sink.data(t, data)
+            return
+        self.pieces.append((t, data, delay))
         self.buffered += len(data)
         if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
@@ -80,11 +104,15 @@ class _Receiver(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.eof = True
         self._wake()
+        if self.sink is not None:
+            self.sink.end(None)
         return False  # let the transport close
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof, self.exc = True, exc
         self._wake()
+        if self.sink is not None:
+            self.sink.end(exc)
         self.resume_writing()
 
     def pause_writing(self) -> None:
@@ -110,16 +138,54 @@ class StampedStream(httpcore.AsyncNetworkStream):
     and sets ``read_ns`` to the moment it arrived. Where the kernel stamps (``kernel``), it
     also keeps the longest any piece waited for the event loop (:meth:`take_delay_max_ns`)."""
 
-    def __init__(self, receiver: _Receiver) -> None:
+    def __init__(self, receiver: Receiver) -> None:
         self._r = receiver
         self.read_ns = 0
         self.kernel = receiver.sock is not None and receiver.sock.stamped
-        self._delay_max_ns = 0
+        self._head = False  # reads end where a response head ends (see ``read``)
+        self._tail = b""
 
     def take_delay_max_ns(self) -> int:
-        """The longest loop delay of the pieces read since the last call (then reset)."""
-        worst, self._delay_max_ns = self._delay_max_ns, 0
+        """The longest loop delay of the pieces received since the last call (then reset)."""
+        worst, self._r.delay_max_ns = self._r.delay_max_ns, 0
         return worst
+
+    def attach(self, sink: BodySink) -> None:
+        """From now on the reads go to ``sink`` in the receive callback, those already
+        received first. Only between a response's head and its body: h11 has read exactly
+        the head (``read`` ends there), so every byte of the body reaches ``sink``."""
+        r = self._r
+        self._head = False
+        r.sink = sink
+        while r.pieces and r.sink is sink:
+            t, data, _ = r.pieces.popleft()
+            r.buffered -= len(data)
+            sink.data(t, data)
+        if r.sink is sink and r.eof:
+            sink.end(r.exc)
+        if r.paused and r.transport is not None:
+            r.paused = False
+            r.transport.resume_reading()
+
+    def detach(self, t_ns: int = 0, ended: bool = False, rest: bytes = b"") -> None:
+        """Reads go back to ``read``. ``ended``: the sink read the whole body; h11, which saw
+        only the head, is handed the last chunk (then ``rest``, what came after the body) so
+        the connection ends its response cleanly and can serve the next one."""
+        r = self._r
+        r.sink = None
+        if rest:
+            r.pieces.appendleft((t_ns, rest, 0))
+        if ended:
+            r.pieces.appendleft((t_ns, LAST_CHUNK, 0))
+        r.buffered += len(rest) + (len(LAST_CHUNK) if ended else 0)
+        self._wake_reader()
+
+    def end_head(self) -> None:
+        """The response's body is read through ``read`` after all: reads are no longer cut."""
+        self._head = False
+
+    def _wake_reader(self) -> None:
+        self._r._wake()
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         r = self._r
@@ -136,13 +202,21 @@ class StampedStream(httpcore.AsyncNetworkStream):
         if len(data) > max_bytes:
             r.pieces.appendleft((t, data[max_bytes:], delay))
             data = data[:max_bytes]
+        if self._head:  # h11 gets the head and nothing after it: the body can go to a sink
+            m = _HEAD_END.search(self._tail + data)
+            if m is None:
+                self._tail = (self._tail + data)[-2:]
+            else:
+                cut = m.end() - len(self._tail)
+                self._tail = b""
+                if cut < len(data):
+                    r.pieces.appendleft((t, data[cut:], delay))
+                    data = data[:cut]
         r.buffered -= len(data)
         if r.paused and r.buffered < LOW_WATER and r.transport is not None:
             r.paused = False
             r.transport.resume_reading()
         self.read_ns = t
-        if delay > self._delay_max_ns:
-            self._delay_max_ns = delay
         return data
 
     async def _wait(self, timeout: float | None) -> bool:
@@ -161,6 +235,7 @@ class StampedStream(httpcore.AsyncNetworkStream):
         r = self._r
         if r.transport is None or r.transport.is_closing() or r.exc is not None:
             raise httpcore.WriteError("the connection is closed")
+        self._head, self._tail = True, b""  # a request: its response's head comes next
         r.transport.write(buffer)
         if r.write_paused:
             r.drained = asyncio.get_running_loop().create_future()
@@ -202,88 +277,3 @@ class StampedStream(httpcore.AsyncNetworkStream):
             return None
         key = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
         return t.get_extra_info(key)
-
-
-class StampingBackend(httpcore.AsyncNetworkBackend):
-    """Connections as asyncio protocols (asyncio's loop or uvloop). With ``read_delays``,
-    every kernel-stamped read appends how long its bytes waited for the loop (ns): the
-    client's own lateness, measured where it matters (``shard.py`` reports it per level)."""
-
-    def __init__(self, read_delays: DelaySample | None = None) -> None:
-        self.read_delays = read_delays
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        local = (local_address, 0) if local_address else None
-        if not kernel_stamps(loop):
-            r = _Receiver()
-            await _connect(loop.create_connection(lambda: r, host, port, local_addr=local), timeout)
-        else:
-            sock = await _connect(_open(loop, host, port, local), timeout)
-            r = _Receiver(sock, self.read_delays)
-            await _connect(loop.create_connection(lambda: r, sock=sock), timeout)
-        _set_options(r, socket_options)
-        return StampedStream(r)
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        r = _Receiver()
-        await _connect(loop.create_unix_connection(lambda: r, path), timeout)
-        _set_options(r, socket_options)
-        return StampedStream(r)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-def kernel_stamps(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether TCP reads on ``loop`` are stamped with the kernel's receive time."""
-    return isinstance(loop, selector_events.BaseSelectorEventLoop) and kernel_gives_stamps()
-
-
-async def _open(loop: asyncio.AbstractEventLoop, host: str, port: int,
-                local: tuple[str, int] | None) -> StampingSocket:
-    """A connected, non-blocking :class:`StampingSocket`: each address ``host`` resolves to
-    in turn, as asyncio's ``create_connection`` does (without Happy Eyeballs, its default)."""
-    try:  # an address needs no resolver (and no executor thread)
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    except socket.gaierror:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    if not infos:
-        raise OSError(f"getaddrinfo({host!r}) returned no address")
-    errors: list[OSError] = []
-    for family, kind, proto, _, address in infos:
-        sock = StampingSocket(family, kind, proto)
-        try:
-            sock.setblocking(False)
-            if local is not None:
-                sock.bind(local)
-            await loop.sock_connect(sock, address)
-            return sock
-        except OSError as e:
-            sock.close()
-            errors.append(e)
-        except BaseException:
-            sock.close()
-            raise
-    raise errors[0] if len(errors) == 1 else OSError(f"could not connect to {host}:{port}: "
-                                                     + "; ".join(str(e) for e in errors))
-
-
-async def _connect(opening: Any, timeout: float | None) -> Any:
-    try:
-        return await asyncio.wait_for(opening, timeout)
-    except TimeoutError:
-        raise httpcore.ConnectTimeout(f"could not connect within {timeout} s") from None
-    except OSError as e:
-        raise httpcore.ConnectError(str(e) or type(e).__name__) from None
-
-
-def _set_options(r: _Receiver, options: Any) -> None:
-    sock = r.transport.get_extra_info("socket") if r.transport is not None else None
-    for opt in options or ():
-        if sock is not None and not (opt[0] == socket.IPPROTO_TCP and sock.family == socket.AF_UNIX):
-            sock.setsockopt(*opt)

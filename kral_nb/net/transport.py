@@ -26,6 +26,7 @@ from ..protocols.messages import error_message
 from ..protocols.request import RequestSpec
 from ..record.pipeline import Pipeline
 from ..redact import clip, scrub
+from .callbody import read_body
 from .client import httpx_timeout
 from .netstream import StampedStream
 
@@ -139,6 +140,11 @@ async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream
         pipe.close(now_ns())
         return
     identity = isinstance(decoder, Identity)
+    if stamped is not None and identity and response.headers.get("transfer-encoding", "").lower() == "chunked":
+        await _body_in_callbacks(response, pipe, stamped, timeouts, secrets)
+        return
+    if stamped is not None:
+        stamped.end_head()
     reads = response.aiter_raw().__aiter__()
     try:
         async for data in reads:  # bytes httpx yields all come from the latest read
@@ -172,6 +178,34 @@ async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream
     if pipe.done:  # let the body's own end arrive, so the connection can be reused
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_drain(reads), DRAIN_S)
+
+
+async def _body_in_callbacks(response: httpx.Response, pipe: Pipeline, stamped: StampedStream,
+                             timeouts: Timeouts, secrets: tuple[str, ...]) -> None:
+    """The common case (a chunked, unencoded body on a stamped connection) fed from the
+    receive callback (``callbody.py``); each outcome as :func:`_body` treats it."""
+    body = await read_body(pipe, stamped, timeouts.idle_s)
+    outcome = body.outcome.result()
+    if outcome == "idle":
+        pipe.run.end_ns = now_ns()
+        raise KralTimeoutError(
+            f"idle-read timeout: no bytes for {timeouts.idle_s:g} s after "
+            f"{len(pipe.run.records)} chunks (raise timeout idle_s, or ask for keepalives)")
+    if outcome == "reset":
+        pipe.run.end_ns = now_ns()
+        raise StreamError(f"connection error while streaming: {scrub(str(body.exc) or type(body.exc).__name__, secrets)}")
+    pipe.close(body.t_ns if outcome == "terminator" else now_ns())
+    if outcome == "terminator":  # let the body's own end arrive, so the connection can be reused
+        try:
+            await asyncio.wait_for(asyncio.shield(body.drained), DRAIN_S)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            if not body.drained.done():
+                stamped.detach()
+    if (body.drained.done() and body.drained.result()) or outcome == "ended":
+        with contextlib.suppress(Exception):  # h11 reads the end of the body: the connection is reusable
+            await asyncio.wait_for(_drain(response.aiter_raw()), DRAIN_S)
 
 
 async def _drain(reads: AsyncIterator[bytes]) -> None:
