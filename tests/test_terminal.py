@@ -37,6 +37,16 @@ def test_compare_prints_tables_people_read_and_writes_everything(sim_root: str, 
     assert {"runs.parquet", "chunks.parquet", "summary.csv", "pairs.csv", "report.html", "ttft.png"} <= names
 
 
+def test_a_prompt_that_looks_like_a_model_gets_a_hint(sim_root: str, tmp_path: Path) -> None:
+    out = cli(["compare", "sim:fast+n=4", "-m", "sim:fast+n=3", "-n", "1", "--warmup", "0", "--no-plots",
+               "--out", "res"], sim_root, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "the prompt 'sim:fast+n=4' looks like a model; models are given with -m" in out.stderr
+    plain = cli(["compare", "Say: hi", "-m", "sim:fast+n=3", "-n", "1", "--warmup", "0", "--no-plots",
+                 "--out", "res2"], sim_root, tmp_path)
+    assert plain.returncode == 0 and "looks like a model" not in plain.stderr
+
+
 def test_compare_json_is_the_only_thing_on_stdout(sim_root: str, tmp_path: Path) -> None:
     out = cli(["compare", "hi", "-m", "sim:fast+n=4", "-n", "2", "--json", "--no-plots", "--out", "res"],
               sim_root, tmp_path)

@@ -87,6 +87,18 @@ def _known() -> list[str]:
     return [*plots, "summary.csv", "pairs.csv", "levels.csv", "report.html", "capacity.json", "capacity.png"]
 
 
+def _warn_model_like(prompts: list[str]) -> None:
+    """A prompt such as ``sim:fast+n=5`` was almost surely meant as a model: say so (it is
+    still sent as typed; models go after ``-m``)."""
+    from ..providers import PRESETS
+
+    for p in prompts:
+        prefix, colon, rest = p.partition(":")
+        if colon and rest and prefix in PRESETS and not any(ch.isspace() for ch in p):
+            term.say(f"the prompt {p!r} looks like a model; models are given with -m (e.g. -m {p}). "
+                     "It is sent as a prompt to the models below.")
+
+
 def compare(args: argparse.Namespace) -> int:
     """Exit 0: every run ok; 1: some run was not; 2: bad options or an output folder that
     cannot be written (nothing sent); 130: interrupted (what arrived is written)."""
@@ -95,6 +107,7 @@ def compare(args: argparse.Namespace) -> int:
     from ..report.tables import pairs_table, summary_table
 
     prompts, models = args.prompt or [DEFAULT_PROMPT], args.models or DEFAULT_MODELS
+    _warn_model_like(prompts)
     try:
         writable(args.out)  # before any (billed) request
         sweep = cli_args.values(args, SweepOptions, defaults=COMPARE_DEFAULTS)
@@ -164,6 +177,7 @@ def load(args: argparse.Namespace) -> int:
     output folder that cannot be written, or a level whose every shard died; 130: interrupted."""
     import kral_nb
 
+    _warn_model_like(args.prompt or [])
     prompt = " ".join(args.prompt) or DEFAULT_PROMPT
     models = args.models or ["sim:fast"]
     result, code = with_bars(args, LoadOptions, lambda options: kral_nb.load(prompt, models, **options),
