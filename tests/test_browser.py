@@ -319,6 +319,29 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
         page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30000)
 
 
+def test_the_capacity_form_shows_its_search_live_then_the_answer(lab: tuple[str, Path], page: Any) -> None:
+    url, root = lab
+    put_notebook(url, "capacity.ipynb", ["%load_ext kral_nb",
+                                         "%%kral -m sim:steady+n=5+slots=2 --capacity --slo ttft_s=0.2 --search "
+                                         "concurrency --probe-requests 10 --max-duration 40 --shards 1\nhi",
+                                         "print('probes', len(_kral.probes), _kral.concurrency)"])
+    open_notebook(page, url, "capacity.ipynb")
+    command(page, "notebook:run-all-cells")
+    states = output_states(page, "probes ", 180)
+    final = states[-1]
+    assert "probes " in final, final[-2000:]
+    live = [s for s in states if "kral_nb capacity (live" in s]
+    assert any("in flight" in s for s in live), live  # the running probe, updated
+    assert any("calibration: " in s and "→" in s for s in live)  # a line per probe done, as it ends
+    assert "the answer follows" in final  # the live box says it is done, not still live
+    assert "Capacity: 2 " in final and "held TTFT ≤ 200 ms for 90% of requests" in final
+    assert "probe" in final and "attainment" in final and "verdict" in final  # the probes table
+    page.screenshot(path=str(ARTIFACTS / "capacity.png"), full_page=True)
+    narrow_then_dark(page, ".kral-capacity", ".kral-capacity td", "capacity")
+    html = saved_html(page, root, "capacity.ipynb", "Capacity: 2 ")
+    assert "Capacity: 2 " in html and "(live; the answer follows" in html  # both boxes survive in the saved file
+
+
 #: a live box as [height, font px, overflow, scrollTop, lines cut at its top edge, background-attachment]
 LIVE_BOX_JS = """b => { const top = b.getBoundingClientRect().top; let cut = 0;
     const walk = document.createTreeWalker(b, NodeFilter.SHOW_TEXT);

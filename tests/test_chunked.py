@@ -1,20 +1,30 @@
 """The chunked transfer decoder the transport runs in the receive callback
 (``protocols/chunked.py``), checked against h11 itself — the reader httpx would have used — on
-generated bodies cut at every byte and on mutated framing; then the callback path over real
-loopback HTTP: split framing, extensions and trailers, broken framing, idle, reset, 1xx heads
-and a connection reused after the terminator came before the body's end."""
+generated bodies cut at random points and on mutated framing (and cut at every byte against
+the known payload); then the callback path over real loopback HTTP: split framing, extensions
+and trailers, broken framing, idle, reset, 1xx heads, a 204, and a connection reused after the
+terminator came before the body's end; and the stream's head cut and sink over a socket pair."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import socket
+import time
 
 import h11
 import pytest
 
 import kral_nb
+from kral_nb import protocols
+from kral_nb.net.callbody import read_body
+from kral_nb.net.netstream import Receiver, StampedStream
 from kral_nb.protocols.chunked import MAX_LINE, ChunkedDecoder
 from kral_nb.protocols.encoding import BodyDecodeError
+from kral_nb.protocols.sse import SSEDecoder
+from kral_nb.record.pipeline import Pipeline
+from kral_nb.record.recorder import Run
 
 from .hostile import SSE_HEAD, chunk, hostile, openai_events
 
@@ -239,3 +249,96 @@ def test_the_connection_is_reused_when_the_body_ends_after_the_terminator() -> N
     with hostile({"/ka": keepalive}) as (url, _):
         texts = [go(url, "ka").text for _ in range(3)]
     assert texts == ["r0", "r1", "r2"] and len(connections) == 1
+
+
+# the stream's head cut and the sink, over a real socket pair
+
+async def _pair() -> tuple[StampedStream, socket.socket]:
+    a, b = socket.socketpair()
+    receiver = Receiver()
+    await asyncio.get_running_loop().create_connection(lambda: receiver, sock=a)
+    return StampedStream(receiver), b
+
+
+async def _read_all(stream: StampedStream, n: int) -> list[bytes]:
+    return [await stream.read(65536, 2) for _ in range(n)]
+
+
+def test_only_a_request_makes_reads_end_at_a_head() -> None:
+    """A SOCKS reply (bytes 0a 0a in an address) is not an HTTP head: read whole; after a
+    request, a 1xx head, then the final head, then a body with blank lines read uncut."""
+    async def go() -> tuple[list[bytes], list[bytes]]:
+        stream, peer = await _pair()
+        await stream.write(b"\x05\x01\x00")
+        peer.sendall(b"\x05\x00\x00\x01\n\n\x00\x05\x00\x50")
+        await asyncio.sleep(0.05)
+        socks = await _read_all(stream, 1)
+        await stream.write(b"POST /v1/chat HTTP/1.1\r\nhost: x\r\n\r\n")
+        peer.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Oops\r\ncontent-length: 8\r\n\r\nab\n\ncd\n\n")
+        await asyncio.sleep(0.05)
+        http = await _read_all(stream, 3)
+        peer.close()
+        return socks, http
+
+    socks, http = asyncio.run(go())
+    assert socks == [b"\x05\x00\x00\x01\n\n\x00\x05\x00\x50"]
+    assert http == [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 500 Oops\r\ncontent-length: 8\r\n\r\n", b"ab\n\ncd\n\n"]
+
+
+def test_the_run_ends_at_the_terminator_read_not_at_the_body_end() -> None:
+    """Two reads already received when the sink attaches, [DONE] then the body's end 50 ms
+    later: the run ends at the first one's stamp, and h11 is handed the last chunk."""
+    async def go() -> tuple[int, str, list[bytes]]:
+        stream, peer = await _pair()
+        run = Run("r", "p", "m", "openai")
+        run.t0_ns = 0
+        pipe = Pipeline(SSEDecoder(), protocols.get("openai").new_parser(), run)
+        stream._r.pieces.extend([(1_000, chunk(openai_events("a")), 0), (51_000_000, b"0\r\n\r\n", 0)])
+        body = await read_body(pipe, stream, 5.0)
+        left = await _read_all(stream, 1)
+        peer.close()
+        return body.t_ns, body.outcome.result(), left
+
+    t_ns, outcome, left = asyncio.run(go())
+    assert (t_ns, outcome, left) == (1_000, "terminator", [b"0\r\n\r\n"])
+
+
+def test_a_cancelled_reader_gives_the_reads_back() -> None:
+    """Cancelled in the same loop turn as the terminator arrived (the outcome already set):
+    the sink is detached all the same."""
+    async def go() -> bool:
+        stream, peer = await _pair()
+        run = Run("r", "p", "m", "openai")
+        pipe = Pipeline(SSEDecoder(), protocols.get("openai").new_parser(), run)
+        task = asyncio.ensure_future(read_body(pipe, stream, 5.0))
+        await asyncio.sleep(0.02)
+        sink = stream._r.sink
+        assert sink is not None
+        sink.data(1_000, chunk(openai_events("a")))  # the terminator: the outcome is set...
+        task.cancel()  # ...and the task cancelled before it resumes
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        peer.close()
+        return stream._r.sink is None
+
+    assert asyncio.run(go())
+
+
+def test_a_whole_line_past_the_cap_fails_as_a_held_one_does() -> None:
+    with pytest.raises(BodyDecodeError, match="longer than"):
+        ChunkedDecoder().decode(b"5;" + b"x" * (MAX_LINE + 10) + b"\r\nhello\r\n0\r\n\r\n")
+    with pytest.raises(BodyDecodeError, match="longer than"):
+        ChunkedDecoder().decode(b"0\r\nx-a: " + b"y" * (MAX_LINE + 10) + b"\r\n\r\n")
+
+
+async def no_content(r: asyncio.StreamReader, w: asyncio.StreamWriter, req: bytes) -> None:
+    w.write(b"HTTP/1.1 204 No Content\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+    await w.drain()
+    await asyncio.sleep(2)
+
+
+def test_a_204_that_claims_a_chunked_body_ends_at_once() -> None:
+    with hostile({"/nc": no_content}) as (url, _):
+        t0 = time.monotonic()
+        r = go(url, "nc", timeout=kral_nb.Timeouts(idle_s=1.5))
+    assert r.status == "cut_off" and time.monotonic() - t0 < 1.0

@@ -253,7 +253,9 @@ class CapacityView:
 
         table = html_table(pd.DataFrame(self.rows)) if self.rows else ""
         now = f"<p>{html.escape(self.current)}</p>" if self.current else ""
-        self._handle.update(HTML(f"<b>kral_nb capacity</b> (live){table}{now}"))  # type: ignore[no-untyped-call]
+        self._handle.update(HTML(  # type: ignore[no-untyped-call]
+            "<b>kral_nb capacity</b> (live; the answer follows when the search ends)"
+            f'<div class="kral-capacity-live" style="overflow-x:auto;max-width:100%">{table}</div>{now}'))
 
     def close(self) -> None:
         self.current = ""

@@ -28,7 +28,7 @@ Outcome = Literal["terminator", "ended", "closed", "reset", "idle"]
 class CallbackBody:
     """The sink a :class:`StampedStream` feeds. ``outcome`` resolves once, ``drained`` when
     the body's framing has ended after the terminator (the connection can be reused);
-    ``t_ns``: the stamp of the last read."""
+    ``t_ns``: the stamp of the last read fed to the pipeline (the terminator's, if it came)."""
 
     __slots__ = ("_chunks", "_stream", "drained", "exc", "last_ns", "outcome", "pipe", "t_ns")
 
@@ -43,7 +43,9 @@ class CallbackBody:
         self.exc: BaseException | None = None
 
     def data(self, t_ns: int, data: bytes) -> None:
-        self.t_ns = self.last_ns = t_ns
+        self.last_ns = t_ns
+        if not self.outcome.done():
+            self.t_ns = t_ns
         chunks = self._chunks
         try:
             payload = chunks.decode(data)
@@ -106,12 +108,15 @@ async def read_body(pipe: Pipeline, stream: StampedStream, idle_s: float) -> Cal
         if not body.outcome.done():
             timer[0] = loop.call_later(max(0.001, idle_s - (now_ns() - body.last_ns) / 1e9), watch)
 
-    timer = [loop.call_later(idle_s, watch)]
-    stream.attach(body)
+    timer: list[asyncio.TimerHandle] = []
     try:
+        timer.append(loop.call_later(idle_s, watch))
+        stream.attach(body)
         await body.outcome
+    except BaseException:  # cancelled (even once the outcome came), or a defect: reads go back
+        stream.detach()
+        raise
     finally:
-        timer[0].cancel()
-        if not body.outcome.done() or body.outcome.cancelled():  # cancelled: reads go back
-            stream.detach()
+        if timer:
+            timer[0].cancel()
     return body

@@ -44,6 +44,7 @@ from .kernelstamp import DelaySample, StampingSocket
 HIGH_WATER = 4 << 20  # bytes buffered before the socket is paused (a reader far behind)
 LOW_WATER = 1 << 20
 _HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a response head
+_REQUEST_LINE = re.compile(rb"[A-Z]+ [^ \r\n]+ HTTP/1\.[01]\r\n")  # a request's head starts so
 #: what h11 is handed when a chunked body read in the callbacks ended (its framing only)
 LAST_CHUNK = b"0\r\n\r\n"
 
@@ -144,6 +145,7 @@ class StampedStream(httpcore.AsyncNetworkStream):
         self.kernel = receiver.sock is not None and receiver.sock.stamped
         self._head = False  # reads end where a response head ends (see ``read``)
         self._tail = b""
+        self._status = b""  # the start of the head being read: "HTTP/1.1 1" is informational
 
     def take_delay_max_ns(self) -> int:
         """The longest loop delay of the pieces received since the last call (then reset)."""
@@ -204,6 +206,8 @@ class StampedStream(httpcore.AsyncNetworkStream):
             data = data[:max_bytes]
         if self._head:  # h11 gets the head and nothing after it: the body can go to a sink
             m = _HEAD_END.search(self._tail + data)
+            if len(self._status) < 10:
+                self._status += data[:10 - len(self._status)]
             if m is None:
                 self._tail = (self._tail + data)[-2:]
             else:
@@ -212,6 +216,9 @@ class StampedStream(httpcore.AsyncNetworkStream):
                 if cut < len(data):
                     r.pieces.appendleft((t, data[cut:], delay))
                     data = data[:cut]
+                if self._status[9:10] != b"1":  # the final head: nothing after it is cut
+                    self._head = False
+                self._status = b""
         r.buffered -= len(data)
         if r.paused and r.buffered < LOW_WATER and r.transport is not None:
             r.paused = False
@@ -235,7 +242,8 @@ class StampedStream(httpcore.AsyncNetworkStream):
         r = self._r
         if r.transport is None or r.transport.is_closing() or r.exc is not None:
             raise httpcore.WriteError("the connection is closed")
-        self._head, self._tail = True, b""  # a request: its response's head comes next
+        if _REQUEST_LINE.match(buffer):  # a request's head (not its body, not a SOCKS handshake)
+            self._head, self._tail, self._status = True, b"", b""  # its response's head comes next
         r.transport.write(buffer)
         if r.write_paused:
             r.drained = asyncio.get_running_loop().create_future()

@@ -140,7 +140,8 @@ async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream
         pipe.close(now_ns())
         return
     identity = isinstance(decoder, Identity)
-    if stamped is not None and identity and response.headers.get("transfer-encoding", "").lower() == "chunked":
+    if (stamped is not None and identity and response.status_code != 204  # (h11: a 204 has no body)
+            and response.headers.get("transfer-encoding", "").lower() == "chunked"):
         await _body_in_callbacks(response, pipe, stamped, timeouts, secrets)
         return
     if stamped is not None:

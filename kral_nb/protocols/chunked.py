@@ -69,7 +69,7 @@ class ChunkedDecoder:
                     self._state = _SIZE
             elif state == _SIZE:
                 j = data.find(b"\r\n", i)
-                if j < 0:
+                if j < 0 or j - i > MAX_LINE:
                     self._hold(data[i:], out, "chunk size line")
                     break
                 m = _SIZE_LINE.fullmatch(data, i, j)
@@ -86,7 +86,7 @@ class ChunkedDecoder:
                     i += 2 if data[i] == 13 else 1
                 else:
                     m = _TRAILER_END.search(data, i)
-                    if m is None:
+                    if m is None or m.end() - i > MAX_LINE:
                         self._hold(data[i:], out, "trailer section")
                         break
                     if not _trailer_ok(data[i:m.end()]):
