@@ -96,6 +96,13 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def run_notebook(page: Any, url: str, path: str, cells: list[str]) -> None:
+    """Write ``cells`` as a notebook, open it, and run all its cells (not awaited)."""
+    put_notebook(url, path, cells)
+    open_notebook(page, url, path)
+    command(page, "notebook:run-all-cells")
+
+
 def open_notebook(page: Any, url: str, path: str) -> None:
     workspace = path.replace("/", "-").removesuffix(".ipynb")  # a fresh workspace: only this notebook open
     page.goto(f"{url}/lab/workspaces/{workspace}/tree/{path}?token={TOKEN}&reset")
@@ -143,11 +150,9 @@ def test_panes_stream_live_in_jupyterlab(lab: tuple[str, Path], page: Any) -> No
     and end with every answer shown in full and the summary table, which the saved
     notebook's HTML keeps."""
     url, root = lab
-    put_notebook(url, "magic.ipynb", ["%load_ext kral_nb",
+    run_notebook(page, url, "magic.ipynb", ["%load_ext kral_nb",
                                       "%%kral -m sim:steady+n=300 -m sim:steady+n=60@anthropic -m sim:slow+n=30\n"
                                       "Hello live panes"])
-    open_notebook(page, url, "magic.ipynb")
-    command(page, "notebook:run-all-cells")
     states: list[str] = []
     live_boxes: list[list[float]] = []
     deadline = time.time() + 60
@@ -195,13 +200,11 @@ def test_model_text_is_shown_literally_in_jupyterlab(lab: tuple[str, Path], page
     url, _ = lab
     evil = ("Prices: $5 and $10 per run, <script>window.kralPwned = 1</script> "
             "<img src=x onerror=\"window.kralPwned = 2\"> **bold**\n\n```html\n<b>$x$</b>\n```")
-    put_notebook(url, "literal.ipynb", [
+    run_notebook(page, url, "literal.ipynb", [
         "from IPython.display import display\nfrom kral_nb.views import panes\nfrom kral_nb.record.recorder import Run\n"
         f"run = Run('r', 'sim', 'fast', 'openai', status='ok')\nrun.text_parts.append({evil!r})\n"
         "from kral_nb.views.markdown import Markdown\n"
         "display({'text/html': panes.html_panes([run], 0, md=Markdown())}, raw=True)"])
-    open_notebook(page, url, "literal.ipynb")
-    command(page, "notebook:run-all-cells")
     page.wait_for_selector(".kral-pane strong", timeout=60000)
     time.sleep(1.0)  # let MathJax have its go
     pane = page.locator(".kral-pane").first.inner_text()
@@ -215,10 +218,8 @@ def test_interrupt_prints_one_line(lab: tuple[str, Path], page: Any) -> None:
     """Interrupt mid-stream: one line, no traceback, and the sim (a helper process in its
     own session) survives: the next cell streams from the same one."""
     url, _ = lab
-    put_notebook(url, "interrupt.ipynb", ["%load_ext kral_nb", "%%kral -m sim:slow+n=400\nA long answer",
+    run_notebook(page, url, "interrupt.ipynb", ["%load_ext kral_nb", "%%kral -m sim:slow+n=400\nA long answer",
                                           "from kral_nb.sim import server\nprint('sim alive', server._auto.alive())"])
-    open_notebook(page, url, "interrupt.ipynb")
-    command(page, "notebook:run-all-cells")
     page.wait_for_function("document.body.innerText.includes('▶ streaming')", timeout=30000)
     time.sleep(0.5)
     command(page, "notebook:interrupt-kernel")
@@ -284,12 +285,10 @@ def test_notebook_7_streams_live_too(lab: tuple[str, Path], page: Any) -> None:
 
 def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path], page: Any) -> None:
     url, _ = lab
-    put_notebook(url, "load.ipynb", ["%load_ext kral_nb",
+    run_notebook(page, url, "load.ipynb", ["%load_ext kral_nb",
                                      "%%kral -m sim:steady+n=30+slots=2 --concurrency 1,4 --duration 3 --shards 1 "
                                      "--slo ttft_s=0.3\nHello load",
                                      "print('levels', len(_kral.levels))"])
-    open_notebook(page, url, "load.ipynb")
-    command(page, "notebook:run-all-cells")
     states = output_states(page, "levels 2", 120)
     final = states[-1]
     assert "levels 2" in final, final[-2000:]
@@ -321,12 +320,10 @@ def test_the_load_form_shows_a_live_table_then_the_levels(lab: tuple[str, Path],
 
 def test_the_capacity_form_shows_its_search_live_then_the_answer(lab: tuple[str, Path], page: Any) -> None:
     url, root = lab
-    put_notebook(url, "capacity.ipynb", ["%load_ext kral_nb",
+    run_notebook(page, url, "capacity.ipynb", ["%load_ext kral_nb",
                                          "%%kral -m sim:steady+n=5+slots=2 --capacity --slo ttft_s=0.2 --search "
                                          "concurrency --probe-requests 10 --max-duration 40 --shards 1\nhi",
                                          "print('probes', len(_kral.probes), _kral.concurrency)"])
-    open_notebook(page, url, "capacity.ipynb")
-    command(page, "notebook:run-all-cells")
     states = output_states(page, "probes ", 180)
     final = states[-1]
     assert "probes " in final, final[-2000:]
@@ -444,11 +441,9 @@ def test_a_result_shows_its_answers_fits_800px_and_reads_in_the_dark(lab: tuple[
     HTML in an answer inert, the table scrolling in its own box at 800 px, the answers'
     secondary text legible in the dark theme."""
     url, _ = lab
-    put_notebook(url, "result.ipynb", [
+    run_notebook(page, url, "result.ipynb", [
         "import kral_nb\nr = kral_nb.compare('hi', ['sim:fast+n=6', 'sim:fast+n=400', 'sim:fast+n=6+error=2'], "
         "progress=False)\nr"])
-    open_notebook(page, url, "result.ipynb")
-    command(page, "notebook:run-all-cells")
     page.wait_for_selector(".kral-result", timeout=60000)
     text = outputs_text(page)
     assert "kral_nb result · 3 runs of 3 models: 2 ok, 1 error" in text, text[-2000:]
@@ -518,12 +513,10 @@ def test_summary_and_a_plot_follow_the_theme(lab: tuple[str, Path], page: Any) -
     """``summary()`` in at most 12 one-line columns; a plot drawn as SVG whose text takes the
     theme's colour: legible in the dark theme, with no white box behind it."""
     url, _ = lab
-    put_notebook(url, "views.ipynb", [
+    run_notebook(page, url, "views.ipynb", [
         "import kral_nb\nc = kral_nb.compare('hi', ['sim:fast+n=20', 'sim:slow+n=20'], repeat=3, warmup=1, progress=False)\n"
         "c.summary()",
         "c.plot.ttft()"])
-    open_notebook(page, url, "views.ipynb")
-    command(page, "notebook:run-all-cells")
     page.wait_for_selector(".kral-plot svg text", timeout=60000)
     heads = page.evaluate("[...document.querySelectorAll('.jp-OutputArea-output table')][0].querySelectorAll('th')"
                           ".length")

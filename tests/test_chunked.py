@@ -293,7 +293,7 @@ def test_the_run_ends_at_the_terminator_read_not_at_the_body_end() -> None:
         run = Run("r", "p", "m", "openai")
         run.t0_ns = 0
         pipe = Pipeline(SSEDecoder(), protocols.get("openai").new_parser(), run)
-        stream._r.pieces.extend([(1_000, chunk(openai_events("a")), 0), (51_000_000, b"0\r\n\r\n", 0)])
+        stream._r.pieces.extend([(1_000, chunk(openai_events("a"))), (51_000_000, b"0\r\n\r\n")])
         body = await read_body(pipe, stream, 5.0)
         left = await _read_all(stream, 1)
         peer.close()

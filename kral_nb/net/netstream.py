@@ -59,15 +59,15 @@ class BodySink(Protocol):
 
 
 class Receiver(asyncio.Protocol):
-    """Collects ``(arrival t_ns, bytes, loop delay ns)`` pieces; wakes the one reader waiting
-    for them. The delay is how late the loop came to bytes the kernel had stamped (0 for
-    pieces stamped by the loop itself: not measured)."""
+    """Collects ``(arrival t_ns, bytes)`` pieces and wakes the one reader waiting for them,
+    or hands each read to a :class:`BodySink`. ``delay_max_ns``: the longest the loop came
+    late to bytes the kernel had stamped (pieces stamped by the loop itself: not measured)."""
 
     def __init__(self, sock: StampingSocket | None = None, delays: DelaySample | None = None) -> None:
         self.sock = sock
         self.delays = delays
         self.transport: asyncio.Transport | None = None
-        self.pieces: deque[tuple[int, bytes, int]] = deque()
+        self.pieces: deque[tuple[int, bytes]] = deque()
         self.buffered = 0
         self.eof = False
         self.exc: BaseException | None = None
@@ -89,13 +89,11 @@ class Receiver(asyncio.Protocol):
                 self.delays.append(t - k)  # how late the loop came to bytes the kernel had
             if t - k > self.delay_max_ns:
                 self.delay_max_ns = t - k
-            t, delay = k, t - k
-        else:
-            delay = 0
+            t = k
         if self.sink is not None:
             self.sink.data(t, data)
             return
-        self.pieces.append((t, data, delay))
+        self.pieces.append((t, data))
         self.buffered += len(data)
         if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
@@ -157,10 +155,9 @@ class StampedStream(httpcore.AsyncNetworkStream):
         received first. Only between a response's head and its body: h11 has read exactly
         the head (``read`` ends there), so every byte of the body reaches ``sink``."""
         r = self._r
-        self._head = False
         r.sink = sink
         while r.pieces and r.sink is sink:
-            t, data, _ = r.pieces.popleft()
+            t, data = r.pieces.popleft()
             r.buffered -= len(data)
             sink.data(t, data)
         if r.sink is sink and r.eof:
@@ -176,18 +173,11 @@ class StampedStream(httpcore.AsyncNetworkStream):
         r = self._r
         r.sink = None
         if rest:
-            r.pieces.appendleft((t_ns, rest, 0))
+            r.pieces.appendleft((t_ns, rest))
         if ended:
-            r.pieces.appendleft((t_ns, LAST_CHUNK, 0))
+            r.pieces.appendleft((t_ns, LAST_CHUNK))
         r.buffered += len(rest) + (len(LAST_CHUNK) if ended else 0)
-        self._wake_reader()
-
-    def end_head(self) -> None:
-        """The response's body is read through ``read`` after all: reads are no longer cut."""
-        self._head = False
-
-    def _wake_reader(self) -> None:
-        self._r._wake()
+        r._wake()
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         r = self._r
@@ -200,9 +190,9 @@ class StampedStream(httpcore.AsyncNetworkStream):
                 raise httpcore.ReadTimeout(f"no bytes for {timeout} s")
             if not r.pieces:
                 return await self.read(max_bytes, timeout)
-        t, data, delay = r.pieces.popleft()
+        t, data = r.pieces.popleft()
         if len(data) > max_bytes:
-            r.pieces.appendleft((t, data[max_bytes:], delay))
+            r.pieces.appendleft((t, data[max_bytes:]))
             data = data[:max_bytes]
         if self._head:  # h11 gets the head and nothing after it: the body can go to a sink
             m = _HEAD_END.search(self._tail + data)
@@ -214,7 +204,7 @@ class StampedStream(httpcore.AsyncNetworkStream):
                 cut = m.end() - len(self._tail)
                 self._tail = b""
                 if cut < len(data):
-                    r.pieces.appendleft((t, data[cut:], delay))
+                    r.pieces.appendleft((t, data[cut:]))
                     data = data[:cut]
                 if self._status[9:10] != b"1":  # the final head: nothing after it is cut
                     self._head = False

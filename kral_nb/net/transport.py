@@ -144,8 +144,6 @@ async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream
             and response.headers.get("transfer-encoding", "").lower() == "chunked"):
         await _body_in_callbacks(response, pipe, stamped, timeouts, secrets)
         return
-    if stamped is not None:
-        stamped.end_head()
     reads = response.aiter_raw().__aiter__()
     try:
         async for data in reads:  # bytes httpx yields all come from the latest read
@@ -165,16 +163,11 @@ async def _body(response: httpx.Response, pipe: Pipeline, stamped: StampedStream
             feed(t or now_ns(), exc.partial, 0)
         pipe.fail(t or now_ns(), 0, f"could not decode the response body after {run.n_bytes} bytes ({exc})")
     except httpx.ReadTimeout:
-        run.end_ns = now_ns()
-        raise KralTimeoutError(
-            f"idle-read timeout: no bytes for {timeouts.idle_s:g} s after "
-            f"{len(run.records)} chunks (raise timeout idle_s, or ask for keepalives)"
-        ) from None
+        raise _idle(pipe, timeouts) from None
     except httpx.RemoteProtocolError:
         t = now_ns()  # the peer closed mid-body: the pipeline decides cut_off below
     except httpx.TransportError as exc:
-        run.end_ns = now_ns()
-        raise StreamError(f"connection error while streaming: {scrub(str(exc), secrets)}") from None
+        raise _broken(pipe, exc, secrets) from None
     pipe.close(t)
     if pipe.done:  # let the body's own end arrive, so the connection can be reused
         with contextlib.suppress(Exception):
@@ -188,25 +181,30 @@ async def _body_in_callbacks(response: httpx.Response, pipe: Pipeline, stamped: 
     body = await read_body(pipe, stamped, timeouts.idle_s)
     outcome = body.outcome.result()
     if outcome == "idle":
-        pipe.run.end_ns = now_ns()
-        raise KralTimeoutError(
-            f"idle-read timeout: no bytes for {timeouts.idle_s:g} s after "
-            f"{len(pipe.run.records)} chunks (raise timeout idle_s, or ask for keepalives)")
+        raise _idle(pipe, timeouts)
     if outcome == "reset":
-        pipe.run.end_ns = now_ns()
-        raise StreamError(f"connection error while streaming: {scrub(str(body.exc) or type(body.exc).__name__, secrets)}")
+        raise _broken(pipe, body.exc, secrets)
     pipe.close(body.t_ns if outcome == "terminator" else now_ns())
-    if outcome == "terminator":  # let the body's own end arrive, so the connection can be reused
-        try:
+    if not body.drained.done():  # after the terminator: let the body's own end arrive
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(body.drained), DRAIN_S)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            if not body.drained.done():
-                stamped.detach()
-    if (body.drained.done() and body.drained.result()) or outcome == "ended":
+        if not body.drained.done():
+            stamped.detach()  # the connection is closed with the response, not reused
+            return
+    if body.drained.result():
         with contextlib.suppress(Exception):  # h11 reads the end of the body: the connection is reusable
             await asyncio.wait_for(_drain(response.aiter_raw()), DRAIN_S)
+
+
+def _idle(pipe: Pipeline, timeouts: Timeouts) -> KralTimeoutError:
+    pipe.run.end_ns = now_ns()
+    return KralTimeoutError(f"idle-read timeout: no bytes for {timeouts.idle_s:g} s after "
+                            f"{len(pipe.run.records)} chunks (raise timeout idle_s, or ask for keepalives)")
+
+
+def _broken(pipe: Pipeline, exc: BaseException | None, secrets: tuple[str, ...]) -> StreamError:
+    pipe.run.end_ns = now_ns()
+    return StreamError(f"connection error while streaming: {scrub(str(exc) or type(exc).__name__, secrets)}")
 
 
 async def _drain(reads: AsyncIterator[bytes]) -> None:
